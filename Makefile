@@ -1,0 +1,22 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## run the whole pipeline on the bundled sample with an embedded local Ray
+	$(BIN)/winnow run configs/default.yaml
+
+test: $(STAMP)  ## run the test suite (starts real local Ray clusters; no GPU needed)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,97 @@
+"""The `winnow` command line.
+
+`python -m pipeline.cli ...` is the same program, for `ray job submit` where no console script is installed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from pipeline.config import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="winnow: clean, deduplicate and weight pretraining corpora on Ray.")
+# Tables are wide; outside a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _load(config: Path, input_path: Optional[str] = None, output: Optional[str] = None):
+    try:
+        return load_config(config, input_override=input_path, output_override=output)
+    except ConfigError as err:
+        console.print(f"[red]config error[/red]\n{err}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _run_guarded(fn):
+    from pipeline.runner import PipelineError
+
+    try:
+        return fn()
+    except (PipelineError, ConfigError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="Pipeline YAML, e.g. configs/default.yaml."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Replace the config's inputs with this file, folder or glob (source = its name)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of the config's output folder."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most shards processed at once per stage."),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray (ignored on a cluster)."),
+):
+    """Run the whole pipeline: ingest, then every configured stage. Finished shards are skipped, so rerunning resumes."""
+    from pipeline.runner import Runner, ensure_ray
+    from pipeline.stats import print_funnel
+
+    cfg = _load(config, input, output)
+    started = time.perf_counter()
+    ensure_ray(cfg.pipeline.ray, num_cpus=num_cpus)
+    runner = Runner(cfg, workers=workers, console=console)
+    _run_guarded(runner.run_all)
+    print_funnel(cfg.pipeline.output, out)
+    out.print(f"done in {time.perf_counter() - started:.1f}s; output: [bold]{runner.storage.root}[/bold]")
+
+
+@app.command()
+def stage(
+    name: str = typer.Argument(..., help="Stage name (`normalize`) or folder (`01_normalize`); `ingest` for the first."),
+    config: Path = typer.Option(..., "--config", "-c", help="The pipeline YAML the output was made with."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder, if not the config's."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most shards processed at once."),
+):
+    """Run one stage again from the previous stage's output. Shards whose input and config are unchanged are skipped;
+    later stages whose input changed are marked stale."""
+    from pipeline.runner import Runner, ensure_ray
+
+    cfg = _load(config, None, output)
+    ensure_ray(cfg.pipeline.ray)
+    runner = Runner(cfg, workers=workers, console=console)
+    report, stale = _run_guarded(lambda: runner.run_one(name))
+    out.print(f"{report.folder}: {report.ran} shard(s) processed, {report.skipped} already up to date")
+    for folder, count in stale:
+        out.print(f"[yellow]{folder} is now stale[/yellow] ({count} shard(s) out of date); rerun it with `winnow stage {folder}` or `winnow run`")
+
+
+@app.command()
+def stats(output_dir: str = typer.Argument(..., help="A winnow output folder.")):
+    """Print the funnel: docs and bytes in/out per stage, and drops by reason."""
+    from pipeline.stats import print_funnel
+
+    if not print_funnel(output_dir, out):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

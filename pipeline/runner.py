@@ -1,0 +1,338 @@
+"""The driver: plans each stage's shard tasks, skips finished ones, and runs the rest on Ray Data.
+
+Every stage becomes a Ray Dataset with one row per pending shard task, mapped by `map_batches`:
+stateless stages as plain tasks, model stages (`stateful = True`) as an actor pool whose actors
+build the stage (load the model) once. The same code runs on an embedded local Ray (started
+in-process with the machine's cores) and on a cluster (under `ray job submit`, where RAY_ADDRESS
+is set); there is no separate local code path.
+
+Why one row per shard rather than Ray Data's own read/write: a shard keeps its name from ingest to
+export, so a rerun can skip it by name, stats join on it, and the output does not depend on how
+Ray happened to split blocks. Ray Data still does the scheduling, backpressure, retries, actor pools
+and GPU placement.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pyarrow as pa
+import xxhash
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline.config import ConfigError, RayConfig, ResolvedConfig, StageSpec, config_hash, expand_input
+from pipeline.shards import (
+    MANIFEST,
+    REJECTS_DIR,
+    STATS_DIR,
+    Task,
+    is_done,
+    raw_file_fingerprint,
+    read_manifest,
+    read_sidecars,
+    write_manifest,
+)
+from pipeline.storage import Storage
+
+INGEST_FOLDER = "00_ingest"
+
+
+class PipelineError(RuntimeError):
+    """A stage finished with failed shards; finished shards are kept and a rerun retries the rest."""
+
+
+@dataclass
+class StageReport:
+    folder: str
+    total: int
+    skipped: int
+    ran: int
+    failures: list[dict] = field(default_factory=list)
+    sidecars: list[dict] = field(default_factory=list)
+
+
+def ensure_ray(rc: RayConfig | None = None, num_cpus: int | None = None) -> None:
+    """Connects to the configured cluster, or starts a local Ray in this process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    rc = rc or RayConfig()
+    address = rc.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus or rc.num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True)
+    import logging
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one "execution finished" line per stage is noise
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # our own per-stage bar says more: shards done, docs kept
+    ctx.print_on_execution_start = False
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+
+class ShardWorker:
+    """Runs shard tasks of one stage; a callable class so model stages load once per actor."""
+
+    def __init__(self, *, kind: str, storage_uri: str, folder: str, stage_config_hash: str, batch_rows: int,
+                 stage_name: str | None = None, stage_settings: dict | None = None,
+                 input_specs: list[dict] | None = None, rows_per_shard: int = 0):
+        from pipeline.config import InputSpec
+        from pipeline.worker import run_ingest_task, run_map_task
+
+        self.storage = Storage(storage_uri)
+        if kind == "ingest":
+            specs = [InputSpec.model_validate(s) for s in input_specs or []]
+            self._run = lambda t: run_ingest_task(t, specs[t.spec_index], self.storage, folder, stage_config_hash, rows_per_shard)
+        else:
+            from stages.registry import STAGES
+
+            cls = STAGES[stage_name]
+            stage = cls(cls.Config.model_validate(stage_settings))
+            self._run = lambda t: run_map_task(stage, t, self.storage, folder, stage_config_hash, batch_rows)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from pipeline.worker import guarded
+
+        results = [json.dumps(guarded(self._run, Task(**json.loads(t)))) for t in batch.column("task").to_pylist()]
+        return pa.table({"result": pa.array(results, pa.string())})
+
+
+def _run_stateless(batch: pa.Table, **kwargs) -> pa.Table:
+    return ShardWorker(**kwargs)(batch)
+
+
+# --- driver side -------------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs a resolved config stage by stage, or one stage again."""
+
+    def __init__(self, cfg: ResolvedConfig, *, workers: int | None = None, console: Console | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.storage = Storage(cfg.pipeline.output)
+        self.workers = workers or cfg.pipeline.ray.workers
+        self.console = console or Console(stderr=True)
+        self.progress = progress
+
+    # planning
+
+    def ingest_config_hash(self) -> str:
+        from stages.ingest import VERSION
+
+        return config_hash({"version": VERSION, "rows_per_shard": self.cfg.pipeline.ingest.rows_per_shard})
+
+    def plan_ingest(self) -> list[Task]:
+        tasks = []
+        for i, spec in enumerate(self.cfg.pipeline.input):
+            spec_hash = config_hash(spec.model_dump(mode="json"))
+            base = _input_base(spec.path)
+            for path in expand_input(spec.path):
+                relpath = os.path.relpath(path, base) if base else os.path.basename(path)
+                key = "part-" + xxhash.xxh32_hexdigest(f"{spec.source}\x1f{relpath}".encode())
+                tasks.append(Task(key=key, input_path=path, fingerprint=raw_file_fingerprint(path, spec_hash), relpath=relpath, spec_index=i))
+        keys = [t.key for t in tasks]
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"{self.cfg.path}: two inputs resolve to the same file and source; list each file once")
+        return tasks
+
+    def plan_map(self, spec: StageSpec) -> list[Task]:
+        upstream = self.upstream_folder(spec)
+        sidecars = read_sidecars(self.storage, upstream)
+        tasks = []
+        for sidecar in sidecars:
+            for out in sidecar["outputs"]:
+                key = out["name"].removesuffix(".parquet")
+                tasks.append(Task(key=key, input_path=self.storage.path(upstream, out["name"]), fingerprint=out["fingerprint"]))
+        return sorted(tasks, key=lambda t: t.key)
+
+    def upstream_folder(self, spec: StageSpec) -> str:
+        before = [s for s in self.cfg.stages if s.index < spec.index]
+        return before[-1].folder if before else INGEST_FOLDER
+
+    def stage_plan(self, spec: StageSpec | None) -> tuple[str, str, list[Task]]:
+        """(folder, config hash, tasks) for a stage; None means ingest."""
+        if spec is None:
+            return INGEST_FOLDER, self.ingest_config_hash(), self.plan_ingest()
+        return spec.folder, spec.config_hash, self.plan_map(spec)
+
+    def pending(self, folder: str, chash: str, tasks: list[Task]) -> list[Task]:
+        return [t for t in tasks if not is_done(self.storage, folder, t, chash)]
+
+    # running
+
+    def run_all(self) -> list[StageReport]:
+        self.storage.makedirs(self.storage.root)
+        self.storage.write_json(self.storage.path("_config.json"), self.cfg.to_json())
+        reports = [self.run_stage(None)]
+        for spec in self.cfg.stages:
+            reports.append(self.run_stage(spec))
+        return reports
+
+    def run_one(self, name: str) -> tuple[StageReport, list[tuple[str, int]]]:
+        """Reruns one stage from its upstream output; returns its report and later stages now stale."""
+        spec = None if name in ("ingest", INGEST_FOLDER) else self.cfg.find_stage(name)
+        if spec is not None:
+            self.require_complete(self.upstream_spec(spec))
+        report = self.run_stage(spec)
+        return report, self.mark_downstream_stale(spec)
+
+    def upstream_spec(self, spec: StageSpec) -> StageSpec | None:
+        before = [s for s in self.cfg.stages if s.index < spec.index]
+        return before[-1] if before else None
+
+    def require_complete(self, spec: StageSpec | None) -> None:
+        folder, chash, tasks = self.stage_plan(spec)
+        if not self.storage.exists(self.storage.path(folder, MANIFEST)):
+            raise PipelineError(f"{folder} has not run yet; run `winnow run` (or `winnow stage {spec.name if spec else 'ingest'}`) first")
+        todo = self.pending(folder, chash, tasks)
+        if todo:
+            raise PipelineError(f"{folder} is out of date ({len(todo)} of {len(tasks)} shards need work); rerun it first with `winnow stage {spec.name if spec else 'ingest'}`")
+
+    def mark_downstream_stale(self, spec: StageSpec | None) -> list[tuple[str, int]]:
+        """After a stage reran, later stages whose inputs changed get status `stale` in their manifest."""
+        stale = []
+        upstream_stale = False
+        later = [s for s in self.cfg.stages if spec is None or s.index > spec.index]
+        for s in later:
+            manifest = read_manifest(self.storage, s.folder)
+            if manifest is None:
+                continue
+            folder, chash, tasks = self.stage_plan(s)
+            todo = self.pending(folder, chash, tasks)
+            if todo or upstream_stale:
+                upstream_stale = True
+                count = len(todo) if todo else len(tasks)
+                stale.append((s.folder, count))
+                manifest.update(status="stale", pending_shards=sorted(t.key for t in todo) or manifest.get("done_shards", []))
+                self.storage.write_json(self.storage.path(s.folder, MANIFEST), manifest)
+        return stale
+
+    def run_stage(self, spec: StageSpec | None) -> StageReport:
+        folder, chash, tasks = self.stage_plan(spec)
+        todo = self.pending(folder, chash, tasks)
+        name = spec.name if spec else "ingest"
+        settings = spec.config.model_dump(mode="json") if spec else self.cfg.pipeline.ingest.model_dump(mode="json")
+        version = spec.version if spec else _ingest_version()
+        manifest = dict(stage=name, version=version, settings=settings, stage_config_hash=chash, tasks=tasks)
+        todo_keys = {t.key for t in todo}
+        done_keys = [t.key for t in tasks if t.key not in todo_keys]
+        write_manifest(self.storage, folder, **manifest, done=done_keys, status="running")
+
+        failures: list[dict] = []
+        if todo:
+            worker_kwargs = dict(storage_uri=self.storage.uri, folder=folder, stage_config_hash=chash, batch_rows=self.cfg.pipeline.batch_rows)
+            if spec is None:
+                worker_kwargs.update(kind="ingest", input_specs=[s.model_dump(mode="json") for s in self.cfg.pipeline.input],
+                                     rows_per_shard=self.cfg.pipeline.ingest.rows_per_shard)
+            else:
+                worker_kwargs.update(kind="map", stage_name=spec.name, stage_settings=settings)
+            stateful = bool(spec and spec.stage_cls.stateful)
+            gpus = _gpus_per_worker(spec)
+            for result in self._progress(folder, len(tasks) - len(todo), len(tasks), self._dispatch(todo, worker_kwargs, stateful, gpus)):
+                if result["ok"]:
+                    done_keys.append(result["sidecar"]["key"])
+                else:
+                    failures.append({k: result[k] for k in ("key", "input", "error")})
+                    self.console.print(f"[red]{folder}: shard {result['key']} failed[/red]: {result['error']}\n{result['traceback']}")
+        status = "complete" if not failures else "incomplete"
+        if not failures:
+            self._remove_orphans(folder, tasks)
+        write_manifest(self.storage, folder, **manifest, done=done_keys, status=status, failures=failures)
+        if not todo:
+            self.console.print(f"{folder}: all {len(tasks)} shards up to date, nothing to do")
+        report = StageReport(folder, len(tasks), len(tasks) - len(todo), len(todo), failures, read_sidecars(self.storage, folder))
+        if failures:
+            raise PipelineError(f"{folder}: {len(failures)} of {len(tasks)} shards failed (first: {failures[0]['key']}: {failures[0]['error']}); "
+                                "finished shards are kept, rerun the same command to retry the rest")
+        return report
+
+    def _dispatch(self, tasks: list[Task], worker_kwargs: dict, stateful: bool, gpus: float) -> Iterator[dict]:
+        import ray
+
+        items = [{"task": json.dumps(t.to_dict())} for t in tasks]
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
+        common = dict(batch_size=1, batch_format="pyarrow", num_cpus=1)
+        if gpus:
+            common["num_gpus"] = gpus
+        if stateful:
+            size = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            ds = ds.map_batches(ShardWorker, fn_constructor_kwargs=worker_kwargs, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size), **common)
+        else:
+            compute = ray.data.TaskPoolStrategy(size=self.workers) if self.workers else None
+            ds = ds.map_batches(_run_stateless, fn_kwargs=worker_kwargs, compute=compute, **common)
+        for row in ds.iter_rows():
+            yield json.loads(row["result"])
+
+    def _progress(self, folder: str, already: int, total: int, results: Iterator[dict]) -> Iterator[dict]:
+        if not self.progress:
+            yield from results
+            return
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
+                   TextColumn("{task.fields[docs]} docs kept"), TimeElapsedColumn()]
+        with Progress(*columns, console=self.console, transient=False) as bar:
+            job = bar.add_task(folder, total=total, completed=already, docs=0)
+            kept = 0
+            for result in results:
+                if result["ok"]:
+                    kept += result["sidecar"]["rows_out"]
+                bar.update(job, advance=1, docs=f"{kept:,}")
+                yield result
+
+    def _remove_orphans(self, folder: str, tasks: list[Task]) -> None:
+        """Deletes shards, rejects and sidecars that no current task produced (inputs removed or resharded)."""
+        keys = {t.key for t in tasks}
+        wanted_parts, wanted_rejects = set(), set()
+        for name in self.storage.list_files(self.storage.path(folder, STATS_DIR), suffix=".json"):
+            key = name.removesuffix(".json")
+            path = self.storage.path(folder, STATS_DIR, name)
+            if key not in keys:
+                self.storage.delete(path)
+                continue
+            sidecar = self.storage.read_json_or_none(path) or {}
+            wanted_parts.update(o["name"] for o in sidecar.get("outputs", []))
+            if sidecar.get("rejects"):
+                wanted_rejects.add(sidecar["rejects"]["name"])
+        for name in self.storage.list_files(self.storage.path(folder), prefix="part-"):
+            if name not in wanted_parts:
+                self.storage.delete(self.storage.path(folder, name))
+        for name in self.storage.list_files(self.storage.path(folder, REJECTS_DIR), prefix="part-"):
+            if name not in wanted_rejects:
+                self.storage.delete(self.storage.path(folder, REJECTS_DIR, name))
+
+
+def _ingest_version() -> str:
+    from stages.ingest import VERSION
+
+    return VERSION
+
+
+def _gpus_per_worker(spec: StageSpec | None) -> float:
+    """A model stage gets one GPU per actor when the cluster has GPUs; CPU otherwise."""
+    if spec is None or not spec.stage_cls.uses_gpu:
+        return 0
+    import ray
+
+    return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+
+
+def _input_base(path: str) -> str | None:
+    """The folder ids are relative to: the input folder, the glob's fixed prefix, or none for a single file."""
+    if os.path.isdir(path):
+        return path
+    if glob.has_magic(path):
+        fixed = []
+        for part in path.split(os.sep):
+            if glob.has_magic(part):
+                break
+            fixed.append(part)
+        return os.sep.join(fixed) or "."
+    return None

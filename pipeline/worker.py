@@ -1,0 +1,198 @@
+"""What a Ray worker does with one task: read, apply the stage batch by batch, write, record stats.
+
+Outputs are written under temporary names and moved into place; the stats sidecar goes last and is
+the commit marker. Memory per worker is bounded by one batch (`batch_rows`) of the shard, not the
+shard or the corpus.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.schema import check_core_columns, with_reject_columns
+from pipeline.shards import REJECTS_DIR, Task, output_fingerprint, sidecar_path
+from pipeline.stage import MapStage
+from pipeline.storage import AtomicParquetWriter, Storage
+
+HIST_BINS = 20
+
+
+def text_bytes(table: pa.Table) -> int:
+    if table.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(table.column("text").cast(pa.large_binary()))).as_py() or 0)
+
+
+class SignalHistograms:
+    """Per-shard histograms of a stage's numeric signals, on log-spaced bins so they can be summed across shards."""
+
+    def __init__(self):
+        self.counts: dict[str, np.ndarray] = {}
+
+    def add(self, signals: dict[str, np.ndarray]) -> None:
+        for name, values in signals.items():
+            values = np.asarray(values, dtype=float)
+            values = values[np.isfinite(values)]
+            edges = histogram_edges()
+            counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+            self.counts[name] = self.counts.get(name, 0) + counts
+
+    def to_json(self) -> dict:
+        return {name: {"edges": histogram_edges().tolist(), "counts": c.tolist()} for name, c in self.counts.items()}
+
+
+def histogram_edges() -> np.ndarray:
+    """Fixed edges: 0, then powers of 10 from 1e-3 to 1e7 in half-decade steps (works for ratios and lengths)."""
+    return np.concatenate([[0.0], np.logspace(-3, 7, HIST_BINS)])
+
+
+def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, stage_config_hash: str, batch_rows: int) -> dict:
+    """Runs a map stage over one shard and commits its output, rejects and sidecar."""
+    started = time.perf_counter()
+    parquet = storage.parquet_file(task.input_path)
+    out_path = storage.path(folder, f"{task.key}.parquet")
+    rej_name = f"{task.key}.parquet"
+    writer = rejects = None
+    drops: Counter = Counter()
+    hist = SignalHistograms()
+    rows_in = bytes_in = bytes_out = 0
+    try:
+        batches = parquet.iter_batches(batch_size=batch_rows)
+        tables = (pa.Table.from_batches([b]) for b in batches)
+        first = True
+        for table in tables:
+            first = False
+            rows_in += table.num_rows
+            bytes_in += text_bytes(table)
+            result = stage(table)
+            check_core_columns(result.table, f"stage {stage.name} on {task.input_path}")
+            hist.add(result.signals)
+            kept = result.table.filter(pa.array(result.keep))
+            if writer is None:
+                writer = AtomicParquetWriter(storage, out_path, kept.schema)
+            writer.write(kept)
+            bytes_out += text_bytes(kept)
+            dropped_mask = pa.array(~result.keep)
+            if not result.keep.all():
+                dropped = result.table.filter(dropped_mask)
+                reasons = result.reasons.filter(dropped_mask)
+                drops.update(reasons.to_pylist())
+                dropped = with_reject_columns(dropped, stage.name, reasons)
+                if rejects is None:
+                    rejects = AtomicParquetWriter(storage, storage.path(folder, REJECTS_DIR, rej_name), dropped.schema)
+                rejects.write(dropped)
+        if first:  # an empty shard still gets an (empty) output with the stage's schema
+            result = stage(parquet.schema_arrow.empty_table())
+            writer = AtomicParquetWriter(storage, out_path, result.table.schema)
+        writer.commit()
+        if rejects is not None:
+            rejects.commit()
+    except BaseException:
+        for w in (writer, rejects):
+            if w is not None:
+                w.abort()
+        raise
+    rows_rejected = sum(drops.values())
+    sidecar = {
+        "stage": stage.name,
+        "folder": folder,
+        "key": task.key,
+        "input": task.input_path,
+        "fingerprint": task.fingerprint,
+        "config_hash": stage_config_hash,
+        "code_version": stage.version,
+        "outputs": [{"name": f"{task.key}.parquet", "rows": writer.rows, "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, task.key)}],
+        "rejects": {"name": rej_name, "rows": rows_rejected} if rejects is not None else None,
+        "rows_in": rows_in,
+        "rows_out": writer.rows,
+        "rows_rejected": rows_rejected,
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+        "drops": dict(sorted(drops.items())),
+        "signals": hist.to_json(),
+        "errors": [],
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    if rows_in != writer.rows + rows_rejected:  # conservation is checked where it could break
+        raise AssertionError(f"{task.key}: {rows_in} rows in but {writer.rows} kept + {rows_rejected} rejected")
+    storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
+    return sidecar
+
+
+def run_ingest_task(task: Task, spec, storage: Storage, folder: str, stage_config_hash: str, rows_per_shard: int) -> dict:
+    """Reads one raw input file into shards `<key>-NNNN.parquet` plus its rejects."""
+    from stages.ingest import VERSION, InputFileError, read_chunks, rejects_table
+
+    started = time.perf_counter()
+    outputs, rejects, errors = [], [], []
+    drops: Counter = Counter()
+    rows_out = bytes_out = rejected_bytes = 0
+    written: list[AtomicParquetWriter] = []
+    try:
+        try:
+            for chunk in read_chunks(task.input_path, task.relpath, spec, rows_per_shard):
+                rejects.extend(chunk.rejects)
+                if chunk.docs.num_rows == 0:
+                    continue
+                part = f"{task.key}-{len(outputs):04d}"
+                writer = AtomicParquetWriter(storage, storage.path(folder, f"{part}.parquet"), chunk.docs.schema)
+                writer.write(chunk.docs)
+                written.append(writer)
+                outputs.append({"name": f"{part}.parquet", "rows": chunk.docs.num_rows, "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, part)})
+                rows_out += chunk.docs.num_rows
+                bytes_out += text_bytes(chunk.docs)
+        except InputFileError as err:
+            errors.append(str(err))
+        rej = None
+        if rejects:
+            table = rejects_table(rejects)
+            drops.update(table.column("reason").to_pylist())
+            rejected_bytes = text_bytes(table)
+            rej_writer = AtomicParquetWriter(storage, storage.path(folder, REJECTS_DIR, f"{task.key}.parquet"), table.schema)
+            rej_writer.write(table)
+            written.append(rej_writer)
+            rej = {"name": f"{task.key}.parquet", "rows": len(rejects)}
+        for w in written:
+            w.commit()
+    except BaseException:
+        for w in written:
+            w.abort()
+        raise
+    if rows_out == 0 and not rejects and not errors:
+        errors.append(f"{task.input_path}: no documents (empty file)")
+    sidecar = {
+        "stage": "ingest",
+        "folder": folder,
+        "key": task.key,
+        "input": task.input_path,
+        "fingerprint": task.fingerprint,
+        "config_hash": stage_config_hash,
+        "code_version": VERSION,
+        "outputs": outputs,
+        "rejects": rej,
+        "rows_in": rows_out + len(rejects),
+        "rows_out": rows_out,
+        "rows_rejected": len(rejects),
+        "bytes_in": bytes_out + rejected_bytes,
+        "bytes_out": bytes_out,
+        "drops": dict(sorted(drops.items())),
+        "signals": {},
+        "errors": errors,
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
+    return sidecar
+
+
+def guarded(run, task: Task) -> dict:
+    """Runs `run(task)`, turning an exception into a failure record so the other shards' work survives."""
+    try:
+        return {"ok": True, "sidecar": run(task)}
+    except Exception as err:
+        return {"ok": False, "key": task.key, "input": task.input_path, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}

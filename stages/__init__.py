@@ -1,0 +1,1 @@
+"""One module per pipeline stage; `stages.registry` maps config names to them."""

@@ -1,0 +1,6 @@
+"""The stages a config may name. Listed explicitly (no import side effects) so the set is easy to read."""
+
+from stages.min_length import MinLength
+from stages.normalize import Normalize
+
+STAGES = {cls.name: cls for cls in (Normalize, MinLength)}

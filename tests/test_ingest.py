@@ -1,0 +1,110 @@
+"""Ingest of real JSONL/Parquet files: stable ids, carried columns, and bad input turned into rejects
+or file errors that name the file and line, never a crash or a silent drop."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import InputSpec
+from stages.ingest import InputFileError, make_id, read_chunks
+
+from conftest import BAD, SAMPLE
+
+
+def _read(path, rows=1000, **spec):
+    spec = InputSpec(path=str(path), source=spec.pop("source", "test"), **spec)
+    docs, rejects = [], []
+    for chunk in read_chunks(str(path), path.name, spec, rows):
+        docs.append(chunk.docs)
+        rejects.extend(chunk.rejects)
+    table = pa.concat_tables(docs, promote_options="permissive") if docs else None
+    return table, rejects
+
+
+def test_real_jsonl_keeps_ids_urls_and_other_fields():
+    """An input id is kept as it is; other fields travel along; nested ones as JSON text."""
+    table, rejects = _read(SAMPLE / "en" / "ccnet-head.jsonl")
+    raw = [json.loads(line) for line in (SAMPLE / "en" / "ccnet-head.jsonl").read_text().splitlines() if line.strip()]
+    assert not rejects and table.num_rows == len(raw)
+    assert table.column("id").to_pylist() == [str(r["id"]) for r in raw]
+    assert table.column("text").to_pylist() == [r["text"] for r in raw]
+    extra = [k for k in raw[0] if k not in ("id", "text", "url")]
+    assert extra and all(k in table.column_names for k in extra)
+
+
+def test_generated_ids_are_stable_and_unique_per_position():
+    """Ids made from (source, path, row) repeat across runs and differ between rows and sources."""
+    a, _ = _read(SAMPLE / "zh" / "wikipedia.jsonl.zst", id_field=None)
+    b, _ = _read(SAMPLE / "zh" / "wikipedia.jsonl.zst", id_field=None)
+    assert a.column("id").to_pylist() == b.column("id").to_pylist()
+    assert len(set(a.column("id").to_pylist())) == a.num_rows
+    assert make_id("s1", "f", 0) != make_id("s2", "f", 0) != make_id("s1", "f", 1)
+
+
+def test_chunks_respect_rows_per_shard():
+    """Large files are cut into shards of at most rows_per_shard documents, nothing lost."""
+    spec = InputSpec(path="x", source="t", url_field=None)
+    chunks = list(read_chunks(str(SAMPLE / "en" / "tweets.parquet"), "tweets.parquet", spec, 700))
+    total = pq.ParquetFile(SAMPLE / "en" / "tweets.parquet").metadata.num_rows
+    assert sum(c.docs.num_rows for c in chunks) == total
+    assert max(c.docs.num_rows for c in chunks) <= 700
+
+
+def test_malformed_json_lines_become_rejects_naming_file_and_line():
+    """Broken JSON lines are rejects with reason malformed-json and detail `file:line`."""
+    table, rejects = _read(BAD / "malformed.jsonl")
+    assert table.num_rows == 3
+    assert [r["reason"] for r in rejects] == ["malformed-json", "malformed-json"]
+    assert rejects[0]["detail"].startswith(f"{BAD / 'malformed.jsonl'}:2:")
+    assert rejects[1]["detail"].startswith(f"{BAD / 'malformed.jsonl'}:4:")
+
+
+def test_invalid_utf8_is_a_reject_with_byte_offset():
+    """Undecodable bytes reject that line only; the text is kept (with replacement marks) for inspection."""
+    table, rejects = _read(BAD / "invalid_utf8.jsonl")
+    assert table.num_rows == 2
+    assert len(rejects) == 1 and rejects[0]["reason"] == "invalid-utf8"
+    assert ":2: invalid UTF-8 at byte" in rejects[0]["detail"]
+    assert "\ufffd" in rejects[0]["text"]
+
+
+def test_missing_or_non_string_text():
+    """No text field, or a number in it, is a reject saying which."""
+    table, rejects = _read(BAD / "missing_text.jsonl")
+    assert table.num_rows == 1
+    assert [r["reason"] for r in rejects] == ["missing-text", "text-not-string"]
+    assert ":2: no 'text' field" in rejects[0]["detail"] and ":3: 'text' is int" in rejects[1]["detail"]
+
+
+def test_empty_file_and_blank_lines():
+    """An empty file yields nothing (the runner reports it); blank lines are not documents."""
+    table, rejects = _read(BAD / "empty.jsonl")
+    assert table is None and rejects == []
+    table, rejects = _read(BAD / "blank_lines.jsonl")
+    assert not rejects and table.num_rows == sum(1 for l in (BAD / "blank_lines.jsonl").read_text().splitlines() if l.strip())
+
+
+def test_truncated_gzip_names_file_and_line_after_keeping_what_was_read():
+    """A gzip cut short raises a file error naming the last good line; earlier chunks were already yielded."""
+    spec = InputSpec(path="x", source="t")
+    got = []
+    with pytest.raises(InputFileError, match=r"truncated\.jsonl\.gz: compressed stream is damaged after line \d+"):
+        for chunk in read_chunks(str(BAD / "truncated.jsonl.gz"), "t", spec, 2):
+            got.append(chunk.docs.num_rows)
+    assert sum(got) > 0
+
+
+def test_parquet_missing_or_mistyped_text_column(tmp_path):
+    """A Parquet file without a usable text column is a clear file error."""
+    pq.write_table(pa.table({"content": ["a"]}), tmp_path / "no_text.parquet")
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "int_text.parquet")
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    spec = InputSpec(path="x", source="t")
+    with pytest.raises(InputFileError, match=r"no_text\.parquet: no 'text' column"):
+        list(read_chunks(str(tmp_path / "no_text.parquet"), "n", spec, 10))
+    with pytest.raises(InputFileError, match=r"int_text\.parquet: column 'text' has type int64"):
+        list(read_chunks(str(tmp_path / "int_text.parquet"), "n", spec, 10))
+    with pytest.raises(InputFileError, match=r"corrupt\.parquet: not a readable Parquet file"):
+        list(read_chunks(str(tmp_path / "corrupt.parquet"), "n", spec, 10))
