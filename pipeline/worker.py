@@ -30,21 +30,29 @@ def text_bytes(table: pa.Table) -> int:
 
 
 class SignalHistograms:
-    """Per-shard histograms of a stage's numeric signals, on log-spaced bins so they can be summed across shards."""
+    """Per-shard histograms of a stage's numeric signals, per language, on fixed log-spaced bins
+    so that shards can be summed into corpus-wide histograms without rereading any data."""
 
     def __init__(self):
-        self.counts: dict[str, np.ndarray] = {}
+        self.counts: dict[str, dict[str, np.ndarray]] = {}
 
-    def add(self, signals: dict[str, np.ndarray]) -> None:
+    def add(self, signals: dict[str, np.ndarray], langs: pa.ChunkedArray) -> None:
+        if not signals:
+            return
+        edges = histogram_edges()
+        lang_values = np.asarray(pc.fill_null(langs, "unknown").to_numpy(zero_copy_only=False), dtype=object)
         for name, values in signals.items():
             values = np.asarray(values, dtype=float)
-            values = values[np.isfinite(values)]
-            edges = histogram_edges()
-            counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-            self.counts[name] = self.counts.get(name, 0) + counts
+            per_lang = self.counts.setdefault(name, {})
+            for lang in np.unique(lang_values):
+                chosen = values[(lang_values == lang) & np.isfinite(values)]
+                counts, _ = np.histogram(np.clip(chosen, edges[0], edges[-1]), bins=edges)
+                per_lang[lang] = per_lang.get(lang, 0) + counts
 
     def to_json(self) -> dict:
-        return {name: {"edges": histogram_edges().tolist(), "counts": c.tolist()} for name, c in self.counts.items()}
+        edges = histogram_edges().tolist()
+        return {name: {"edges": edges, "counts": {lang: c.tolist() for lang, c in sorted(per_lang.items())}}
+                for name, per_lang in sorted(self.counts.items())}
 
 
 def histogram_edges() -> np.ndarray:
@@ -60,6 +68,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
     rej_name = f"{task.key}.parquet"
     writer = rejects = None
     drops: Counter = Counter()
+    drops_by_lang: dict[str, Counter] = {}
     hist = SignalHistograms()
     rows_in = bytes_in = bytes_out = 0
     try:
@@ -72,7 +81,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             bytes_in += text_bytes(table)
             result = stage(table)
             check_core_columns(result.table, f"stage {stage.name} on {task.input_path}")
-            hist.add(result.signals)
+            hist.add(result.signals, result.table.column("lang"))
             kept = result.table.filter(pa.array(result.keep))
             if writer is None:
                 writer = AtomicParquetWriter(storage, out_path, kept.schema)
@@ -83,6 +92,9 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
                 dropped = result.table.filter(dropped_mask)
                 reasons = result.reasons.filter(dropped_mask)
                 drops.update(reasons.to_pylist())
+                pairs = pa.table({"lang": pc.fill_null(dropped.column("lang"), "unknown"), "reason": reasons})
+                for row in pairs.group_by(["lang", "reason"]).aggregate([([], "count_all")]).to_pylist():
+                    drops_by_lang.setdefault(row["lang"], Counter())[row["reason"]] += row["count_all"]
                 dropped = with_reject_columns(dropped, stage.name, reasons)
                 if rejects is None:
                     rejects = AtomicParquetWriter(storage, storage.path(folder, REJECTS_DIR, rej_name), dropped.schema)
@@ -115,6 +127,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
         "drops": dict(sorted(drops.items())),
+        "drops_by_lang": {lang: dict(sorted(c.items())) for lang, c in sorted(drops_by_lang.items())},
         "signals": hist.to_json(),
         "errors": [],
         "seconds": round(time.perf_counter() - started, 4),

@@ -165,16 +165,25 @@ def read_jsonl_chunks(path: str, relpath: str, spec: InputSpec, rows_per_shard: 
     """Reads a JSONL file as chunks of at most rows_per_shard documents each."""
     records: list[tuple[int, dict]] = []
     rejects: list[dict] = []
-    for row, record, reject in iter_jsonl(path, relpath, spec):
-        if reject is not None:
-            rejects.append(reject)
-        else:
-            records.append((row, record))
-        if len(records) >= rows_per_shard:
-            yield Chunk(_records_to_table(records, spec, relpath), rejects)
-            records, rejects = [], []
+
+    def flush() -> Chunk:
+        return Chunk(_records_to_table(records, spec, relpath) if records else empty_docs(), rejects)
+
+    try:
+        for row, record, reject in iter_jsonl(path, relpath, spec):
+            if reject is not None:
+                rejects.append(reject)
+            else:
+                records.append((row, record))
+            if len(records) >= rows_per_shard:
+                yield flush()
+                records, rejects = [], []
+    except InputFileError:
+        if records or rejects:  # hand over what was read before the damage, then report it
+            yield flush()
+        raise
     if records or rejects:
-        yield Chunk(_records_to_table(records, spec, relpath) if records else empty_docs(), rejects)
+        yield flush()
 
 
 def empty_docs() -> pa.Table:

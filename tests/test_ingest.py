@@ -86,14 +86,26 @@ def test_empty_file_and_blank_lines():
     assert not rejects and table.num_rows == sum(1 for l in (BAD / "blank_lines.jsonl").read_text().splitlines() if l.strip())
 
 
-def test_truncated_gzip_names_file_and_line_after_keeping_what_was_read():
-    """A gzip cut short raises a file error naming the last good line; earlier chunks were already yielded."""
+def test_truncated_gzip_keeps_what_was_read_and_names_the_line():
+    """A gzip cut short raises a file error naming the last good line, after handing over every
+    document read before the damage, even when they do not fill a shard."""
+    import gzip
+
+    readable = 0
+    with gzip.open(BAD / "truncated.jsonl.gz", "rb") as f:
+        try:
+            for line in f:
+                readable += bool(line.strip()) and line.endswith(b"\n")
+        except EOFError:
+            pass
+    assert readable > 0
     spec = InputSpec(path="x", source="t")
-    got = []
-    with pytest.raises(InputFileError, match=r"truncated\.jsonl\.gz: compressed stream is damaged after line \d+"):
-        for chunk in read_chunks(str(BAD / "truncated.jsonl.gz"), "t", spec, 2):
-            got.append(chunk.docs.num_rows)
-    assert sum(got) > 0
+    for rows_per_shard in (2, 1000):
+        got = []
+        with pytest.raises(InputFileError, match=rf"truncated\.jsonl\.gz: compressed stream is damaged after line {readable}\b"):
+            for chunk in read_chunks(str(BAD / "truncated.jsonl.gz"), "t", spec, rows_per_shard):
+                got.append(chunk.docs.num_rows)
+        assert sum(got) == readable
 
 
 def test_parquet_missing_or_mistyped_text_column(tmp_path):

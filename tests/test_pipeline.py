@@ -121,3 +121,5 @@ def test_bad_input_run_finishes_and_accounts_for_everything(tmp_path, ray_local)
     assert all(d and ":" in d for d in rejects.column("detail").to_pylist())
     for stage in collect_funnel(str(tmp_path / "out")):
         assert stage.rows_in == stage.rows_out + stage.rows_rejected
+    normalized = pq.read_table(tmp_path / "out" / "01_normalize").column("text").to_pylist()
+    assert normalized and not any("\x00" in t or "\x07" in t for t in normalized)  # nul_bytes.jsonl cleaned
