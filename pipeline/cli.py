@@ -81,12 +81,22 @@ def stage(
 
 
 @app.command()
-def stats(output_dir: str = typer.Argument(..., help="A winnow output folder.")):
-    """Print the funnel: docs and bytes in/out per stage, and drops by reason."""
-    from pipeline.stats import print_funnel
+def stats(
+    output_dir: str = typer.Argument(..., help="A winnow output folder."),
+    stage_name: Optional[str] = typer.Option(None, "--stage", "-s", help="Also show one stage's drops per language and its signal histograms (name or folder)."),
+):
+    """Print the funnel: docs and bytes in/out per stage, and drops by reason; with --stage, per-language detail."""
+    from pipeline.stats import print_funnel, print_stage_detail
 
-    if not print_funnel(output_dir, out):
+    funnel = print_funnel(output_dir, out)
+    if not funnel:
         raise typer.Exit(1)
+    if stage_name:
+        matches = [f.folder for f in funnel if stage_name in (f.folder, f.folder[3:])]
+        if not matches:
+            console.print(f"[red]no stage '{stage_name}' in {output_dir}[/red] (stages: {', '.join(f.folder for f in funnel)})")
+            raise typer.Exit(1)
+        print_stage_detail(output_dir, matches[0], out)
 
 
 def main() -> None:

@@ -82,3 +82,66 @@ def print_funnel(output_dir: str, console: Console | None = None) -> list[StageF
         for e in errors:
             console.print(f"  - {e}")
     return funnel
+
+
+# --- per-stage detail: drops per language and signal histograms ---------------------------------
+
+SPARK = " ▁▂▃▄▅▆▇█"
+
+
+def stage_detail(output_dir: str, folder: str) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, list[int]]], list[float]]:
+    """Drops by language and reason, and signal histograms by language, summed over a stage's shards."""
+    storage = Storage(output_dir)
+    drops: dict[str, dict[str, int]] = {}
+    hists: dict[str, dict[str, list[int]]] = {}
+    edges: list[float] = []
+    for sidecar in read_sidecars(storage, folder):
+        for lang, reasons in sidecar.get("drops_by_lang", {}).items():
+            for reason, n in reasons.items():
+                drops.setdefault(lang, {}).setdefault(reason, 0)
+                drops[lang][reason] += n
+        for signal, hist in sidecar.get("signals", {}).items():
+            edges = hist["edges"]
+            for lang, counts in hist["counts"].items():
+                acc = hists.setdefault(signal, {}).setdefault(lang, [0] * len(counts))
+                hists[signal][lang] = [a + c for a, c in zip(acc, counts)]
+    return drops, hists, edges
+
+
+def quantile_from_hist(counts: list[int], edges: list[float], q: float) -> float:
+    """Upper edge of the bin where the q-quantile falls: coarse, but needs no second pass over data."""
+    total = sum(counts)
+    if not total:
+        return float("nan")
+    running = 0
+    for i, c in enumerate(counts):
+        running += c
+        if running >= q * total:
+            return edges[i + 1]
+    return edges[-1]
+
+
+def sparkline(counts: list[int]) -> str:
+    top = max(counts) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, round(8 * c / top))] if c else " " for c in counts)
+
+
+def print_stage_detail(output_dir: str, folder: str, console: Console) -> None:
+    drops, hists, edges = stage_detail(output_dir, folder)
+    table = Table(title=f"{folder}: drops by language and reason", title_justify="left")
+    for col in ("lang", "reason", "docs"):
+        table.add_column(col, justify="right" if col == "docs" else "left")
+    for lang in sorted(drops):
+        for reason, n in sorted(drops[lang].items(), key=lambda kv: -kv[1]):
+            table.add_row(lang, reason, f"{n:,}")
+    console.print(table)
+    if not hists:
+        return
+    table = Table(title=f"{folder}: signals by language (log-spaced bins 0, 1e-3 .. 1e7; quantiles are bin upper edges)", title_justify="left")
+    for col in ("signal", "lang", "docs", "p10 ≤", "p50 ≤", "p90 ≤", "histogram"):
+        table.add_column(col, justify="left" if col in ("signal", "lang", "histogram") else "right")
+    for signal in sorted(hists):
+        for lang, counts in sorted(hists[signal].items()):
+            q = [quantile_from_hist(counts, edges, p) for p in (0.1, 0.5, 0.9)]
+            table.add_row(signal, lang, f"{sum(counts):,}", *[f"{v:.3g}" for v in q], sparkline(counts))
+    console.print(table)

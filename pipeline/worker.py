@@ -20,7 +20,7 @@ from pipeline.shards import REJECTS_DIR, Task, output_fingerprint, sidecar_path
 from pipeline.stage import MapStage
 from pipeline.storage import AtomicParquetWriter, Storage
 
-HIST_BINS = 20
+HIST_BINS = 41  # edges from 1e-3 to 1e7: four bins per decade
 
 
 def text_bytes(table: pa.Table) -> int:
@@ -56,7 +56,7 @@ class SignalHistograms:
 
 
 def histogram_edges() -> np.ndarray:
-    """Fixed edges: 0, then powers of 10 from 1e-3 to 1e7 in half-decade steps (works for ratios and lengths)."""
+    """Fixed edges: 0, then 1e-3 to 1e7 in quarter-decade steps (works for ratios and lengths)."""
     return np.concatenate([[0.0], np.logspace(-3, 7, HIST_BINS)])
 
 

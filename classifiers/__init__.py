@@ -1,0 +1,1 @@
+"""Models behind the quality and safety stages: training, saving, loading, batched prediction."""
