@@ -70,9 +70,11 @@ def ensure_ray(rc: RayConfig | None = None, num_cpus: int | None = None) -> None
         ray.init(num_cpus=num_cpus or rc.num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True)
     import logging
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one "execution finished" line per stage is noise
-    ctx = ray.data.DataContext.get_current()
+    ctx = ray.data.DataContext.get_current()  # importing ray.data configures its loggers; quieten them after
+    # Ray Data logs an "execution finished" line per dataset; our progress bar already says so.
+    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)
     ctx.enable_progress_bars = False  # our own per-stage bar says more: shards done, docs kept
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     ctx.print_on_execution_start = False
 
 
