@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 class InputSpec(StrictModel):
     path: str = Field(description="A file, a folder (searched recursively) or a glob of JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet files.")
     source: str = Field(description="Corpus name written to the `source` column; used for mixing and per-source loss.")
-    format: Literal["auto", "jsonl", "parquet"] = Field("auto", description="File format; `auto` goes by the file extension.")
+    format: Literal["auto", "jsonl", "parquet", "warc", "wet"] = Field("auto", description="File format; `auto` goes by the file extension (.warc[.gz] and .wet[.gz] are web archives).")
     text_field: str = Field("text", description="Field or column holding the document text.")
     url_field: str | None = Field("url", description="Field holding the URL, if any.")
     id_field: str | None = Field("id", description="Field holding an existing document id; kept as it is when present.")
@@ -199,12 +199,16 @@ def expand_input(path: str) -> list[str]:
 
 
 def detect_format(path: str) -> str | None:
-    """`jsonl` or `parquet` by extension, None for files that are not inputs (READMEs, licences)."""
+    """`jsonl`, `parquet`, `warc` or `wet` by extension, None for files that are not inputs (READMEs, licences)."""
     name = path.lower()
     if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".ndjson")):
         return "jsonl"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
+    if name.endswith((".wet", ".wet.gz")):  # Common Crawl names them *.warc.wet.gz
+        return "wet"
+    if name.endswith((".warc", ".warc.gz")):
+        return "warc"
     return None
 
 

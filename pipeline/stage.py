@@ -62,5 +62,9 @@ class MapStage:
     def __init__(self, config: StrictModel):
         self.config = config
 
+    def start_shard(self, key: str) -> None:
+        """Called before the first batch of each shard; stages with per-shard state (seen URLs,
+        per-domain caps) reset it here, so results never depend on which worker saw what first."""
+
     def __call__(self, table: pa.Table) -> StageOutput:  # pragma: no cover - interface
         raise NotImplementedError

@@ -72,6 +72,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
     hist = SignalHistograms()
     rows_in = bytes_in = bytes_out = 0
     try:
+        stage.start_shard(task.key)
         batches = parquet.iter_batches(batch_size=batch_rows)
         tables = (pa.Table.from_batches([b]) for b in batches)
         first = True

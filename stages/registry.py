@@ -2,5 +2,6 @@
 
 from stages.min_length import MinLength
 from stages.normalize import Normalize
+from stages.url_filter import UrlFilter
 
-STAGES = {cls.name: cls for cls in (Normalize, MinLength)}
+STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength)}
