@@ -39,7 +39,7 @@ class NormalizeConfig(StrictModel):
 
 class Normalize(MapStage):
     name = "normalize"
-    version = "normalize_v1"
+    version = "normalize_v1"  # same output as before the fast path, so no bump
     Config = NormalizeConfig
 
     def __call__(self, table: pa.Table) -> StageOutput:
@@ -48,10 +48,24 @@ class Normalize(MapStage):
         return keep_all(table.set_column(idx, "text", text))
 
 
-def normalize_text(text: pa.ChunkedArray, config: NormalizeConfig) -> pa.ChunkedArray:
+# Anything the whitespace/control chain below would change; most documents match none of it.
+_NEEDS_CLEANING = r"[\r\x{2028}\x{2029}\x{0085}]|" + _CONTROL + "|" + _SPACES + r"|[ \t]\n|\n\n\n|^\s|\s$"
+
+
+def normalize_text(text: pa.Array | pa.ChunkedArray, config: NormalizeConfig) -> pa.Array:
     """The whole normalisation chain over one text column."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
     text = _fold_width(text, config.fullwidth_punctuation)
     text = pc.utf8_normalize(text, form=config.form)
+    # One combined match finds the rows that need the five-pass chain; only those pay for it.
+    mask = pc.fill_null(pc.match_substring_regex(text, _NEEDS_CLEANING), False)
+    if not pc.any(mask).as_py():
+        return text
+    return pc.replace_with_mask(text, mask, _clean_whitespace(text.filter(mask)))
+
+
+def _clean_whitespace(text: pa.Array) -> pa.Array:
     text = pc.replace_substring_regex(text, r"\r\n?|[\x{2028}\x{2029}\x{0085}]", "\n")
     text = pc.replace_substring_regex(text, _CONTROL, "")
     text = pc.replace_substring_regex(text, _SPACES, " ")
@@ -60,7 +74,7 @@ def normalize_text(text: pa.ChunkedArray, config: NormalizeConfig) -> pa.Chunked
     return pc.utf8_trim_whitespace(text)
 
 
-def _fold_width(text: pa.ChunkedArray, punctuation: bool) -> pa.ChunkedArray:
+def _fold_width(text: pa.Array, punctuation: bool) -> pa.Array:
     """Full-width to half-width, touching in Python only the documents that contain such characters."""
     pattern, table = (_FULLWIDTH_ANY, _ANY_TABLE) if punctuation else (_FULLWIDTH_ALNUM, _ALNUM_TABLE)
     mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
@@ -68,4 +82,4 @@ def _fold_width(text: pa.ChunkedArray, punctuation: bool) -> pa.ChunkedArray:
     if hits.size == 0:
         return text
     folded = pa.array([text[int(i)].as_py().translate(table) for i in hits], pa.large_string())
-    return pc.replace_with_mask(text.combine_chunks(), mask.combine_chunks(), folded)
+    return pc.replace_with_mask(text, mask, folded)
