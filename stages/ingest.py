@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -90,29 +91,39 @@ def iter_jsonl(path: str, relpath: str, spec: InputSpec) -> Iterator[tuple[int, 
                 continue
             where = f"{path}:{line_no}"
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield row, None, _reject(spec, relpath, row, "invalid-utf8", f"{where}: invalid UTF-8 at byte {err.start}", raw.decode("utf-8", "replace"))
-                row += 1
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield row, None, _reject(spec, relpath, row, "malformed-json", f"{where}: {err.msg} at column {err.colno}", line[:1000])
-                row += 1
-                continue
+                record = orjson.loads(raw)  # parses bytes directly, ~4x faster than json.loads
+            except orjson.JSONDecodeError:
+                # Slow path, only for lines orjson refuses: say whether the bytes or the JSON are bad
+                # (and accept what the standard parser takes, e.g. integers beyond 64 bits).
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    yield row, None, _reject(spec, relpath, row, "invalid-utf8", f"{where}: invalid UTF-8 at byte {err.start}", raw.decode("utf-8", "replace"))
+                    row += 1
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield row, None, _reject(spec, relpath, row, "malformed-json", f"{where}: {err.msg} at column {err.colno}", line[:1000])
+                    row += 1
+                    continue
             if not isinstance(record, dict):
-                yield row, None, _reject(spec, relpath, row, "malformed-json", f"{where}: expected a JSON object, got {type(record).__name__}", line[:1000])
+                yield row, None, _reject(spec, relpath, row, "malformed-json", f"{where}: expected a JSON object, got {type(record).__name__}", _excerpt(raw))
             elif spec.text_field not in record or record[spec.text_field] is None:
-                yield row, None, _reject(spec, relpath, row, "missing-text", f"{where}: no '{spec.text_field}' field (fields: {sorted(record)[:20]})", line[:1000])
+                yield row, None, _reject(spec, relpath, row, "missing-text", f"{where}: no '{spec.text_field}' field (fields: {sorted(record)[:20]})", _excerpt(raw))
             elif not isinstance(record[spec.text_field], str):
                 kind = type(record[spec.text_field]).__name__
-                yield row, None, _reject(spec, relpath, row, "text-not-string", f"{where}: '{spec.text_field}' is {kind}, not a string", line[:1000])
+                yield row, None, _reject(spec, relpath, row, "text-not-string", f"{where}: '{spec.text_field}' is {kind}, not a string", _excerpt(raw))
             else:
                 yield row, record, None
             row += 1
     finally:
         stream.close()
+
+
+def _excerpt(raw: bytes) -> str:
+    """The start of a rejected line, for the reject's `text` (decoded leniently)."""
+    return raw[:4000].decode("utf-8", "replace")[:1000]
 
 
 def _records_to_table(records: list[tuple[int, dict]], spec: InputSpec, relpath: str) -> pa.Table:
@@ -253,7 +264,11 @@ def read_chunks(path: str, relpath: str, spec: InputSpec, rows_per_shard: int) -
         return read_parquet_chunks(path, relpath, spec, rows_per_shard)
     if fmt == "jsonl":
         return read_jsonl_chunks(path, relpath, spec, rows_per_shard)
-    raise InputFileError(f"{path}: unknown input format; use .jsonl[.gz|.zst] or .parquet, or set format")
+    if fmt in ("warc", "wet"):
+        from stages.warc import read_warc_chunks  # local import: resiliparse loads only for web archives
+
+        return read_warc_chunks(path, relpath, spec, rows_per_shard)
+    raise InputFileError(f"{path}: unknown input format; use .jsonl[.gz|.zst], .parquet, .warc[.gz] or .wet[.gz], or set format")
 
 
 def rejects_table(rejects: list[dict]) -> pa.Table:
