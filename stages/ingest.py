@@ -40,6 +40,7 @@ class Chunk:
 
     docs: pa.Table
     rejects: list[dict] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # records that are not documents (WARC requests, ...), by kind
 
 
 def make_id(source: str, relpath: str, row: int) -> str:

@@ -1,7 +1,8 @@
 """The stages a config may name. Listed explicitly (no import side effects) so the set is easy to read."""
 
+from stages.langid import LangId
 from stages.min_length import MinLength
 from stages.normalize import Normalize
 from stages.url_filter import UrlFilter
 
-STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength)}
+STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength, LangId)}
