@@ -1,0 +1,21 @@
+"""Rule families of the `heuristics` stage, one module each: junk, chinese, gopher, c4, fineweb.
+
+A family module has `signals(view) -> {column: array}` (numbers per document, computed from the
+shared `View` that splits each batch into lines and words once) and `RULES`, the checks it owns in
+the order they are tried. A rule compares one signal with one threshold of the document's language
+profile (`zh` or `en`); a null threshold switches the rule off for that profile. The stage records
+every signal as an `h_` column and drops a document for the first rule it fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # the drop reason, e.g. `gopher-word-count`; also the name used in `disabled:`
+    signal: str  # an `h_` column computed by the family's `signals`
+    kind: Literal["min", "max"]  # min: drop when signal < threshold; max: drop when signal > threshold
+    field: str  # the threshold's field in the language profile (EnThresholds / ZhThresholds)
