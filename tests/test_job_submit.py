@@ -64,8 +64,9 @@ RAY = VENV_BIN / "ray"
 MARKER_VAR = "WINNOW_TEST_RAY_CLUSTER"
 JOB_TIMEOUT_S = 300
 # The upload is the source tree only: .gitignore (.venv/, /out/, ...) and Ray's default excludes
-# (.git, .venv, __pycache__) already apply; the sample data is read from the repo by absolute path.
-UPLOAD_EXCLUDES = ["/data/", "/tests/data/", "/out/", ".pytest_cache/", "*.egg-info/", "__pycache__/"]
+# (.git, .venv, __pycache__) already apply; the sample data is read from the repo by absolute path,
+# while the word lists and blocklists the stages load (data/lexicons, data/blocklists) travel with the job.
+UPLOAD_EXCLUDES = ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "*.egg-info/", "__pycache__/"]
 MAX_UPLOAD_MIB = 5.0  # about 0.3 MiB today
 
 
@@ -273,7 +274,7 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
     pkg = _uploaded_package(ray_head.temp_dir)
     size_mib = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file()) / 2**20
     assert (pkg / "pipeline" / "cli.py").is_file() and (pkg / "stages").is_dir()
-    assert not any((pkg / name).exists() for name in (".venv", ".git", "data", "out")), sorted(os.listdir(pkg))
+    assert not any((pkg / name).exists() for name in (".venv", ".git", "data/sample", "out")), sorted(os.listdir(pkg))
     assert size_mib < MAX_UPLOAD_MIB, f"working dir upload is {size_mib:.1f} MiB; exclude more: {sorted(os.listdir(pkg))}"
 
     manifest = json.loads((out / "02_min_length" / "_manifest.json").read_text())
