@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -19,3 +21,12 @@ class Rule:
     signal: str  # an `h_` column computed by the family's `signals`
     kind: Literal["min", "max"]  # min: drop when signal < threshold; max: drop when signal > threshold
     field: str  # the threshold's field in the language profile (EnThresholds / ZhThresholds)
+
+
+def ratio(num, den, empty: float) -> np.ndarray:
+    """num / den per document, `empty` where den is 0 (no lines, no words)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(len(num), empty, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out

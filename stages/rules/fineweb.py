@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 
-from stages.rules import Rule
+from stages.rules import Rule, ratio as _div
 
 # DataTrove's TERMINAL_PUNCTUATION for the scripts winnow sees (Latin, CJK, full-width, half-width
 # ideographic stop), plus, for Chinese, the ellipsis and closing quotes that end Chinese sentences.
@@ -44,11 +44,3 @@ def signals(view) -> dict[str, np.ndarray]:
         "h_fw_dup_line_char_frac": _div(view.dup_line_chars, view.chars - newlines, 0.0),
         "h_newline_ratio": _div(newlines, tokens, 0.0),
     }
-
-
-def _div(num, den, empty: float) -> np.ndarray:
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.full(len(num), empty, dtype=np.float64)
-    np.divide(num, den, out=out, where=den > 0)
-    return out

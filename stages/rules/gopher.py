@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.rules import Rule
+from stages.rules import Rule, ratio as _div
 
 STOPWORDS_EN = ("the", "be", "to", "of", "and", "that", "have", "with")
 TOP_NGRAMS = (2, 3, 4)
@@ -168,11 +168,3 @@ def _distinct_per_doc(doc: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(n, dtype=np.int64)
     keys = np.unique((doc.astype(np.uint64) << np.uint64(32)) | ids.astype(np.uint64))
     return np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n)
-
-
-def _div(num, den, empty: float) -> np.ndarray:
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.full(len(num), empty, dtype=np.float64)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
