@@ -53,7 +53,6 @@ class StageReport:
     skipped: int
     ran: int
     failures: list[dict] = field(default_factory=list)
-    sidecars: list[dict] = field(default_factory=list)
 
 
 def ensure_ray(rc: RayConfig | None = None, num_cpus: int | None = None) -> None:
@@ -251,7 +250,7 @@ class Runner:
         write_manifest(self.storage, folder, **manifest, done=done_keys, status=status, failures=failures)
         if not todo:
             self.console.print(f"{folder}: all {len(tasks)} shards up to date, nothing to do")
-        report = StageReport(folder, len(tasks), len(tasks) - len(todo), len(todo), failures, read_sidecars(self.storage, folder))
+        report = StageReport(folder, len(tasks), len(tasks) - len(todo), len(todo), failures)
         if failures:
             raise PipelineError(f"{folder}: {len(failures)} of {len(tasks)} shards failed (first: {failures[0]['key']}: {failures[0]['error']}); "
                                 "finished shards are kept, rerun the same command to retry the rest")
