@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -90,7 +91,12 @@ class ShardWorker:
         from pipeline.worker import run_ingest_task, run_map_task
 
         self.storage = Storage(storage_uri)
-        if kind == "ingest":
+        if kind == "apply":
+            from stages.dedup import DedupApply
+
+            stage = DedupApply(**stage_settings)
+            self._run = lambda t: run_map_task(stage, t, self.storage, folder, stage_config_hash, batch_rows)
+        elif kind == "ingest":
             specs = [InputSpec.model_validate(s) for s in input_specs or []]
             self._run = lambda t: run_ingest_task(t, specs[t.spec_index], self.storage, folder, stage_config_hash, rows_per_shard)
         else:
@@ -163,7 +169,10 @@ class Runner:
         """(folder, config hash, tasks) for a stage; None means ingest."""
         if spec is None:
             return INGEST_FOLDER, self.ingest_config_hash(), self.plan_ingest()
-        return spec.folder, spec.config_hash, self.plan_map(spec)
+        tasks = self.plan_map(spec)
+        if is_global(spec):  # every shard's result depends on every input shard
+            return spec.folder, config_hash([spec.config_hash, [t.fingerprint for t in tasks]]), tasks
+        return spec.folder, spec.config_hash, tasks
 
     def pending(self, folder: str, chash: str, tasks: list[Task]) -> list[Task]:
         return [t for t in tasks if not is_done(self.storage, folder, t, chash)]
@@ -234,6 +243,11 @@ class Runner:
             if spec is None:
                 worker_kwargs.update(kind="ingest", input_specs=[s.model_dump(mode="json") for s in self.cfg.pipeline.input],
                                      rows_per_shard=self.cfg.pipeline.ingest.rows_per_shard)
+            elif is_global(spec):
+                work = self._run_global(spec, chash, tasks)
+                worker_kwargs.update(kind="apply", stage_settings=dict(
+                    storage_uri=self.storage.uri, work=work, shard_index={t.key: i for i, t in enumerate(tasks)},
+                    method=spec.stage_cls.method, name=spec.name, mode=spec.config.mode))
             else:
                 worker_kwargs.update(kind="map", stage_name=spec.name, stage_settings=settings)
             stateful = bool(spec and spec.stage_cls.stateful)
@@ -247,6 +261,8 @@ class Runner:
         status = "complete" if not failures else "incomplete"
         if not failures:
             self._remove_orphans(folder, tasks)
+            if is_global(spec) and not spec.config.keep_work:
+                self.storage.delete_dir(self.storage.path(folder, "_work"))
         write_manifest(self.storage, folder, **manifest, done=done_keys, status=status, failures=failures)
         if not todo:
             self.console.print(f"{folder}: all {len(tasks)} shards up to date, nothing to do")
@@ -255,6 +271,43 @@ class Runner:
             raise PipelineError(f"{folder}: {len(failures)} of {len(tasks)} shards failed (first: {failures[0]['key']}: {failures[0]['error']}); "
                                 "finished shards are kept, rerun the same command to retry the rest")
         return report
+
+    def _run_global(self, spec: StageSpec, chash: str, tasks: list[Task]) -> str:
+        """Phases 1-5 of a dedup stage (pipeline/global_stage.py); returns its work folder."""
+        from pipeline.global_stage import GlobalStageDriver
+        from pipeline.memory_plan import MemoryPlanError, free_disk_bytes, plan, worker_budget
+
+        cfg = spec.config
+        sidecars = read_sidecars(self.storage, self.upstream_folder(spec))
+        outs = [o for sc in sidecars for o in sc["outputs"]]
+        per_shard_bytes = [sc.get("bytes_out", 0) / max(1, len(sc["outputs"])) for sc in sidecars]
+        driver = GlobalStageDriver(self.storage, spec.folder, spec.name, cfg.model_dump(mode="json"), tasks, chash,
+                                   batch_rows=self.cfg.pipeline.batch_rows, workers=self.workers, progress=self._phase_bar)
+        try:
+            p = plan(docs=sum(o["rows"] for o in outs), max_shard_rows=max((o["rows"] for o in outs), default=0),
+                     max_shard_bytes=int(max(per_shard_bytes, default=0)), batch_rows=self.cfg.pipeline.batch_rows,
+                     records_per_doc=driver.stage.record_count(), verifies=driver.stage.verifies(),
+                     budget=worker_budget(cfg.memory_per_worker_mb), partitions=cfg.partitions, free_disk=free_disk_bytes(self.storage.root))
+        except MemoryPlanError as err:
+            raise PipelineError(f"{spec.folder}: will not fit, so not started: {err}") from None
+        self.console.print(f"{spec.folder}: plan: {p.describe()}", highlight=False)
+        try:
+            report = driver.run(p.partitions)
+        except RuntimeError as err:
+            raise PipelineError(f"{spec.folder}: {err}") from None
+        report["plan"] = {"partitions": p.partitions, "budget_mb": p.budget >> 20, "peaks_mb": {k: v >> 20 for k, v in p.peaks.items()}}
+        self.storage.write_json(self.storage.path(spec.folder, "_dedup.json"), report)
+        return driver.work
+
+    @contextmanager
+    def _phase_bar(self, label: str, total: int, done: int):
+        if not self.progress:
+            yield lambda: None
+            return
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"), TimeElapsedColumn()]
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            job = bar.add_task(label, total=total, completed=done)
+            yield lambda: bar.update(job, advance=1)
 
     def _dispatch(self, tasks: list[Task], worker_kwargs: dict, stateful: bool, gpus: float) -> Iterator[dict]:
         import ray
@@ -308,6 +361,10 @@ class Runner:
         for name in self.storage.list_files(self.storage.path(folder, REJECTS_DIR), prefix="part-"):
             if name not in wanted_rejects:
                 self.storage.delete(self.storage.path(folder, REJECTS_DIR, name))
+
+
+def is_global(spec: StageSpec | None) -> bool:
+    return spec is not None and getattr(spec.stage_cls, "kind", "map") == "global"
 
 
 def _ingest_version() -> str:

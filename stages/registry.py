@@ -1,9 +1,10 @@
 """The stages a config may name. Listed explicitly (no import side effects) so the set is easy to read."""
 
+from stages.dedup import ExactDedup, MinHashDedup, SimHashDedup
 from stages.heuristics import Heuristics
 from stages.langid import LangId
 from stages.min_length import MinLength
 from stages.normalize import Normalize
 from stages.url_filter import UrlFilter
 
-STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength, LangId, Heuristics)}
+STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup, SimHashDedup)}
