@@ -99,6 +99,46 @@ def stats(
         print_stage_detail(output_dir, matches[0], out)
 
 
+eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure a stage on labelled data with the pipeline's own code.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("dedup")
+def eval_dedup(
+    input: Path = typer.Argument(..., exists=True, dir_okay=False, help="Parquet with `id`, `text`, optionally `lang` and a truth column `true_dup`."),
+    method: str = typer.Option(..., "--method", "-m", help="exact, minhash or simhash."),
+    predictions: Path = typer.Option(..., "--predictions", "-p", help="Where to write one row per input id: id, dup_cluster, dup_cluster_size."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of the stage's settings (or a pipeline YAML: its `<method>_dedup` stage)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most tasks at once."),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
+    rows_per_shard: int = typer.Option(10_000, "--rows-per-shard", min=1, help="Documents per shard."),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Keep the pipeline output here (default: a temporary folder, removed)."),
+):
+    """Run the `<method>_dedup` stage (keep mode) on a Parquet file, write each row's cluster, and print
+    duplicate-class precision, recall and F1 when the file has `true_dup`."""
+    from pipeline.eval_dedup import load_settings, run_eval
+    from pipeline.runner import PipelineError, ensure_ray
+
+    try:
+        settings = load_settings(method, config)
+        ensure_ray(None, num_cpus=num_cpus)
+        started = time.perf_counter()
+        pred, scores, report = run_eval(str(input), method, str(predictions), settings, work_dir=str(work_dir) if work_dir else None,
+                                        workers=workers, rows_per_shard=rows_per_shard, console=console)
+    except (ValueError, PipelineError, ConfigError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2 if isinstance(err, ValueError) else 1) from None
+    seconds = time.perf_counter() - started
+    clustered = int(sum(1 for s in pred.column("dup_cluster_size").to_pylist() if s >= 2))
+    out.print(f"{method}: {pred.num_rows:,} rows, {report.get('clusters', 0):,} clusters of 2+ holding {clustered:,} rows; "
+              f"{seconds:.1f}s; predictions: {predictions}")
+    if report.get("seconds"):
+        out.print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in report["seconds"].items()))
+    if scores is not None:
+        out.print(f"duplicate class: precision {scores.precision:.4f}  recall {scores.recall:.4f}  F1 {scores.f1:.4f}  "
+                  f"(support {scores.support:,}, predicted {scores.predicted:,}); macro-F1 {scores.macro_f1:.4f}")
+
+
 def main() -> None:
     app()
 

@@ -156,8 +156,9 @@ class SimHashDedup(GlobalStage):
     as TigerBot does), since a 64-bit fingerprint alone confuses short or templated pages."""
 
     class Config(DedupConfig, ShingleConfig):
-        ngram: int = Field(3, gt=0, description="Words per feature for spaced languages.")
-        zh_ngram: int = Field(3, gt=0, description="Characters per feature for Chinese.")
+        ngram: int = Field(1, gt=0, description="Words per feature for spaced languages.")
+        zh_ngram: int = Field(2, gt=0, description="Characters per feature for Chinese.")
+        weights: Literal["none", "tf"] = Field("none", description="Feature weights: none (each distinct feature once) or tf (1 + log count).")
         max_distance: int = Field(3, ge=0, le=16, description="Most differing fingerprint bits for a candidate pair.")
         blocks: int = Field(5, gt=1, le=16, description="Pieces the 64 bits are cut into; tables = C(blocks, blocks - max_distance).")
         verify: Literal["none", "jaccard", "lcs"] = Field("jaccard", description="How candidates are confirmed on the text.")
@@ -185,7 +186,7 @@ class SimHashDedup(GlobalStage):
 
         c = self.config
         sh = shingle(table.column("text"), table.column("lang"), word_ngram=c.ngram, zh_ngram=c.zh_ngram, zh_shingle=c.zh_shingle)
-        fp, ok = fingerprints(sh)
+        fp, ok = fingerprints(sh, c.weights)
         rows = np.flatnonzero(ok)
         keys = table_keys(fp[rows], c.blocks, c.max_distance)
         t = keys.shape[1]

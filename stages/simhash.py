@@ -1,8 +1,9 @@
 """64-bit SimHash fingerprints with token weights, and permuted-block tables for Hamming search.
 
 A fingerprint bit is the sign of the weighted sum over a document's features (shingles), +w where
-the feature's hash has the bit set, -w where not; the weight of a feature is its count in the
-document (`1 + log(count)` damps boilerplate repeated many times). Candidates within Hamming
+the feature's hash has the bit set, -w where not. The weight is `1 + log(count in the document)`
+(`weights: tf`) or 1 per distinct feature (`weights: none`, the default: without corpus-wide idf,
+tf weights let function words dominate every English fingerprint; measured in docs/benchmarks.md). Candidates within Hamming
 distance k are found as Manku et al. (2007) do: cut the 64 bits into `blocks` pieces; two
 fingerprints that differ in at most k bits agree on at least `blocks - k` whole pieces, so one table
 per choice of `blocks - k` pieces, keyed on those bits, puts every such pair in a shared bucket.
@@ -20,8 +21,9 @@ from stages.shingles import Shingles, mix64
 _CHUNK_ROWS = 200_000  # features per chunk of the (features x 64) bit matrix
 
 
-def fingerprints(sh: Shingles) -> tuple[np.ndarray, np.ndarray]:
-    """(uint64 fingerprint per document, has_features mask)."""
+def fingerprints(sh: Shingles, weights: str = "tf") -> tuple[np.ndarray, np.ndarray]:
+    """(uint64 fingerprint per document, has_features mask); `weights` "tf" weighs a feature by
+    1 + log(count in the document), "none" counts each distinct feature once."""
     fp = np.zeros(sh.n_docs, dtype=np.uint64)
     if len(sh.hashes) == 0:
         return fp, np.zeros(sh.n_docs, dtype=bool)
@@ -32,7 +34,7 @@ def fingerprints(sh: Shingles) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(new)
     counts = np.diff(np.r_[starts, len(h)])
     doc, h = doc[starts], h[starts]
-    weight = (1.0 + np.log(counts)).astype(np.float32)
+    weight = (1.0 + np.log(counts)).astype(np.float32) if weights == "tf" else np.ones(len(counts), np.float32)
     acc = np.zeros((sh.n_docs, 64), dtype=np.float32)
     for lo in range(0, len(h), _CHUNK_ROWS):
         hh, dd, ww = h[lo:lo + _CHUNK_ROWS], doc[lo:lo + _CHUNK_ROWS], weight[lo:lo + _CHUNK_ROWS]
