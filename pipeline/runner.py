@@ -301,7 +301,7 @@ class Runner:
 
     @contextmanager
     def _phase_bar(self, label: str, total: int, done: int):
-        if not self.progress:
+        if not self.progress or not self.console.is_terminal:  # transient bars only make blank lines in logs
             yield lambda: None
             return
         columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"), TimeElapsedColumn()]
