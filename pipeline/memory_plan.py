@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 MB = 1 << 20
 MAX_PARTITIONS = 4096
+TARGET_PARTITION = 256 * MB  # even with memory to spare, partitions stay this small: flat memory, more parallelism
 _FIXED = 200 * MB  # interpreter, pyarrow, numpy, the stage's own tables
 
 
@@ -60,7 +61,7 @@ def plan(*, docs: int, max_shard_rows: int, max_shard_bytes: int, batch_rows: in
     usable = max(1, budget - _FIXED)
     needed = max(1, math.ceil(shuffled / usable))
     if partitions is None:
-        partitions = max(needed, 1)
+        partitions = max(needed, math.ceil(shuffled / TARGET_PARTITION), 1)
         if partitions > MAX_PARTITIONS:
             raise MemoryPlanError(f"{docs:,} documents need {partitions:,} partitions at {budget / MB:,.0f} MB per worker (at most {MAX_PARTITIONS}): "
                                   "raise `memory_per_worker_mb` (bigger workers) or dedup in several stages by source")
