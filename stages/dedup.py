@@ -157,10 +157,10 @@ class SimHashDedup(GlobalStage):
 
     class Config(DedupConfig, ShingleConfig):
         ngram: int = Field(1, gt=0, description="Words per feature for spaced languages.")
-        zh_ngram: int = Field(2, gt=0, description="Characters per feature for Chinese.")
-        weights: Literal["none", "tf"] = Field("none", description="Feature weights: none (each distinct feature once) or tf (1 + log count).")
-        max_distance: int = Field(3, ge=0, le=16, description="Most differing fingerprint bits for a candidate pair.")
-        blocks: int = Field(5, gt=1, le=16, description="Pieces the 64 bits are cut into; tables = C(blocks, blocks - max_distance).")
+        zh_ngram: int = Field(1, gt=0, description="Characters per feature for Chinese.")
+        weights: Literal["none", "tf"] = Field("tf", description="Feature weights: tf (1 + log count in the document) or none (each distinct feature once).")
+        max_distance: int = Field(4, ge=0, le=16, description="Most differing fingerprint bits for a candidate pair.")
+        blocks: int = Field(6, gt=1, le=16, description="Pieces the 64 bits are cut into; tables = C(blocks, blocks - max_distance).")
         verify: Literal["none", "jaccard", "lcs"] = Field("jaccard", description="How candidates are confirmed on the text.")
         verify_threshold: float = Field(0.6, gt=0, le=1, description="Shingle Jaccard, or longest common substring / shorter length, needed to confirm.")
 

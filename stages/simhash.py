@@ -2,8 +2,8 @@
 
 A fingerprint bit is the sign of the weighted sum over a document's features (shingles), +w where
 the feature's hash has the bit set, -w where not. The weight is `1 + log(count in the document)`
-(`weights: tf`) or 1 per distinct feature (`weights: none`, the default: without corpus-wide idf,
-tf weights let function words dominate every English fingerprint; measured in docs/benchmarks.md). Candidates within Hamming
+(`weights: tf`, the default: higher recall on the labelled sets, docs/benchmarks.md) or 1 per
+distinct feature (`weights: none`). Candidates within Hamming
 distance k are found as Manku et al. (2007) do: cut the 64 bits into `blocks` pieces; two
 fingerprints that differ in at most k bits agree on at least `blocks - k` whole pieces, so one table
 per choice of `blocks - k` pieces, keyed on those bits, puts every such pair in a shared bucket.
