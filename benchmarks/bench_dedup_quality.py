@@ -26,9 +26,10 @@ VARIANTS = [
     ("minhash 14x8, 112 perm", "minhash", {"bands": 14, "rows": 8, "num_perm": 112}),
     ("minhash 0.7 + jieba words (3-gram)", "minhash", {"threshold": 0.7, "zh_shingle": "word", "zh_ngram": 3}),
     ("minhash 0.7 + verify jaccard", "minhash", {"threshold": 0.7, "verify": "jaccard"}),
-    ("simhash k=3 + jaccard 0.6", "simhash", {}),
-    ("simhash k=3 + lcs 0.5", "simhash", {"verify": "lcs", "verify_threshold": 0.5}),
-    ("simhash k=3, no check", "simhash", {"verify": "none"}),
+    ("simhash 4 bits/6 blocks + jaccard 0.6", "simhash", {}),
+    ("simhash 5 bits/7 blocks + jaccard 0.6", "simhash", {"max_distance": 5, "blocks": 7}),
+    ("simhash 4 bits/6 blocks + lcs 0.5", "simhash", {"verify": "lcs", "verify_threshold": 0.5}),
+    ("simhash 4 bits/6 blocks, no check", "simhash", {"verify": "none"}),
 ]
 
 
