@@ -180,3 +180,17 @@ def test_eval_dedup_command_scores_a_labelled_file(tmp_path, dup_corpus):
     bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", "dedup", str(src), "--method", "minhsh", "--predictions", str(pred)],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "minhsh" in bad.stderr
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_near_dup_quality_on_the_labelled_real_sets(ray_local, tmp_path, lang):
+    """tests/data/dedup: real passages and lightly edited copies (benchmarks/make_dedup_sets.py)."""
+    from pipeline.eval_dedup import run_eval
+
+    src = REPO / "tests" / "data" / "dedup" / f"{lang}.parquet"
+    _, minhash, _ = run_eval(str(src), "minhash", str(tmp_path / "m.parquet"), {"threshold": 0.7})
+    _, simhash, _ = run_eval(str(src), "simhash", str(tmp_path / "s.parquet"), {})
+    _, exact, _ = run_eval(str(src), "exact", str(tmp_path / "e.parquet"), {})
+    assert minhash.f1 >= 0.93 and minhash.precision >= 0.98
+    assert simhash.f1 >= 0.85 and simhash.precision >= 0.98
+    assert exact.recall < 0.2  # every copy is edited: exact hashing must not find them
