@@ -13,9 +13,10 @@ stages with LocalPipelineExecutor, as its own example does:
   4. JsonlReader -> MinhashDedupFilter(load_cluster_ids, load_cluster_sizes,
                                        exclusion_writer=JsonlWriter) -> JsonlWriter
 with MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8), its default 64-bit xxhash
-(needs `xxhash<4` in the peer venv, as its `processing` extra pins it:
-xxhash 4 refuses the str that DataTrove hashes; `--dt-hash sha1` otherwise), its default English tokenisation
-(simplify_text + spaCy's blank `en` tokenizer) and --workers processes. The two writers keep only
+(needs `xxhash<4` in the peer venv, as DataTrove's `processing` extra pins it: xxhash 4 refuses
+the str that DataTrove hashes; `--dt-hash sha1` otherwise), its default English tokenisation
+(simplify_text, then spaCy's blank `en` tokenizer: about 90% of its CPU time here) and --workers
+processes. The two writers keep only
 `id` and the cluster metadata, uncompressed, which is about what winnow writes (its predictions),
 so neither side pays for re-writing the texts.
 
@@ -25,17 +26,21 @@ with INPUT = id, text, lang, true_dup and SETTINGS = {ngram: 5, bands: 14, rows:
 
 Both are measured from outside the same way: wall seconds of the whole command (interpreter
 start, imports, Ray start for winnow, reading the input, all stages, writing the output); CPU
-seconds of every process of the run, children included (this script makes itself a child
-subreaper, so processes orphaned during the run are re-parented to it and reaped, and the
-kernel's children-rusage then covers the whole tree; a /proc sampler at 10 Hz cross-checks it and
-the larger of the two is reported); docs/s per core = docs / CPU seconds; peak memory = the
-largest sum over the process tree, sampled at 10 Hz from /proc, of RSS (shared pages counted once
-per process, e.g. a forkserver's children or Ray's object store) and of PSS (shared pages split).
+seconds of every process of the run, children included: the larger of (a) the kernel's
+children-rusage (this script makes itself a child subreaper, so processes orphaned during the run
+are re-parented to it and reaped; still, it misses processes whose parent never passes their
+times on, e.g. when it ignores SIGCHLD: it saw only 7-35 s of winnow's ~38 s on Ray) and (b) a /proc sampler at 10 Hz that keeps the last CPU time seen
+of every process in the tree (missing at most the last 0.1 s of each); docs/s per core = docs /
+CPU seconds; peak memory = the largest sum over the process tree, sampled from /proc, of RSS
+(10 Hz; shared pages counted once per process, e.g. a forkserver's children or Ray's object
+store) and of PSS (1 Hz; shared pages split between the processes). The sampler's own CPU and the
+CPU used meanwhile by processes outside the run are printed too: on a small machine, anything
+else running makes the wall times meaningless (a warning says so).
 
 What counts as "predicted duplicate": a row that ends up in a near-duplicate cluster of size >= 2,
 for both systems. For winnow that is `dup_cluster_size >= 2` in the predictions. DataTrove's
 cluster stage writes a node only if it was in at least one matched bucket pair, and its filter
-removes every member of a cluster except the smallest (file, doc index) one (the survivor); so a
+removes every member of a cluster except its union-find root (the survivor); so a
 row is a predicted duplicate if it was removed OR it carries `minhash_cluster_size >= 2`. Caveat
 found in DataTrove 0.10.1: MinhashDedupFilter returns early, without adding any cluster metadata,
 for a task that has no `.remove` file (no document of that task was removed), so a survivor whose
@@ -47,13 +52,13 @@ DataTrove's recall look lower only because survivors are not removed (winnow's s
 have `dup_cluster` = their own id); the "removed" column compares that side: rows each system
 would drop against the true number of copies.
 
-Run (about 5 minutes for 100,000 documents on 2 cores):
+Run (about 4 minutes for 100,000 documents on 2 idle cores, nearly all of it DataTrove):
     .venv/bin/python benchmarks/bench_dedup.py --peer-python /tmp/dtv/bin/python [--docs 100000] [--workers 2]
     # peer venv: python3.11 -m venv V && V/bin/pip install datatrove==0.10.1 spacy regex tldextract nltk \
     #            pyahocorasick fasteners "xxhash<4" tokenizers orjson
     # (datatrove.pipeline.dedup imports `tokenizers` through its exact-substring module)
 Options: --skip-winnow / --skip-datatrove, --corpus FILE (a make_dedup_sets.py Parquet), --tasks,
---keep DIR (keep the work files), --json FILE (all figures).
+--winnow-settings YAML, --winnow PATH, --keep DIR (keep the work files), --json FILE (all figures).
 
 Only the standard library is imported at the top: the peer interpreter imports this file too
 (as its own `__main__`, and again in DataTrove's worker processes).
@@ -118,31 +123,33 @@ def _machine_busy_s() -> float:
     return (sum(v[:8]) - v[3] - v[4]) / _CLK  # user nice system idle iowait irq softirq steal: minus idle, iowait
 
 
-def _mem(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) bytes of one process, 0 if it is gone."""
+def _rss(pid: int) -> int:
+    """RSS bytes of one process (cheap: /proc/PID/statm), 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:
+        return 0
+
+
+def _pss(pid: int) -> int:
+    """PSS bytes of one process (/proc/PID/smaps_rollup: costly for processes that map a lot of
+    shared memory, e.g. Ray's object store, so sampled less often), 0 if it is gone."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            rss = pss = 0
             for line in f:
-                if line.startswith(b"Rss:"):
-                    rss = int(line.split()[1]) * 1024
-                elif line.startswith(b"Pss:"):
-                    pss = int(line.split()[1]) * 1024
-            return rss, pss
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
     except OSError:
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as f:
-                rss = int(f.read().split()[1]) * _PAGE
-            return rss, rss
-        except OSError:
-            return 0, 0
+        pass
+    return 0
 
 
 class TreeMeter:
     """Runs one command and measures it with all its descendants (see the module docstring)."""
 
-    def __init__(self, interval: float = 0.1):
-        self.interval = interval
+    def __init__(self, interval: float = 0.1, pss_every: int = 10):
+        self.interval, self.pss_every = interval, pss_every
         self.subreaper = _make_subreaper()
 
     def run(self, cmd: list[str], log_path: Path, env: dict | None = None) -> dict:
@@ -152,7 +159,11 @@ class TreeMeter:
         peak = {"rss": 0, "pss": 0, "procs": 0}
         stop = threading.Event()
 
+        n_samples = [0]
+
         def sample():
+            n_samples[0] += 1
+            with_pss = n_samples[0] % self.pss_every == 1
             table = _proc_table()
             kids: dict[int, list[int]] = {}
             for pid, (ppid, _, _) in table.items():
@@ -166,8 +177,8 @@ class TreeMeter:
             for pid in tree:
                 _, cpu, start = table[pid]
                 cpu_seen[(pid, start)] = cpu
-                r, p = _mem(pid)
-                rss, pss = rss + r, pss + p
+                rss += _rss(pid)
+                pss += _pss(pid) if with_pss else 0
             peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
             peak["procs"] = max(peak["procs"], len(tree))
             return tree
@@ -178,6 +189,7 @@ class TreeMeter:
                 stop.wait(self.interval)
 
         busy0 = _machine_busy_s()
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
         with open(log_path, "wb") as log:
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -203,12 +215,14 @@ class TreeMeter:
         cpu_rusage = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         cpu_sampled = sum(cpu_seen.values())
         busy = _machine_busy_s() - busy0
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        meter_s = (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime)  # this process: the sampler
         return {
             "rc": rc, "wall_s": wall, "cpu_s": max(cpu_rusage, cpu_sampled), "cpu_rusage_s": cpu_rusage,
             "cpu_sampled_s": cpu_sampled, "peak_rss_bytes": peak["rss"], "peak_pss_bytes": peak["pss"],
             "max_processes": peak["procs"], "lingering_pids": lingering, "subreaper": self.subreaper,
             # CPU that processes outside the run used meanwhile: a busy machine makes the wall time meaningless
-            "other_cpu_s": max(0.0, busy - max(cpu_rusage, cpu_sampled)),
+            "other_cpu_s": max(0.0, busy - max(cpu_rusage, cpu_sampled) - meter_s), "meter_cpu_s": meter_s,
         }
 
 
@@ -369,7 +383,7 @@ def run_winnow(args, corpus: dict, tmp: Path, meter: TreeMeter) -> dict:
     pq.write_table(pa.table({"id": pa.array(corpus["id"], pa.string()), "text": pa.array(corpus["text"], pa.large_string()),
                              "lang": pa.array(corpus["lang"], pa.string()), "true_dup": pa.array(corpus["true_dup"], pa.bool_())}),
                    inp)
-    settings.write_text("{" + ", ".join(f"{k}: {v}" for k, v in SETTINGS.items()) + "}\n")
+    settings.write_text(args.winnow_settings + "\n")
     cmd = [args.winnow, "eval", "dedup", str(inp), "--method", "minhash", "--predictions", str(pred_path),
            "--config", str(settings)]
     print(f"winnow: {shlex.join(cmd)}", file=sys.stderr)
@@ -412,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dt-hash", choices=["auto", "xxhash", "sha1"], default="auto",
                     help="DataTrove's hash function (auto: its default xxhash if the peer has it, else sha1)")
     ap.add_argument("--winnow", default=str(REPO / ".venv" / "bin" / "winnow"), help="the winnow command")
+    ap.add_argument("--winnow-settings", default="{" + ", ".join(f"{k}: {v}" for k, v in SETTINGS.items()) + "}",
+                    help="the YAML mapping given to winnow as --config (default: %(default)s; winnow's num_perm stays "
+                         "at its default 128, of which 14 x 8 = 112 are used, DataTrove computes 112)")
     ap.add_argument("--skip-winnow", action="store_true")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--keep", help="keep the work files in this folder (default: a temporary one, removed)")
@@ -464,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"{name}: CPU by rusage {r['cpu_rusage_s']:.1f}s, by /proc sampling {r['cpu_sampled_s']:.1f}s; "
               f"up to {r['max_processes']} processes" + (f"; still running after it ended: {r['lingering_pids']}" if r["lingering_pids"] else "")
-              + f"; CPU used by other processes meanwhile: {r['other_cpu_s']:.1f}s")
+              + f"; the meter's own CPU {r['meter_cpu_s']:.1f}s; CPU used by other processes meanwhile: {r['other_cpu_s']:.1f}s")
         if r["other_cpu_s"] > 0.1 * r["wall_s"]:
             print(f"  WARNING: other processes kept the machine busy during the {name} run "
                   f"({r['other_cpu_s'] / r['wall_s']:.1f} cores on average): its wall time is not meaningful", file=sys.stderr)

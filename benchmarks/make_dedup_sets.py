@@ -21,7 +21,7 @@ Construction (deterministic for a given --seed; the rows are shuffled with the s
    left out) and the CCNet head documents; Chinese = the CMRC 2018 Chinese Wikipedia paragraphs.
    There are only ~60 English documents, many of them several thousand characters long, so each
    document is cut into passages at line breaks (overlong lines at sentence ends), each passage
-   aiming at a random length of 400-2,500 characters; documents up to 2,500 characters stay whole.
+   aiming at a random length of 300-1,500 characters; documents up to 1,500 characters stay whole.
    Passages (and whole documents) under 300 characters are dropped. A passage that shares 5-gram
    shingles with an earlier one (Jaccard >= 0.3, e.g. repeated page boilerplate) is dropped, so
    that unrelated originals are not near-duplicates of each other by accident.
@@ -46,24 +46,27 @@ Construction (deterministic for a given --seed; the rows are shuffled with the s
 3. Every row's text is distinct (a copy that happens to equal an existing row is redone).
 
 Big corpora (e.g. `--docs 100000` for the speed benchmark): when the real passages run out (a few
-hundred of them), more rows have to come from the same text. Two ways, --fill:
+hundred of them), more rows have to come from the same text. --fill says how:
 
-  remix (default)  new originals are made of real sentences drawn at random from the whole pool
-                   (~2,000 English sentences), strung together up to a length drawn from the real
-                   passages' lengths. Two such documents share a sentence or two at most (Jaccard
-                   well under 0.3), so they are unique documents and each starts its own cluster,
-                   which keeps the set's shape (--dup-fraction clusters, the rest unique) at any
-                   size. The text is real; the documents are not.
+  remix (default)  new originals are made of distinct real sentence units (sentences, long ones
+                   cut at commas/semicolons: ~3,400 English, ~5,100 Chinese) drawn at random from
+                   the whole pool, at least 6 of them, up to a length drawn from the real
+                   passages' lengths. Two such documents share a unit or two at most (in a check
+                   of 15,000 rows of the 100,000-row English set, the largest Jaccard between
+                   different clusters was 0.30), so they are unique documents and each starts its
+                   own cluster, which keeps the set's shape (--dup-fraction of the originals with
+                   copies, the rest unique) at any size. The text is real; the documents are not.
   repeat           the real passages are used again in a new random order, and each further use
                    adds fresh edited copies to the passage's existing cluster. Every row stays
                    distinct text and the labels stay right (copies of one source are one
                    cluster), but past a few hundred rows almost every row is a duplicate and the
                    clusters grow to hundreds of members: a stress test, not a realistic mix.
+  none             stop when the real passages are used up (fewer rows than --docs): the sets in
+                   tests/data/dedup are made so, from real passages only.
 
-Usage:
-    .venv/bin/python benchmarks/make_dedup_sets.py --lang en --docs 450 --seed 1 --out tests/data/dedup/en.parquet
-    .venv/bin/python benchmarks/make_dedup_sets.py --lang zh --docs 380 --seed 1 --out tests/data/dedup/zh.parquet
-    .venv/bin/python benchmarks/make_dedup_sets.py --lang en --docs 100000 --out out/bench/dedup-en-100k.parquet
+Usage (the small sets: see tests/data/dedup/README.md for the exact commands):
+    .venv/bin/python benchmarks/make_dedup_sets.py --lang en --docs 600 --seed 1 --fill none --audit --out tests/data/dedup/en.parquet
+    .venv/bin/python benchmarks/make_dedup_sets.py --lang en --docs 100000 --out out/bench/dedup-en-100000-s0.parquet   # ~15 s
 
 --source sample (default) reads the bundled sample corpus in data/sample (the same texts, copied
 there by data/sample/build_sample.py); --source shared reads the shared data folder (--data-dir).
