@@ -52,7 +52,7 @@ def _read(storage: Storage, folder: str, j: int) -> tuple[np.ndarray, np.ndarray
     return unique_edges(t.column("u").to_numpy(), t.column("v").to_numpy())
 
 
-def _write(storage: Storage, folder: str, writer: str, u: np.ndarray, v: np.ndarray, parts: int) -> int:
+def write_edges(storage: Storage, folder: str, writer: str, u: np.ndarray, v: np.ndarray, parts: int) -> int:
     """Writes directed edges partitioned by their first node."""
     table = pa.table({"u": pa.array(u, pa.uint64()), "v": pa.array(v, pa.uint64())})
     return write_parts(storage, folder, writer, table, partition_of(u, parts))
@@ -75,7 +75,7 @@ def large_star(storage: Storage, *, src: str, dst: str, j: int, parts: int) -> d
     m = np.minimum(group_min(u, v), u)
     out = v > u
     a, b = v[out], m[out]  # a > b always, since v > u >= m
-    _write(storage, dst, f"w{j:05d}", a, b, parts)  # small-star reads (larger, smaller) grouped by larger
+    write_edges(storage, dst, f"w{j:05d}", a, b, parts)  # small-star reads (larger, smaller) grouped by larger
     return result
 
 
@@ -90,7 +90,7 @@ def small_star(storage: Storage, *, src: str, dst: str, j: int, parts: int) -> d
     b = np.concatenate([m, m[starts]])
     keep = a != b
     a, b = both_ways(a[keep], b[keep])
-    _write(storage, dst, f"w{j:05d}", a, b, parts)
+    write_edges(storage, dst, f"w{j:05d}", a, b, parts)
     return {"edges": int(keep.sum())}
 
 
@@ -108,3 +108,20 @@ def assign_roots(storage: Storage, *, src: str, dst: str, j: int) -> dict:
 
 def round_folder(work: str, r: int, step: str) -> str:
     return f"{work}/cc/r{r:03d}/{step}"
+
+
+def solve(work: str, parts: int, run_step, max_rounds: int) -> tuple[str, int, int]:
+    """Large-star/small-star rounds until a round leaves the edge set unchanged. `run_step(name, fn,
+    kwargs_per_partition)` runs one step (on Ray, or in-process in tests) and returns its results.
+    Returns (folder of the final edges, rounds, final edge count)."""
+    previous = None
+    for r in range(max_rounds):
+        src, mid, nxt = round_folder(work, r, "ls"), round_folder(work, r, "ss"), round_folder(work, r + 1, "ls")
+        ls = run_step(f"cc/r{r:03d}/large", "large_star", [dict(src=src, dst=mid, j=j, parts=parts) for j in range(parts)])
+        digest = (sum(int(x["checksum"]) for x in ls) % (1 << 64), sum(x["edges"] for x in ls))
+        if digest == previous:
+            return src, r, digest[1]
+        previous = digest
+        run_step(f"cc/r{r:03d}/small", "small_star", [dict(src=mid, dst=nxt, j=j, parts=parts) for j in range(parts)])
+    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds; raise `max_rounds` "
+                       "(finished rounds are checkpointed, a rerun continues)")

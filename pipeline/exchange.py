@@ -13,7 +13,6 @@ A task is done when its marker `<phase>/_done/<task>.json` exists; it holds the 
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
@@ -121,7 +120,3 @@ def run_phase(storage: Storage, phase_folder: str, tasks: list[PhaseTask], *, la
     if errors:
         raise RuntimeError(f"{len(errors)} task(s) failed; finished ones are kept, rerun to retry. First: {errors[0]}")
     return results
-
-
-def dumps(value) -> str:
-    return json.dumps(value, sort_keys=True)

@@ -32,7 +32,6 @@ from pipeline.storage import Storage
 
 RECORDS = pa.schema([("k_hi", pa.uint64()), ("k_lo", pa.uint64()), ("node", pa.uint64()), ("fp", pa.uint64())])
 NODES = pa.schema([("node", pa.uint64()), ("id", pa.string()), ("rank", pa.float64())])
-CANDIDATES = cc.EDGES
 BYROOT = pa.schema([("root", pa.uint64()), ("node", pa.uint64()), ("id", pa.string()), ("rank", pa.float64())])
 RESOLVED = pa.schema([("node", pa.uint64()), ("survivor", pa.string()), ("size", pa.int64())])
 ROW_BITS = np.uint64(32)
@@ -100,7 +99,7 @@ def buckets_task(storage: Storage, *, work: str, stage: str, settings: dict, j: 
         write_parts(storage, f"{work}/candidates", f"b{j:05d}", table, (u >> ROW_BITS).astype(np.int64))
     else:
         a, b = cc.both_ways(u, v)
-        cc._write(storage, cc.round_folder(work, 0, "ls"), f"b{j:05d}", a, b, parts)
+        cc.write_edges(storage, cc.round_folder(work, 0, "ls"), f"b{j:05d}", a, b, parts)
     return {"records": len(hi), "candidate_pairs": len(u), "largest_bucket": largest}
 
 
@@ -136,7 +135,7 @@ def _hamming_pairs(node, fp, first, sizes, k):
 
 def verify_task(storage: Storage, *, work: str, stage: str, settings: dict, shard: int, shard_paths: list[str], parts: int) -> dict:
     st = build_stage(stage, settings)
-    t = read_part(storage, f"{work}/candidates", shard, CANDIDATES)
+    t = read_part(storage, f"{work}/candidates", shard, cc.EDGES)
     u, v = cc.unique_edges(t.column("u").to_numpy(), t.column("v").to_numpy())
     if len(u) == 0:
         return {"checked": 0, "confirmed": 0}
@@ -149,7 +148,7 @@ def verify_task(storage: Storage, *, work: str, stage: str, settings: dict, shar
             a, b = int(u[i] & ROW_MASK), int(v[i] & ROW_MASK)
             keep[i] = st.similar(own[0][a], texts[0][b], own[1][a], texts[1][b])
     a, b = cc.both_ways(u[keep], v[keep])
-    cc._write(storage, cc.round_folder(work, 0, "ls"), f"v{shard:05d}", a, b, parts)
+    cc.write_edges(storage, cc.round_folder(work, 0, "ls"), f"v{shard:05d}", a, b, parts)
     return {"checked": len(u), "confirmed": int(keep.sum())}
 
 
@@ -161,7 +160,7 @@ def _texts(storage: Storage, path: str) -> tuple[list, list]:
 # --- phase 5: resolve ---------------------------------------------------------------------------
 
 
-def join_task(storage: Storage, *, work: str, final: str, j: int, parts: int) -> dict:
+def join_task(storage: Storage, *, work: str, j: int, parts: int) -> dict:
     roots = read_part(storage, f"{work}/roots", j, cc.ASSIGN)
     if roots.num_rows == 0:
         return {"nodes": 0}
@@ -238,7 +237,7 @@ class GlobalStageDriver:
         final = self.components(parts)
         self.phase("roots", [PhaseTask(f"p{j:05d}", "pipeline.components:assign_roots", dict(src=final, dst=f"{self.work}/roots", j=j))
                              for j in range(parts)])
-        self.phase("join", [PhaseTask(f"p{j:05d}", "pipeline.global_stage:join_task", dict(work=self.work, final=final, j=j, parts=parts))
+        self.phase("join", [PhaseTask(f"p{j:05d}", "pipeline.global_stage:join_task", dict(work=self.work, j=j, parts=parts))
                             for j in range(parts)])
         res = self.phase("resolve", [PhaseTask(f"p{j:05d}", "pipeline.global_stage:resolve_task", dict(work=self.work, j=j)) for j in range(parts)])
         self.report.update(clusters=sum(r["clusters"] for r in res.values()), clustered_docs=sum(r["nodes"] for r in res.values()),
@@ -246,19 +245,11 @@ class GlobalStageDriver:
         return self.report
 
     def components(self, parts: int) -> str:
-        """Large-star/small-star rounds until the edge set stops changing; returns the final edge folder."""
-        previous = None
-        max_rounds = self.settings.get("max_rounds", 60)
-        for r in range(max_rounds):
-            src, mid, nxt = cc.round_folder(self.work, r, "ls"), cc.round_folder(self.work, r, "ss"), cc.round_folder(self.work, r + 1, "ls")
-            ls = self.phase(f"cc/r{r:03d}/large", [PhaseTask(f"p{j:05d}", "pipeline.components:large_star", dict(src=src, dst=mid, j=j, parts=parts))
-                                                   for j in range(parts)])
-            digest = (sum(int(x["checksum"]) for x in ls.values()) % (1 << 64), sum(x["edges"] for x in ls.values()))
-            if digest == previous:
-                self.report.update(cc_rounds=r, final_edges=digest[1])
-                return src
-            previous = digest
-            self.phase(f"cc/r{r:03d}/small", [PhaseTask(f"p{j:05d}", "pipeline.components:small_star", dict(src=mid, dst=nxt, j=j, parts=parts))
-                                              for j in range(parts)])
-        raise RuntimeError(f"{self.folder}: connected components did not converge in {max_rounds} rounds; raise `max_rounds` "
-                           "(finished rounds are checkpointed, a rerun continues)")
+        """Connected components (pipeline/components.py), each step a phase of Ray tasks."""
+        def run_step(name: str, fn: str, kwargs: list[dict]) -> list[dict]:
+            tasks = [PhaseTask(f"p{j:05d}", f"pipeline.components:{fn}", kw) for j, kw in enumerate(kwargs)]
+            return list(self.phase(name, tasks).values())
+
+        final, rounds, edges = cc.solve(self.work, parts, run_step, self.settings.get("max_rounds", 60))
+        self.report.update(cc_rounds=rounds, final_edges=edges)
+        return final

@@ -241,7 +241,6 @@ class DedupApply:
 
         self.storage = Storage(storage_uri)
         self.work, self.shard_index, self.method, self.name, self.mode = work, shard_index, method, name, mode
-        self.config = None
         self.lookup: dict[int, tuple[str, int]] = {}
         self.row = 0
 

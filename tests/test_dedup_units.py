@@ -174,17 +174,8 @@ def run_components(tmp_path, edges: list[tuple[int, int]], parts: int) -> dict[i
     u = np.array([e[0] for e in edges], np.uint64)
     v = np.array([e[1] for e in edges], np.uint64)
     a, b = cc.both_ways(u, v)
-    cc._write(storage, cc.round_folder("w", 0, "ls"), "in", a, b, parts)
-    previous = None
-    for r in range(50):
-        src, mid, nxt = cc.round_folder("w", r, "ls"), cc.round_folder("w", r, "ss"), cc.round_folder("w", r + 1, "ls")
-        res = [cc.large_star(storage, src=src, dst=mid, j=j, parts=parts) for j in range(parts)]
-        digest = (sum(int(x["checksum"]) for x in res) % (1 << 64), sum(x["edges"] for x in res))
-        if digest == previous:
-            break
-        previous = digest
-        for j in range(parts):
-            cc.small_star(storage, src=mid, dst=nxt, j=j, parts=parts)
+    cc.write_edges(storage, cc.round_folder("w", 0, "ls"), "in", a, b, parts)
+    src, _, _ = cc.solve("w", parts, lambda name, fn, kwargs: [getattr(cc, fn)(storage, **kw) for kw in kwargs], 50)
     for j in range(parts):
         cc.assign_roots(storage, src=src, dst="w/roots", j=j)
     from pipeline.exchange import read_part
