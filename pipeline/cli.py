@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 
@@ -137,6 +138,122 @@ def eval_dedup(
     if scores is not None:
         out.print(f"duplicate class: precision {scores.precision:.4f}  recall {scores.recall:.4f}  F1 {scores.f1:.4f}  "
                   f"(support {scores.support:,}, predicted {scores.predicted:,}); macro-F1 {scores.macro_f1:.4f}")
+
+
+def _positive(values: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in values.split(",") if v.strip()] if values else None
+
+
+train_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train the models behind the quality and safety stages.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("classifier")
+def train_classifier_cmd(
+    kind: str = typer.Option(..., "--kind", "-k", help="fasttext, bert or lexicon."),
+    task: str = typer.Option(..., "--task", "-t", help="quality or safety (what a score near 1 means)."),
+    data: list[Path] = typer.Option(..., "--data", "-d", exists=True, dir_okay=False, help="Labelled file(s): fastText .txt, Parquet, CSV, JSONL (repeat for several)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to save the model and its card in."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh segments with jieba (fastText, lexicon mining); empty: any language."),
+    eval_data: Optional[Path] = typer.Option(None, "--eval-data", exists=True, dir_okay=False, help="Held-out file scored after training (default: --holdout of --data)."),
+    holdout: float = typer.Option(0.1, "--holdout", min=0.0, max=0.9, help="Share of --data held out for the card's scores."),
+    text_col: Optional[str] = typer.Option(None, "--text-col", help="Text column (default: text/TEXT/tweet/content)."),
+    label_col: Optional[str] = typer.Option(None, "--label-col", help="Label column (default: label/class)."),
+    positive: Optional[str] = typer.Option(None, "--positive", help="Comma-separated label values that count as positive (default: labels are 0/1)."),
+    quantize: bool = typer.Option(False, "--quantize", help="fastText: save a quantised .ftz (a few MB instead of hundreds)."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="bert: a local Hugging Face encoder directory (default: the all-MiniLM-L6-v2 package)."),
+    finetune: bool = typer.Option(False, "--finetune", help="bert: fine-tune the encoder too (slow on a CPU)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="fasttext/bert fine-tuning epochs."),
+    max_length: int = typer.Option(128, "--max-length", min=8, help="bert: tokens per text."),
+    device: str = typer.Option("auto", "--device", help="bert: auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Train a classifier, score it on held-out data, and save it with a card of those scores."""
+    from classifiers.train import train_classifier
+
+    options: dict = {}
+    if kind == "fasttext":
+        options = {"quantize": quantize, **({"epoch": epochs} if epochs else {}), "seed": seed}
+    elif kind == "bert":
+        options = {"finetune": finetune, "max_length": max_length, "device": device, "seed": seed, **({"epochs": epochs} if epochs else {})}
+        if encoder:
+            options["encoder"] = str(Path(encoder).resolve()) if Path(encoder).is_dir() else encoder
+    elif kind == "lexicon" and lang == "en":
+        from classifiers.lexicon import better_profanity_terms
+
+        options = {"base": better_profanity_terms()}
+    try:
+        train_classifier(kind, task, lang, [str(p) for p in data], out, eval_data=str(eval_data) if eval_data else None, holdout=holdout,
+                         seed=seed, text_col=text_col, label_col=label_col, positive=_positive(positive), options=options,
+                         log=lambda m: out_console().print(m, highlight=False))
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def out_console() -> Console:
+    return out
+
+
+@eval_app.command("classifier")
+def eval_classifier_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Model directory or shipped name (quality-zh, quality-en, safety-zh, safety-en, ...)."),
+    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="Parquet or CSV with `id`, `text`, optional `label` 0/1."),
+    predictions: Path = typer.Option(..., "--predictions", "-p", help="Parquet to write: id, score."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Decision threshold (default: the model card's)."),
+    text_col: Optional[str] = typer.Option(None, "--text-col"),
+    label_col: Optional[str] = typer.Option(None, "--label-col"),
+    positive: Optional[str] = typer.Option(None, "--positive", help="Label values that count as positive, comma-separated."),
+    device: str = typer.Option("auto", "--device", help="bert: auto, cpu or cuda."),
+):
+    """Score a file with one model; print precision, recall, F1 and AUC when it has labels."""
+    from pipeline.eval_classifiers import eval_classifier
+
+    try:
+        started = time.perf_counter()
+        result = eval_classifier(model, str(input), str(predictions), threshold=threshold, device=device,
+                                 text_col=text_col, label_col=label_col, positive=_positive(positive))
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+    seconds = time.perf_counter() - started
+    out.print(f"{model}: {result.predictions.num_rows:,} rows scored in {seconds:.1f}s; predictions: {predictions}", highlight=False)
+    if result.overall is not None:
+        out.print(result.overall.line(), highlight=False)
+
+
+@eval_app.command("safety")
+def eval_safety_cmd(
+    config: Path = typer.Option(..., "--config", "-c", exists=True, dir_okay=False, help="Pipeline YAML with a `safety` stage (or a YAML of its settings)."),
+    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="Parquet or CSV with `id`, `text`, optional `label` 0/1 and `lang`."),
+    predictions: Path = typer.Option(..., "--predictions", "-p", help="Parquet to write: id, score, unsafe (and each member's score)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of every row (when the file has no `lang` column)."),
+    text_col: Optional[str] = typer.Option(None, "--text-col"),
+    label_col: Optional[str] = typer.Option(None, "--label-col"),
+    positive: Optional[str] = typer.Option(None, "--positive", help="Label values that count as positive, comma-separated."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
+):
+    """Run the configured safety ensemble (ingest + safety stage on Ray, keep mode) on a labelled file;
+    print precision, recall, F1 and AUC of each member and of the ensemble."""
+    from pipeline.eval_classifiers import eval_safety
+    from pipeline.runner import PipelineError, ensure_ray
+
+    try:
+        ensure_ray(None, num_cpus=num_cpus)
+        started = time.perf_counter()
+        result = eval_safety(str(config), str(input), str(predictions), lang=lang, text_col=text_col, label_col=label_col,
+                             positive=_positive(positive), workers=workers, console=console)
+    except (ValueError, FileNotFoundError, RuntimeError, PipelineError, ConfigError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2 if isinstance(err, ValueError) else 1) from None
+    seconds = time.perf_counter() - started
+    unsafe = int(np.asarray(result.predictions.column("unsafe").to_numpy(zero_copy_only=False)).sum())
+    out.print(f"safety: {result.predictions.num_rows:,} rows, {unsafe:,} unsafe, {seconds:.1f}s; predictions: {predictions}", highlight=False)
+    for name, scores in result.members.items():
+        out.print(f"  member {name:<10} {scores.line()}", highlight=False)
+    if result.overall is not None:
+        out.print(f"  ensemble   {result.overall.line()}", highlight=False)
 
 
 def main() -> None:

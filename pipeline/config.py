@@ -231,7 +231,11 @@ class StageSpec:
 
     @property
     def config_hash(self) -> str:
-        return config_hash({"version": self.version, "config": self.config.model_dump(mode="json")})
+        payload = {"version": self.version, "config": self.config.model_dump(mode="json")}
+        fingerprint = getattr(self.stage_cls, "fingerprint", None)
+        if fingerprint is not None:  # model stages: the model files' digest, so a replaced model redoes shards
+            payload["models"] = fingerprint(self.config)
+        return config_hash(payload)
 
 
 class ResolvedConfig:

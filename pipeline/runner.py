@@ -375,7 +375,10 @@ def _ingest_version() -> str:
 
 def _gpus_per_worker(spec: StageSpec | None) -> float:
     """A model stage gets one GPU per actor when the cluster has GPUs; CPU otherwise."""
-    if spec is None or not spec.stage_cls.uses_gpu:
+    if spec is None:
+        return 0
+    wants_gpu = getattr(spec.stage_cls, "wants_gpu", None)
+    if not (wants_gpu(spec.config) if wants_gpu is not None else spec.stage_cls.uses_gpu):
         return 0
     import ray
 

@@ -5,6 +5,8 @@ from stages.heuristics import Heuristics
 from stages.langid import LangId
 from stages.min_length import MinLength
 from stages.normalize import Normalize
+from stages.quality import Quality
+from stages.safety import Safety
 from stages.url_filter import UrlFilter
 
-STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup, SimHashDedup)}
+STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup, SimHashDedup, Quality, Safety)}

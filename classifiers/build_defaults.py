@@ -1,0 +1,150 @@
+"""`make models`: trains the shipped default models from the real labelled data sets.
+
+    python -m classifiers.build_defaults SHARED_DATA_DIR [--only NAME ...]
+
+- safety-zh (fastText), safety-zh-lexicon (mined), safety-zh-minilm (MiniLM + head): COLD's training
+  file, minus any text that also appears in its dev file; scored on the dev file (cold-dev.csv).
+- safety-en, safety-en-lexicon (better-profanity's list + mined terms), safety-en-minilm: the Davidson
+  tweets, hate or offensive (class 0/1) vs neither (class 2); a fixed stratified 30% (seed 0) is
+  held out and never trained on; it is written to `benchmarks/data/davidson-heldout.parquet` for the
+  ensemble evaluation.
+- quality-zh, quality-en (fastText): reference text (Chinese Wikipedia paragraphs; refined C4/CC/
+  StackExchange/NIH/USPTO and CCNet head documents) against informal social text (COLD comments,
+  Davidson tweets), in sentence-sized chunks so the model scores sentences and documents alike.
+  What it learns is "reads like reference text", the GPT-3/LLaMA style of quality classifier; with
+  a few hundred reference documents it is a starting point to retrain on your own data.
+The BERT heads are trained on a seeded sample of 6,000 rows: a linear head on frozen 384-dimensional
+embeddings gains little from more, and embedding on a 2-core CPU runs at about 50 texts/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from classifiers.registry import MODELS_DIR
+from classifiers.train import train_classifier
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DATA = REPO / "benchmarks" / "data"
+BERT_ROWS = 6000
+HOLDOUT_SEED = 0
+
+
+def _davidson(shared: Path) -> tuple[Path, Path]:
+    frame = pd.read_csv(shared / "safety/en/davidson-hate-offensive-dev.csv")
+    frame = pd.DataFrame({"id": frame.iloc[:, 0].astype(str), "text": frame["tweet"], "label": (frame["class"] != 2).astype(int)})
+    from classifiers.data import split_holdout
+
+    train_rows, held_rows = split_holdout(len(frame), 0.3, HOLDOUT_SEED, frame["label"].to_numpy())
+    BENCH_DATA.mkdir(parents=True, exist_ok=True)
+    work = REPO / ".models-work"
+    work.mkdir(exist_ok=True)
+    train, held = work / "davidson-train.parquet", BENCH_DATA / "davidson-heldout.parquet"
+    frame.iloc[train_rows].to_parquet(train, index=False)
+    frame.iloc[held_rows].assign(lang="en").to_parquet(held, index=False)
+    return train, held
+
+
+def _cold(shared: Path) -> tuple[Path, Path]:
+    work = REPO / ".models-work"
+    work.mkdir(exist_ok=True)
+    out = {}
+    for split in ("train", "dev"):
+        frame = pd.read_csv(shared / f"safety/zh/cold-{split}.csv")
+        frame = pd.DataFrame({"id": frame.iloc[:, 0].astype(str), "text": frame["TEXT"], "label": frame["label"].astype(int)})
+        if split == "dev":
+            frame = frame.assign(id=[f"dev{i}" for i in range(len(frame))], lang="zh")  # upstream ids repeat across splits
+        out[split] = work / f"cold-{split}.parquet"
+        frame.to_parquet(out[split], index=False)
+    return out["train"], out["dev"]
+
+
+def _chunks(text: str, target: int, pattern: str) -> list[str]:
+    """Sentence-sized pieces of about `target` characters, cut at sentence ends."""
+    pieces, current = [], ""
+    for sentence in re.split(pattern, text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        current = f"{current} {sentence}".strip() if current else sentence
+        if len(current) >= target:
+            pieces.append(current)
+            current = ""
+    if len(current) >= target // 3:
+        pieces.append(current)
+    return pieces
+
+
+def _quality_sets(shared: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(HOLDOUT_SEED)
+    work = REPO / ".models-work"
+    work.mkdir(exist_ok=True)
+    cmrc = json.loads((shared / "reference/zh/cmrc2018-trial-zh-wikipedia.json").read_text(encoding="utf-8"))
+    zh_pos = [c for a in cmrc["data"] for p in a["paragraphs"] for c in _chunks(p["context"], 120, r"(?<=[。！？])")]
+    cold = pd.read_csv(shared / "safety/zh/cold-train.csv")["TEXT"].tolist()
+    zh_neg = list(rng.choice(cold, size=min(len(cold), 2 * len(zh_pos)), replace=False))
+    en_docs = []
+    for path in sorted((shared / "reference/en").glob("dj-*.jsonl")) + sorted((shared / "web/jsonl").glob("ccnet-en-head-*.jsonl")):
+        if "stackexchange" in path.name:  # these are Spanish posts
+            continue
+        en_docs += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    en_pos = [c for d in en_docs for c in _chunks(d, 300, r"(?<=[.!?])\s+|\n+")]
+    tweets = pd.read_csv(shared / "safety/en/davidson-hate-offensive-dev.csv")["tweet"].tolist()
+    en_neg = list(rng.choice(tweets, size=min(len(tweets), 2 * len(en_pos)), replace=False))
+    out = {}
+    for lang, pos, neg in (("zh", zh_pos, zh_neg), ("en", en_pos, en_neg)):
+        out[lang] = work / f"quality-{lang}.parquet"
+        pq.write_table(pa.table({"text": pos + neg, "label": [1] * len(pos) + [0] * len(neg)}), out[lang])
+    return out
+
+
+def _sample(path: Path, rows: int) -> Path:
+    frame = pd.read_parquet(path)
+    if len(frame) <= rows:
+        return path
+    small = path.with_name(path.stem + f"-{rows}.parquet")
+    frame.sample(rows, random_state=HOLDOUT_SEED).to_parquet(small, index=False)
+    return small
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("shared", type=Path, help="Folder with safety/, reference/, web/ (see the README's data section).")
+    parser.add_argument("--only", nargs="*", help="Build only these models.")
+    args = parser.parse_args(argv)
+    from classifiers.lexicon import better_profanity_terms
+
+    cold_train, cold_dev = _cold(args.shared)
+    dav_train, dav_held = _davidson(args.shared)
+    quality = _quality_sets(args.shared)
+    ft = {"quantize": True}
+    jobs = {
+        "safety-zh": ("fasttext", "safety", "zh", [cold_train], cold_dev, ft),
+        "safety-zh-lexicon": ("lexicon", "safety", "zh", [cold_train], cold_dev, {"min_count": 8, "min_precision": 0.9}),
+        "safety-zh-minilm": ("bert", "safety", "zh", [_sample(cold_train, BERT_ROWS)], cold_dev, {}),
+        "safety-en": ("fasttext", "safety", "en", [dav_train], dav_held, ft),
+        "safety-en-lexicon": ("lexicon", "safety", "en", [dav_train], dav_held, {"base": better_profanity_terms(), "min_count": 8, "min_precision": 0.9}),
+        "safety-en-minilm": ("bert", "safety", "en", [_sample(dav_train, BERT_ROWS)], dav_held, {}),
+        "quality-zh": ("fasttext", "quality", "zh", [quality["zh"]], None, ft),
+        "quality-en": ("fasttext", "quality", "en", [quality["en"]], None, ft),
+    }
+    for name, (kind, task, lang, data, held, options) in jobs.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        train_classifier(kind, task, lang, [str(p) for p in data], MODELS_DIR / name, eval_data=str(held) if held else None,
+                         holdout=0.2, options=options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
