@@ -89,7 +89,9 @@ class BertClassifier(Classifier):
 
     def _batches(self, texts: Sequence[str]):
         """Length-sorted batches: yields (positions in `texts`, tokenised batch on the device)."""
-        encoded = self.tokenizer([t or "" for t in texts], truncation=True, max_length=self.max_length, add_special_tokens=True)
+        from classifiers.text_prep import as_list
+
+        encoded = self.tokenizer(as_list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True)
         ids = encoded["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")
         for start in range(0, len(order), self.batch_size):

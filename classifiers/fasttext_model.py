@@ -64,12 +64,20 @@ class FastTextClassifier(Classifier):
                          settings={"params": settings, "quantized": quantize, "max_chars": max_chars, "file": "model.ftz" if quantize else "model.bin"})
         return cls(card, model)
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts) -> np.ndarray:
+        """`texts`: a list of strings or an Arrow string array."""
         if len(texts) == 0:
             return np.empty(0, np.float32)
-        labels, probs = self.model.predict(prepare(texts, self.card.lang, self.max_chars), k=1)
-        top = np.fromiter((p[0] if len(p) else 0.5 for p in probs), np.float64, len(probs))
-        is_pos = np.fromiter((bool(lab) and lab[0] == POSITIVE for lab in labels), bool, len(labels))
+        # prepare() guarantees one line per text and adds the line end fastText's own predict() would
+        # add after checking each text for line breaks; calling the batch predictor directly skips that pass.
+        lines = prepare(texts, self.card.lang, self.max_chars, line_end="\n")
+        labels, probs = self.model.f.multilinePredict(lines, 1, 0.0, "strict")
+        if all(len(p) == 1 for p in probs):
+            top = np.concatenate(probs).astype(np.float64)
+            is_pos = np.array([lab[0] for lab in labels]) == POSITIVE
+        else:  # fastText leaves a row empty only with a probability threshold; kept for safety
+            top = np.array([p[0] if len(p) else 0.5 for p in probs], np.float64)
+            is_pos = np.array([bool(lab) and lab[0] == POSITIVE for lab in labels])
         return np.clip(np.where(is_pos, top, 1.0 - top), 0.0, 1.0).astype(np.float32)
 
     def save(self, directory: str | Path) -> None:

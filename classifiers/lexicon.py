@@ -91,6 +91,9 @@ class LexiconClassifier(Classifier):
         return min(1.0, density / self.saturation), sorted({c for _, _, c in hits})
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
+        from classifiers.text_prep import as_list
+
+        texts = as_list(texts)
         return np.fromiter((self.score_one(t)[0] for t in texts), np.float32, len(texts))
 
     def categories(self, texts: Sequence[str]) -> list[list[str]]:

