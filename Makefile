@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test clean
+.PHONY: run test models clean
+
+SHARED_DATA ?= ../shared/data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,9 @@ run: $(STAMP)  ## run the whole pipeline on the bundled sample with an embedded 
 
 test: $(STAMP)  ## run the test suite (starts real local Ray clusters; no GPU needed)
 	$(BIN)/python -m pytest -q tests
+
+models: $(STAMP)  ## retrain the shipped classifiers (classifiers/models) from the labelled data in SHARED_DATA
+	$(BIN)/python -m classifiers.build_defaults $(SHARED_DATA)
 
 clean:
 	rm -rf out .pytest_cache
