@@ -205,3 +205,42 @@ def test_shipped_models_load_by_name_and_score_real_data(cold):
     quality = load_classifier("quality-zh")
     wiki = "北京是中华人民共和国的首都，是全国的政治、文化中心。北京历史悠久，有三千多年的建城史。"
     assert quality.predict([wiki])[0] > quality.predict(["哈哈哈笑死我了，这人真是绝了"])[0]
+
+
+def test_bert_finetune_saves_the_tuned_encoder(davidson, tmp_path):
+    """Fine-tuning changes the encoder, so it is saved (safetensors) beside the head and reloaded from
+    there; the reloaded model scores as the tuned one does."""
+    train, test = davidson
+    clf = BertClassifier.train(train.texts[:48], train.labels[:48], task="safety", lang="en", positive="offensive", device="cpu",
+                               finetune=True, epochs=1, max_length=32, batch_size=16, lr=1e-4)
+    clf.save(tmp_path / "tuned")
+    assert (tmp_path / "tuned" / "encoder" / "model.safetensors").is_file()
+    again = load_classifier(tmp_path / "tuned", device="cpu")
+    assert again.card.settings["encoder"] == "encoder"
+    np.testing.assert_allclose(again.predict(test.texts[:16]), clf.predict(test.texts[:16]), atol=1e-5)
+    frozen = BertClassifier.train(train.texts[:48], train.labels[:48], task="safety", lang="en", positive="offensive", device="cpu",
+                                  max_length=32, batch_size=16)
+    assert not np.allclose(frozen.predict(test.texts[:16]), clf.predict(test.texts[:16]), atol=1e-3)
+
+
+def test_quality_stage_sentence_mode_scores_by_share_of_good_text():
+    """In sentence mode a document is the length-weighted mean of its sentences: reference prose with a
+    chat footer scores between the prose alone and the chat alone; document mode gives one score."""
+    import pyarrow as pa
+
+    from stages.quality import Quality, QualityConfig
+
+    prose = ("北京是中华人民共和国的首都，是全国的政治、文化和国际交往中心。北京历史悠久，有三千多年的建城史和八百多年的建都史。"
+             "北京地处华北平原北部，东与天津毗连，其余均与河北相邻。")
+    chat = "哈哈哈笑死我了！！这人真是绝了！！楼主牛逼！！顶顶顶！！"
+    table = pa.table({"text": [prose, chat, prose + chat, None], "lang": ["zh", "zh", "zh", "zh"]})
+    by_sentence = Quality(QualityConfig(models=[{"name": "ft", "models": {"zh": "quality-zh"}}], sentences=True, min_sentence_chars=4))
+    out = by_sentence(table)
+    scores = out.table.column("quality").to_pylist()
+    assert scores[0] > scores[2] > scores[1]
+    assert out.keep.all()  # no threshold: scores only
+    strict = Quality(QualityConfig(models=[{"name": "ft", "models": {"zh": "quality-zh"}}], threshold=0.5))
+    result = strict(table)
+    assert result.reasons.to_pylist()[1] == "quality-low" and result.keep[0]
+    no_model = Quality(QualityConfig(models=[{"name": "ft", "models": {"en": "quality-en"}}], threshold=0.9))(table)
+    assert no_model.table.column("quality").null_count == 4 and no_model.keep.all()  # no model for zh: no score, no drop
