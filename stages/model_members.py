@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from pipeline.config import StrictModel
+from pipeline.stage import MapStage
 
 ANY_LANG = "*"
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+|\n+")
@@ -64,6 +65,30 @@ def uses_bert(members: list[MemberConfig]) -> bool:
     from classifiers.registry import resolve_model
 
     return any(m.device != "cpu" and ModelCard.load(resolve_model(ref)).kind == "bert" for m in members for ref in m.models.values())
+
+
+class ModelStage(MapStage):
+    """Base of the model stages: members load once per actor; the config hash covers the model files;
+    a GPU is asked for only when a member is BERT-style."""
+
+    stateful = True
+    members_field: ClassVar[str]  # the config field listing the members
+
+    @classmethod
+    def member_configs(cls, config) -> list[MemberConfig]:
+        return getattr(config, cls.members_field)
+
+    @classmethod
+    def fingerprint(cls, config) -> str:
+        return model_fingerprint(cls.member_configs(config))
+
+    @classmethod
+    def wants_gpu(cls, config) -> bool:
+        return uses_bert(cls.member_configs(config))
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.members = [LoadedMember(m) for m in self.member_configs(config)]
 
 
 class LoadedMember:

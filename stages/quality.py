@@ -19,8 +19,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline.config import StrictModel
-from pipeline.stage import MapStage, StageOutput
-from stages.model_members import LoadedMember, MemberConfig, float_column, model_fingerprint, set_column, texts_and_langs, uses_bert
+from pipeline.stage import StageOutput
+from stages.model_members import MemberConfig, ModelStage, float_column, set_column, texts_and_langs
 
 
 class QualityConfig(StrictModel):
@@ -30,23 +30,11 @@ class QualityConfig(StrictModel):
     threshold: float | None = Field(None, ge=0, le=1, description="Drop documents whose `quality` is below this as `quality-low`; null drops nothing.")
 
 
-class Quality(MapStage):
+class Quality(ModelStage):
     name = "quality"
     version = "quality_v1"
     Config = QualityConfig
-    stateful = True
-
-    @staticmethod
-    def fingerprint(config: QualityConfig) -> str:
-        return model_fingerprint(config.models)
-
-    @staticmethod
-    def wants_gpu(config: QualityConfig) -> bool:
-        return uses_bert(config.models)
-
-    def __init__(self, config: QualityConfig):
-        super().__init__(config)
-        self.members = [LoadedMember(m) for m in config.models]
+    members_field = "models"
 
     def __call__(self, table: pa.Table) -> StageOutput:
         cfg = self.config

@@ -22,8 +22,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline.config import StrictModel
-from pipeline.stage import MapStage, StageOutput
-from stages.model_members import LoadedMember, MemberConfig, float_column, model_fingerprint, set_column, texts_and_langs, uses_bert
+from pipeline.stage import StageOutput
+from stages.model_members import LoadedMember, MemberConfig, ModelStage, float_column, set_column, texts_and_langs
 
 
 class SafetyConfig(StrictModel):
@@ -33,23 +33,11 @@ class SafetyConfig(StrictModel):
     mode: Literal["drop", "keep"] = Field("drop", description="drop unsafe documents, or keep them with `unsafe` = true for the weights stage.")
 
 
-class Safety(MapStage):
+class Safety(ModelStage):
     name = "safety"
     version = "safety_v1"
     Config = SafetyConfig
-    stateful = True
-
-    @staticmethod
-    def fingerprint(config: SafetyConfig) -> str:
-        return model_fingerprint(config.members)
-
-    @staticmethod
-    def wants_gpu(config: SafetyConfig) -> bool:
-        return uses_bert(config.members)
-
-    def __init__(self, config: SafetyConfig):
-        super().__init__(config)
-        self.members = [LoadedMember(m) for m in config.members]
+    members_field = "members"
 
     def score(self, table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray, list[np.ndarray]]:
         """Adds the member and combined columns; returns the table, `unsafe`, `safety` and who fired."""
