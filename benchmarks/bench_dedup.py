@@ -53,7 +53,7 @@ have `dup_cluster` = their own id); the "removed" column compares that side: row
 would drop against the true number of copies.
 
 Run (about 4 minutes for 100,000 documents on 2 idle cores, nearly all of it DataTrove):
-    .venv/bin/python benchmarks/bench_dedup.py --peer-python /tmp/dtv/bin/python [--docs 100000] [--workers 2]
+    .venv/bin/python benchmarks/bench_dedup.py --peer-python /path/to/datatrove-venv/bin/python [--docs 100000] [--workers 2]
     # peer venv: python3.11 -m venv V && V/bin/pip install datatrove==0.10.1 spacy regex tldextract nltk \
     #            pyahocorasick fasteners "xxhash<4" tokenizers orjson
     # (datatrove.pipeline.dedup imports `tokenizers` through its exact-substring module)

@@ -87,7 +87,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SHARED = Path("/work/shared/data")
+DEFAULT_SHARED = Path("../shared/data")  # the labelled data sets, beside the checkout (as `make models` expects)
 
 MIN_CHARS = 300
 PASSAGE_MIN, PASSAGE_MAX = 300, 1500
