@@ -100,8 +100,6 @@ class BertClassifier(Classifier):
             yield rows, {k: v.to(self.device) for k, v in batch.items()}
 
     def _embed(self, batch):
-        import torch
-
         hidden = self.encoder(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)

@@ -71,13 +71,9 @@ class FastTextClassifier(Classifier):
         # prepare() guarantees one line per text and adds the line end fastText's own predict() would
         # add after checking each text for line breaks; calling the batch predictor directly skips that pass.
         lines = prepare(texts, self.card.lang, self.max_chars, line_end="\n")
-        labels, probs = self.model.f.multilinePredict(lines, 1, 0.0, "strict")
-        if all(len(p) == 1 for p in probs):
-            top = np.concatenate(probs).astype(np.float64)
-            is_pos = np.array([lab[0] for lab in labels]) == POSITIVE
-        else:  # fastText leaves a row empty only with a probability threshold; kept for safety
-            top = np.array([p[0] if len(p) else 0.5 for p in probs], np.float64)
-            is_pos = np.array([bool(lab) and lab[0] == POSITIVE for lab in labels])
+        labels, probs = self.model.f.multilinePredict(lines, 1, 0.0, "strict")  # threshold 0: always one label per line
+        top = np.concatenate(probs).astype(np.float64)
+        is_pos = np.array([lab[0] for lab in labels]) == POSITIVE
         return np.clip(np.where(is_pos, top, 1.0 - top), 0.0, 1.0).astype(np.float32)
 
     def save(self, directory: str | Path) -> None:

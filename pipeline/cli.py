@@ -153,7 +153,7 @@ def train_classifier_cmd(
     kind: str = typer.Option(..., "--kind", "-k", help="fasttext, bert or lexicon."),
     task: str = typer.Option(..., "--task", "-t", help="quality or safety (what a score near 1 means)."),
     data: list[Path] = typer.Option(..., "--data", "-d", exists=True, dir_okay=False, help="Labelled file(s): fastText .txt, Parquet, CSV, JSONL (repeat for several)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to save the model and its card in."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to save the model and its card in."),
     lang: Optional[str] = typer.Option(None, "--lang", help="zh segments with jieba (fastText, lexicon mining); empty: any language."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", exists=True, dir_okay=False, help="Held-out file scored after training (default: --holdout of --data)."),
     holdout: float = typer.Option(0.1, "--holdout", min=0.0, max=0.9, help="Share of --data held out for the card's scores."),
@@ -183,16 +183,12 @@ def train_classifier_cmd(
 
         options = {"base": better_profanity_terms()}
     try:
-        train_classifier(kind, task, lang, [str(p) for p in data], out, eval_data=str(eval_data) if eval_data else None, holdout=holdout,
+        train_classifier(kind, task, lang, [str(p) for p in data], out_dir, eval_data=str(eval_data) if eval_data else None, holdout=holdout,
                          seed=seed, text_col=text_col, label_col=label_col, positive=_positive(positive), options=options,
-                         log=lambda m: out_console().print(m, highlight=False))
+                         log=lambda m: out.print(m, highlight=False))
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
-
-
-def out_console() -> Console:
-    return out
 
 
 @eval_app.command("classifier")

@@ -7,6 +7,7 @@ falling back to a default. Errors name the file, the line and the dotted key pat
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -229,8 +230,9 @@ class StageSpec:
     def version(self) -> str:
         return self.stage_cls.version
 
-    @property
+    @functools.cached_property
     def config_hash(self) -> str:
+        """Computed once per spec: for model stages it reads and hashes the model files."""
         payload = {"version": self.version, "config": self.config.model_dump(mode="json")}
         fingerprint = getattr(self.stage_cls, "fingerprint", None)
         if fingerprint is not None:  # model stages: the model files' digest, so a replaced model redoes shards

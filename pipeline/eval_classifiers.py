@@ -8,21 +8,19 @@ what is measured is what runs: every member, the combination rule and the thresh
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-import yaml
 
-from classifiers.data import Labelled, load_labelled
+from classifiers.data import load_labelled
 from classifiers.metrics import BinaryScores, binary_scores
+from pipeline.eval_run import run_stage_on_file, stage_settings, write_predictions
+from stages.model_members import member_threshold
 
 
 @dataclass
@@ -30,11 +28,6 @@ class EvalResult:
     predictions: pa.Table
     overall: BinaryScores | None
     members: dict[str, BinaryScores]
-
-
-def _write(table: pa.Table, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
 
 
 def eval_classifier(model: str, input_path: str, predictions: str, *, threshold: float | None = None, batch_size: int = 4096,
@@ -49,31 +42,20 @@ def eval_classifier(model: str, input_path: str, predictions: str, *, threshold:
         if progress is not None:
             progress(min(len(data), start + batch_size))
     table = pa.table({"id": pa.array(data.ids, pa.string()), "score": pa.array(scores, pa.float32())})
-    _write(table, predictions)
+    write_predictions(table, predictions)
     cut = clf.card.threshold if threshold is None else threshold
     overall = binary_scores(data.labels, scores >= cut, scores) if data.labels is not None else None
     return EvalResult(table, overall, {})
 
 
-def safety_settings(config: str | Path) -> dict:
-    data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
-    stages = data.get("stages", [data]) if isinstance(data, dict) else []
-    matches = [s for s in stages if isinstance(s, dict) and s.get("name", "safety") == "safety" and "members" in s]
-    if not matches:
-        raise ValueError(f"{config}: no `safety` stage (with `members`) in it")
-    return {k: v for k, v in matches[0].items() if k != "name"}
-
-
 def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | None = None, text_col=None, label_col=None,
                 positive=None, workers: int | None = None, rows_per_shard: int = 5_000, work_dir: str | None = None, console=None) -> EvalResult:
-    from pipeline.config import load_config
-    from pipeline.runner import Runner, ensure_ray
 
-    settings = safety_settings(config)
+    settings = stage_settings(config, "safety")
+    if "members" not in settings:
+        raise ValueError(f"{config}: no `safety` stage (with `members`) in it")
     data = load_labelled(input_path, text_col=text_col, label_col=label_col, positive=positive)
-    langs = data.langs if data.langs is not None else [lang] * len(data)
-    if lang is not None:
-        langs = [lang] * len(data)
+    langs = [lang] * len(data) if lang is not None or data.langs is None else data.langs
     if any(x is None for x in langs):
         raise ValueError(f"{input_path}: rows need a language for the members' models: give a `lang` column or --lang")
     owned = work_dir is None
@@ -81,15 +63,10 @@ def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | N
     work.mkdir(parents=True, exist_ok=True)
     staged = work / "input.parquet"
     pq.write_table(pa.table({"id": data.ids, "text": data.texts, "lang": langs}), staged)
-    spec = {"path": str(staged), "source": "eval", "format": "parquet", "id_field": "id", "text_field": "text", "url_field": None, "lang_field": "lang"}
-    cfg_path = work / "eval.yaml"
-    cfg_path.write_text(yaml.safe_dump({"input": [spec], "output": str(work / "out"), "ingest": {"rows_per_shard": rows_per_shard},
-                                        "stages": [{"name": "safety", **settings, "mode": "keep"}]}), encoding="utf-8")
-    cfg = load_config(cfg_path)
-    ensure_ray(cfg.pipeline.ray)
-    Runner(cfg, workers=workers, console=console, progress=console is not None).run_all()
-    got = pads.dataset(str(work / "out" / cfg.stages[0].folder), ignore_prefixes=["_", ".", "rejects"]).to_table()
     members = [m["name"] for m in settings["members"]]
+    got, _, runner = run_stage_on_file(staged, {"name": "safety", **settings, "mode": "keep"}, work, lang_field="lang",
+                                       columns=["id", "safety", "unsafe"] + [f"safety_{m}" for m in members],
+                                       workers=workers, rows_per_shard=rows_per_shard, console=console)
     index = {k: i for i, k in enumerate(got.column("id").to_pylist())}
     missing = [k for k in data.ids if k not in index]
     if missing:  # ingest rejects rows without text; they are reported, not silently scored
@@ -99,26 +76,15 @@ def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | N
     for name in members:
         columns[f"safety_{name}"] = got.column(f"safety_{name}").take(rows)
     table = pa.table(columns)
-    _write(table, predictions)
+    write_predictions(table, predictions)
     if owned:
         shutil.rmtree(work, ignore_errors=True)
     if data.labels is None:
         return EvalResult(table, None, {})
     score = np.nan_to_num(table.column("score").to_numpy(zero_copy_only=False).astype(float))
     overall = binary_scores(data.labels, table.column("unsafe").to_numpy(zero_copy_only=False), score)
-    stage_cfg = cfg.stages[0].config
-    from stages.model_members import LoadedMember  # noqa: F401  (thresholds come from the cards)
-
     per_member = {}
-    for member in stage_cfg.members:
+    for member in runner.cfg.stages[0].config.members:
         s = np.nan_to_num(table.column(f"safety_{member.name}").to_numpy(zero_copy_only=False).astype(float))
-        cut = member.threshold if member.threshold is not None else _card_threshold(member)
-        per_member[member.name] = binary_scores(data.labels, s >= cut, s)
+        per_member[member.name] = binary_scores(data.labels, s >= member_threshold(member), s)
     return EvalResult(table, overall, per_member)
-
-
-def _card_threshold(member) -> float:
-    from classifiers.base import ModelCard
-    from classifiers.registry import resolve_model
-
-    return ModelCard.load(resolve_model(next(iter(member.models.values())))).threshold

@@ -9,17 +9,15 @@ a cluster label and rows sharing a label are duplicates).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-import yaml
+
+from pipeline.eval_run import run_stage_on_file, stage_settings, write_predictions
 
 METHODS = ("exact", "minhash", "simhash")
 
@@ -67,25 +65,12 @@ def truth_from_column(col: pa.ChunkedArray) -> np.ndarray:
 
 def load_settings(method: str, config: Path | None) -> dict:
     """Stage settings from a YAML mapping, or from the matching stage of a pipeline YAML."""
-    if config is None:
-        return {}
-    data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{config}: expected a mapping of {method}_dedup settings")
-    if "stages" in data:
-        matches = [s for s in data["stages"] if isinstance(s, dict) and s.get("name") == f"{method}_dedup"]
-        if not matches:
-            raise ValueError(f"{config}: no `{method}_dedup` stage in its stages")
-        data = matches[0]
-    return {k: v for k, v in data.items() if k != "name"}
+    return stage_settings(config, f"{method}_dedup") if config is not None else {}
 
 
 def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, work_dir: str | None = None,
              workers: int | None = None, rows_per_shard: int = 10_000, console=None) -> tuple[pa.Table, DupScores | None, dict]:
     """Runs ingest + the dedup stage on the file; writes and returns predictions, scores and the stage report."""
-    from pipeline.config import load_config
-    from pipeline.runner import Runner, ensure_ray
-
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
     schema = pq.read_schema(input_path)
@@ -93,20 +78,10 @@ def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, 
         if col not in schema.names:
             raise ValueError(f"{input_path}: needs a `{col}` column (has: {', '.join(schema.names)})")
     owned = work_dir is None
-    work_dir = work_dir or tempfile.mkdtemp(prefix="winnow-eval-")
     stage = {"name": f"{method}_dedup", **settings, "mode": "keep", "keep_work": False}
-    spec = {"path": os.path.abspath(input_path), "source": "eval", "format": "parquet", "id_field": "id", "text_field": "text",
-            "url_field": None, "lang_field": "lang" if "lang" in schema.names else None}
-    cfg_path = Path(work_dir) / "eval.yaml"
-    cfg_path.write_text(yaml.safe_dump({"input": [spec], "output": str(Path(work_dir) / "out"),
-                                        "ingest": {"rows_per_shard": rows_per_shard}, "stages": [stage]}), encoding="utf-8")
-    cfg = load_config(cfg_path)
-    ensure_ray(cfg.pipeline.ray)
-    runner = Runner(cfg, workers=workers, console=console, progress=console is not None)
-    runner.run_all()
-    folder = Path(work_dir) / "out" / cfg.stages[0].folder
-    got = pads.dataset(str(folder), ignore_prefixes=["_", ".", "rejects"]).to_table(columns=["id", "dup_cluster", "dup_cluster_size"])
-    report = runner.storage.read_json_or_none(runner.storage.path(cfg.stages[0].folder, "_dedup.json")) or {}
+    got, work, runner = run_stage_on_file(input_path, stage, work_dir, lang_field="lang" if "lang" in schema.names else None,
+                                          columns=["id", "dup_cluster", "dup_cluster_size"], workers=workers, rows_per_shard=rows_per_shard, console=console)
+    report = runner.storage.read_json_or_none(runner.storage.path(runner.cfg.stages[0].folder, "_dedup.json")) or {}
     source = pq.read_table(input_path, columns=["id"] + (["true_dup"] if "true_dup" in schema.names else []))
     ids = source.column("id").cast(pa.string())
     index = {k: i for i, k in enumerate(got.column("id").to_pylist())}
@@ -118,13 +93,12 @@ def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, 
         out_cluster.append(cluster[i] if i is not None else k)
         out_size.append(size[i] if i is not None else 1)
     pred = pa.table({"id": ids, "dup_cluster": pa.array(out_cluster, pa.string()), "dup_cluster_size": pa.array(out_size, pa.int64())})
-    Path(predictions).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pred, predictions)
+    write_predictions(pred, predictions)
     scores = None
     if "true_dup" in source.column_names:
         scores = duplicate_scores(np.asarray(out_size) >= 2, truth_from_column(source.column("true_dup")))
     if owned:
         import shutil
 
-        shutil.rmtree(work_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return pred, scores, report

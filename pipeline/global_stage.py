@@ -219,7 +219,7 @@ class GlobalStageDriver:
         return results
 
     def run(self, parts: int) -> dict:
-        s, shards = self.storage, len(self.tasks)
+        shards = len(self.tasks)
         common = dict(work=self.work, stage=self.stage_name, settings=self.settings)
         paths = [t.input_path for t in self.tasks]
         rec = self.phase("records", [PhaseTask(f"s{i:05d}", "pipeline.global_stage:records_task",

@@ -67,6 +67,26 @@ def uses_bert(members: list[MemberConfig]) -> bool:
     return any(m.device != "cpu" and ModelCard.load(resolve_model(ref)).kind == "bert" for m in members for ref in m.models.values())
 
 
+def weighted_mean(scores: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Per row, the weighted mean of the members that scored it (NaN = no model); NaN where none did."""
+    stacked = np.vstack(scores)
+    have = ~np.isnan(stacked)
+    w = np.asarray(weights, float)[:, None] * have
+    total = (np.where(have, stacked, 0.0) * w).sum(axis=0)
+    weight = w.sum(axis=0)
+    return np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
+
+
+def member_threshold(config: MemberConfig) -> float:
+    """The member's own threshold, else the card's of its first model (read without loading the model)."""
+    if config.threshold is not None:
+        return config.threshold
+    from classifiers.base import ModelCard
+    from classifiers.registry import resolve_model
+
+    return ModelCard.load(resolve_model(next(iter(config.models.values())))).threshold
+
+
 class ModelStage(MapStage):
     """Base of the model stages: members load once per actor; the config hash covers the model files;
     a GPU is asked for only when a member is BERT-style."""
@@ -99,8 +119,7 @@ class LoadedMember:
 
         self.config = config
         self.models = {lang: load_classifier(ref, device=config.device) for lang, ref in config.models.items()}
-        first = next(iter(self.models.values()))
-        self.threshold = config.threshold if config.threshold is not None else first.card.threshold
+        self.threshold = member_threshold(config)
 
     def model_for(self, lang: str | None):
         return self.models.get(lang) if lang in self.models else self.models.get(ANY_LANG)

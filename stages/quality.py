@@ -20,7 +20,7 @@ from pydantic import Field
 
 from pipeline.config import StrictModel
 from pipeline.stage import StageOutput
-from stages.model_members import MemberConfig, ModelStage, float_column, set_column, texts_and_langs
+from stages.model_members import MemberConfig, ModelStage, float_column, set_column, texts_and_langs, weighted_mean
 
 
 class QualityConfig(StrictModel):
@@ -39,8 +39,7 @@ class Quality(ModelStage):
     def __call__(self, table: pa.Table) -> StageOutput:
         cfg = self.config
         texts, langs = texts_and_langs(table)
-        total = np.zeros(len(texts))
-        weight = np.zeros(len(texts))
+        columns = []
         signals = {}
         for member in self.members:
             if cfg.sentences:
@@ -49,11 +48,9 @@ class Quality(ModelStage):
                 scores = member.score(texts, langs)
             column = f"quality_{member.config.name}"
             table = set_column(table, column, float_column(scores))
-            have = ~np.isnan(scores)
-            total[have] += member.config.weight * scores[have]
-            weight[have] += member.config.weight
-            signals[column] = scores[have]
-        quality = np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
+            columns.append(scores)
+            signals[column] = scores[~np.isnan(scores)]
+        quality = weighted_mean(columns, [m.config.weight for m in self.members])
         table = set_column(table, "quality", float_column(quality))
         signals["quality"] = quality[~np.isnan(quality)]
         drop = np.zeros(len(texts), bool) if cfg.threshold is None else (~np.isnan(quality) & (quality < cfg.threshold))

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from pipeline.config import StrictModel
 from pipeline.stage import StageOutput
-from stages.model_members import LoadedMember, MemberConfig, ModelStage, float_column, set_column, texts_and_langs
+from stages.model_members import LoadedMember, MemberConfig, ModelStage, float_column, set_column, texts_and_langs, weighted_mean
 
 
 class SafetyConfig(StrictModel):
@@ -44,8 +44,8 @@ class Safety(ModelStage):
         cfg = self.config
         texts, langs = texts_and_langs(table)
         n = len(texts)
-        total, weight, voted, fired_count = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-        fired = []
+        voted, fired_count = np.zeros(n), np.zeros(n)
+        columns, fired = [], []
         for member in self.members:
             scores = member.score(texts, langs)
             have = ~np.isnan(scores)
@@ -53,12 +53,11 @@ class Safety(ModelStage):
             table = set_column(table, f"safety_{member.config.name}", float_column(scores))
             if any(m.kind == "lexicon" for m in member.models.values()):
                 table = set_column(table, f"safety_{member.config.name}_terms", _lexicon_terms(member, texts, langs, hit))
-            total[have] += member.config.weight * scores[have]
-            weight[have] += member.config.weight
+            columns.append(scores)
             voted += have
             fired_count += hit
             fired.append(hit)
-        safety = np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
+        safety = weighted_mean(columns, [m.config.weight for m in self.members])
         if cfg.combine == "any":
             unsafe = fired_count >= 1
         elif cfg.combine == "majority":

@@ -47,7 +47,7 @@ import zlib
 from collections import Counter, deque
 from typing import Iterator
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 
