@@ -182,6 +182,8 @@ def load_config(path: str | os.PathLike, *, input_override: str | None = None, o
         settings = {k: v for k, v in entry.items() if k != "name"}
         stage_config = _validate(stage_cls.Config, settings, where, index, prefix=("stages", i))
         stages.append(StageSpec(index=i + 1, name=name, stage_cls=stage_cls, config=stage_config))
+        if getattr(stage_cls, "kind", "map") == "export" and i != len(pipeline.stages) - 1:
+            raise ConfigError(f"{where}:{line or '?'}: stages[{i}]: `{name}` writes the final shards, so it must be the last stage")
     return ResolvedConfig(path=where, pipeline=pipeline, stages=stages)
 
 

@@ -86,7 +86,7 @@ class ShardWorker:
 
     def __init__(self, *, kind: str, storage_uri: str, folder: str, stage_config_hash: str, batch_rows: int,
                  stage_name: str | None = None, stage_settings: dict | None = None,
-                 input_specs: list[dict] | None = None, rows_per_shard: int = 0):
+                 input_specs: list[dict] | None = None, rows_per_shard: int = 0, context: dict | None = None):
         from pipeline.config import InputSpec
         from pipeline.worker import run_ingest_task, run_map_task
 
@@ -103,7 +103,9 @@ class ShardWorker:
             from stages.registry import STAGES
 
             cls = STAGES[stage_name]
-            stage = cls(cls.Config.model_validate(stage_settings))
+            config = cls.Config.model_validate(stage_settings)
+            # aggregate stages also get what their summary pass found over the whole corpus
+            stage = cls(config, context=context, storage=self.storage) if context is not None else cls(config)
             self._run = lambda t: run_map_task(stage, t, self.storage, folder, stage_config_hash, batch_rows)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -170,8 +172,13 @@ class Runner:
         if spec is None:
             return INGEST_FOLDER, self.ingest_config_hash(), self.plan_ingest()
         tasks = self.plan_map(spec)
-        if is_global(spec):  # every shard's result depends on every input shard
-            return spec.folder, config_hash([spec.config_hash, [t.fingerprint for t in tasks]]), tasks
+        if depends_on_all(spec):  # every shard's result depends on every input shard
+            chash = config_hash([spec.config_hash, [t.fingerprint for t in tasks]])
+            if stage_kind(spec) == "export":  # its tasks are the output shards, not the input ones
+                from pipeline.export import plan_outputs
+
+                return spec.folder, chash, plan_outputs(self, spec, chash)
+            return spec.folder, chash, tasks
         return spec.folder, spec.config_hash, tasks
 
     def pending(self, folder: str, chash: str, tasks: list[Task]) -> list[Task]:
@@ -227,6 +234,10 @@ class Runner:
         return stale
 
     def run_stage(self, spec: StageSpec | None) -> StageReport:
+        if stage_kind(spec) == "export":
+            from pipeline.export import run_export
+
+            return run_export(self, spec)
         folder, chash, tasks = self.stage_plan(spec)
         todo = self.pending(folder, chash, tasks)
         name = spec.name if spec else "ingest"
@@ -248,6 +259,8 @@ class Runner:
                 worker_kwargs.update(kind="apply", stage_settings=dict(
                     storage_uri=self.storage.uri, work=work, shard_index={t.key: i for i, t in enumerate(tasks)},
                     method=spec.stage_cls.method, name=spec.name, mode=spec.config.mode))
+            elif is_aggregate(spec):
+                worker_kwargs.update(kind="map", stage_name=spec.name, stage_settings=settings, context=self._run_aggregate(spec, chash, tasks))
             else:
                 worker_kwargs.update(kind="map", stage_name=spec.name, stage_settings=settings)
             stateful = bool(spec and spec.stage_cls.stateful)
@@ -261,7 +274,7 @@ class Runner:
         status = "complete" if not failures else "incomplete"
         if not failures:
             self._remove_orphans(folder, tasks)
-            if is_global(spec) and not spec.config.keep_work:
+            if (is_global(spec) and not spec.config.keep_work) or is_aggregate(spec):
                 self.storage.delete_dir(self.storage.path(folder, "_work"))
         write_manifest(self.storage, folder, **manifest, done=done_keys, status=status, failures=failures)
         if not todo:
@@ -298,6 +311,23 @@ class Runner:
         report["plan"] = {"partitions": p.partitions, "budget_mb": p.budget >> 20, "peaks_mb": {k: v >> 20 for k, v in p.peaks.items()}}
         self.storage.write_json(self.storage.path(spec.folder, "_dedup.json"), report)
         return driver.work
+
+    def _run_aggregate(self, spec: StageSpec, chash: str, tasks: list[Task]) -> dict:
+        """An aggregate stage's summary pass over every shard, combined on the driver into the context
+        its map needs (also saved as `_summary.json` beside the stage's shards, for cards and users)."""
+        from pipeline.exchange import PhaseTask, run_phase
+
+        work = f"{spec.folder}/_work/{chash}"
+        settings = spec.config.model_dump(mode="json")
+        phase = [PhaseTask(t.key, spec.stage_cls.summarize, dict(path=t.input_path, settings=settings, out=f"{work}/summary/{t.key}.parquet",
+                                                                  batch_rows=self.cfg.pipeline.batch_rows)) for t in tasks]
+        try:
+            results = run_phase(self.storage, f"{work}/summary", phase, label=f"{spec.folder} summary", workers=self.workers, progress=self._phase_bar)
+            context = spec.stage_cls.combine(self.storage, work=work, results=results, settings=settings)
+        except (RuntimeError, ValueError) as err:
+            raise PipelineError(f"{spec.folder}: {err}") from None
+        self.storage.write_json(self.storage.path(spec.folder, "_summary.json"), context)
+        return context
 
     @contextmanager
     def _phase_bar(self, label: str, total: int, done: int):
@@ -363,8 +393,21 @@ class Runner:
                 self.storage.delete(self.storage.path(folder, REJECTS_DIR, name))
 
 
+def stage_kind(spec: StageSpec | None) -> str:
+    """map (shard by shard), global (dedup: multi-phase), aggregate (summary pass, then map) or export."""
+    return "map" if spec is None else getattr(spec.stage_cls, "kind", "map")
+
+
 def is_global(spec: StageSpec | None) -> bool:
-    return spec is not None and getattr(spec.stage_cls, "kind", "map") == "global"
+    return stage_kind(spec) == "global"
+
+
+def is_aggregate(spec: StageSpec | None) -> bool:
+    return stage_kind(spec) == "aggregate"
+
+
+def depends_on_all(spec: StageSpec | None) -> bool:
+    return stage_kind(spec) in ("global", "aggregate", "export")
 
 
 def _ingest_version() -> str:

@@ -1,0 +1,329 @@
+"""Sampling weights: score what survived filtering instead of deleting more of it.
+
+    weight = w_quality * w_cluster * w_safety * w_boost * w_mix
+
+  - `w_quality`: a smooth function of the `quality` score (floor + (1 - floor) * q ** power) or buckets;
+  - `w_cluster`: 1 / k ** cluster_power, k the kept copies of the document's `dup_cluster` across the
+    whole corpus (dedup in keep mode), so a cluster of k near-copies is sampled about as one document;
+  - `w_safety`: 1 - penalty * safety (and `unsafe_factor` where a keep-mode safety stage set `unsafe`);
+  - `w_boost`: the product of `factor` for every boost rule whose column reaches its threshold;
+  - `w_mix`: one factor per source (or language), solved so that the expected share of sampled tokens
+    of each group equals its target, with the weights scaled so that sum(weight * tokens_est) equals
+    the corpus's tokens: a weight is the expected number of times a document is seen per corpus-sized
+    pass.
+
+Every term is a column, so a user can see why a document got its weight (docs/weights.md). Terms whose
+input column is absent (a pipeline without dedup, quality or safety) are 1.
+
+The mix factors and cluster sizes are corpus-wide, so this is an aggregate stage: a summary pass over
+all shards (`summarize_task`), a combine step on the driver (`combine`), then an ordinary map.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator, model_validator
+
+from pipeline.config import StrictModel
+from pipeline.stage import MapStage, StageOutput
+from pipeline.storage import AtomicParquetWriter, Storage
+
+CLUSTERS_SCHEMA = pa.schema([("dup_cluster", pa.string()), ("group", pa.string()), ("copies", pa.int64()), ("base_tokens", pa.float64())])
+TERMS = ("w_quality", "w_cluster", "w_safety", "w_boost", "w_mix")
+
+
+class QualityBucket(StrictModel):
+    min: float = Field(ge=0, le=1, description="Lowest quality score of the bucket.")
+    weight: float = Field(gt=0, description="w_quality of documents in the bucket.")
+
+
+class QualityTerm(StrictModel):
+    column: str = Field("quality", description="Score column in [0, 1]; absent: w_quality = 1.")
+    floor: float = Field(0.2, gt=0, le=1, description="Smooth form: w_quality at score 0 (a positive floor keeps every document samplable).")
+    power: float = Field(1.0, gt=0, description="Smooth form: w_quality = floor + (1 - floor) * score ** power.")
+    buckets: list[QualityBucket] | None = Field(None, description="Instead of the smooth form: each document gets the weight of the highest bucket whose `min` its score reaches.")
+    missing_score: float = Field(0.5, ge=0, le=1, description="Score assumed where the column is null (no model for the language).")
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets(cls, v):
+        if v is not None and (not v or min(b.min for b in v) > 0):
+            raise ValueError("buckets must cover scores from 0: give one bucket with min: 0")
+        return v
+
+
+class SafetyTerm(StrictModel):
+    column: str = Field("safety", description="Unsafe probability in [0, 1]; absent: no penalty.")
+    penalty: float = Field(0.5, ge=0, lt=1, description="w_safety = 1 - penalty * safety: a borderline document kept by the filter counts less.")
+    unsafe_factor: float = Field(0.1, gt=0, le=1, description="Extra factor where `unsafe` is true (a safety stage in keep mode).")
+
+
+class Boost(StrictModel):
+    column: str = Field(description="A score column from a classifier of positive-value content (e.g. quality_edu).")
+    threshold: float = Field(description="Documents whose score reaches this get the factor.")
+    factor: float = Field(gt=0, description="Multiplier (> 1 boosts).")
+
+
+class MixConfig(StrictModel):
+    by: Literal["source", "lang"] = Field("source", description="Group documents by this column for the targets.")
+    targets: dict[str, float] = Field(default_factory=dict, description="Group -> share of expected sampled tokens; groups not listed share the remainder in proportion to their weighted tokens. Empty: no targets.")
+
+    @field_validator("targets")
+    @classmethod
+    def _shares(cls, v: dict[str, float]):
+        bad = {k: x for k, x in v.items() if not (0 < x <= 1)}
+        if bad:
+            raise ValueError(f"targets must be in (0, 1]: {bad}")
+        if sum(v.values()) > 1 + 1e-9:
+            raise ValueError(f"targets sum to {sum(v.values()):.4f}; they are shares of tokens and must sum to at most 1")
+        return v
+
+
+class TokenEstimate(StrictModel):
+    han_chars_per_token: float = Field(1.3, gt=0, description="Chinese characters per token (typical of BPE vocabularies with Chinese merges).")
+    bytes_per_token: float = Field(4.0, gt=0, description="UTF-8 bytes per token for everything else (English web text: about 4).")
+
+
+class WeightsConfig(StrictModel):
+    quality: QualityTerm = Field(default_factory=QualityTerm)
+    cluster_power: float = Field(1.0, ge=0, le=1, description="w_cluster = 1 / k ** cluster_power for k kept copies: 1 gives each copy its share, 0.5 a softer discount, 0 none.")
+    safety: SafetyTerm = Field(default_factory=SafetyTerm)
+    boosts: list[Boost] = Field(default_factory=list, description="Multipliers for documents a classifier marks as positive-value content.")
+    mix: MixConfig = Field(default_factory=MixConfig)
+    tokens: TokenEstimate = Field(default_factory=TokenEstimate)
+
+    @model_validator(mode="after")
+    def _boost_columns(self):
+        reserved = set(TERMS) | {"weight", "tokens_est", "dup_copies"}
+        clash = [b.column for b in self.boosts if b.column in reserved]
+        if clash:
+            raise ValueError(f"boost columns {clash} are written by this stage; boost on a score column")
+        return self
+
+
+# --- the terms, per batch -------------------------------------------------------------------------
+
+
+def estimate_tokens(table: pa.Table, cfg: TokenEstimate) -> np.ndarray:
+    """Han characters / han_chars_per_token + other UTF-8 bytes / bytes_per_token, at least 1."""
+    text = table.column("text")
+    nbytes = pc.binary_length(text.cast(pa.large_binary())).to_numpy(zero_copy_only=False).astype(np.float64)
+    han = pc.count_substring_regex(text, r"\p{Han}").to_numpy(zero_copy_only=False).astype(np.float64)
+    other = np.maximum(nbytes - 3 * han, 0)  # a Han character is 3 bytes in UTF-8
+    return np.maximum(1, np.rint(han / cfg.han_chars_per_token + other / cfg.bytes_per_token)).astype(np.int64)
+
+
+def _float(table: pa.Table, column: str, fill: float) -> np.ndarray | None:
+    if column not in table.column_names:
+        return None
+    return pc.fill_null(table.column(column).cast(pa.float64()), fill).to_numpy(zero_copy_only=False)
+
+
+def quality_term(table: pa.Table, cfg: QualityTerm) -> np.ndarray:
+    q = _float(table, cfg.column, cfg.missing_score)
+    if q is None:
+        return np.ones(table.num_rows)
+    q = np.clip(q, 0.0, 1.0)
+    if cfg.buckets:
+        edges = sorted(cfg.buckets, key=lambda b: b.min)
+        mins = np.array([b.min for b in edges])
+        weights = np.array([b.weight for b in edges])
+        return weights[np.searchsorted(mins, q, side="right") - 1]
+    return cfg.floor + (1 - cfg.floor) * q ** cfg.power
+
+
+def safety_term(table: pa.Table, cfg: SafetyTerm) -> np.ndarray:
+    w = np.ones(table.num_rows)
+    s = _float(table, cfg.column, 0.0)
+    if s is not None:
+        w = w * (1 - cfg.penalty * np.clip(s, 0.0, 1.0))
+    if "unsafe" in table.column_names:
+        unsafe = pc.fill_null(table.column("unsafe"), False).to_numpy(zero_copy_only=False).astype(bool)
+        w = np.where(unsafe, w * cfg.unsafe_factor, w)
+    return w
+
+
+def boost_term(table: pa.Table, boosts: list[Boost]) -> np.ndarray:
+    w = np.ones(table.num_rows)
+    for b in boosts:
+        score = _float(table, b.column, -math.inf)
+        if score is None:
+            raise ValueError(f"boost on column '{b.column}', which this pipeline does not produce (columns: {', '.join(table.column_names)})")
+        w = np.where(score >= b.threshold, w * b.factor, w)
+    return w
+
+
+def groups_of(table: pa.Table, by: str) -> np.ndarray:
+    return np.asarray(pc.fill_null(table.column(by), "unknown").to_numpy(zero_copy_only=False), dtype=object)
+
+
+def clustered_rows(table: pa.Table) -> np.ndarray:
+    """Rows that belong to a duplicate cluster of 2+ (before later stages dropped any copies)."""
+    if "dup_cluster" not in table.column_names or "dup_cluster_size" not in table.column_names:
+        return np.zeros(table.num_rows, dtype=bool)
+    size = pc.fill_null(table.column("dup_cluster_size"), 1).to_numpy(zero_copy_only=False)
+    return (size > 1) & np.asarray(table.column("dup_cluster").is_valid(), dtype=bool)
+
+
+def base_terms(table: pa.Table, cfg: WeightsConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens_est, w_quality * w_safety * w_boost): the terms that need nothing corpus-wide."""
+    return estimate_tokens(table, cfg.tokens), quality_term(table, cfg.quality) * safety_term(table, cfg.safety) * boost_term(table, cfg.boosts)
+
+
+# --- summary pass and combine (corpus-wide) -------------------------------------------------------
+
+
+def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, batch_rows: int) -> dict:
+    """Per shard: docs, tokens and base-weighted tokens per group for documents outside clusters, and
+    one row per (cluster, group) for documents inside one (written to `out`)."""
+    cfg = WeightsConfig.model_validate(settings)
+    groups: dict[str, dict[str, float]] = {}
+    partials = []
+    for batch in storage.parquet_file(path).iter_batches(batch_size=batch_rows):
+        table = pa.Table.from_batches([batch])
+        tokens, base = base_terms(table, cfg)
+        group = groups_of(table, cfg.mix.by)
+        inside = clustered_rows(table)
+        for g in np.unique(group):
+            acc = groups.setdefault(str(g), {"docs": 0, "tokens": 0, "singles_base_tokens": 0.0})
+            rows = group == g
+            acc["docs"] += int(rows.sum())
+            acc["tokens"] += int(tokens[rows].sum())
+            acc["singles_base_tokens"] += float((base * tokens)[rows & ~inside].sum())
+        if inside.any():
+            rows = np.flatnonzero(inside)
+            partials.append(pa.table({"dup_cluster": table.column("dup_cluster").take(rows).cast(pa.string()),
+                                      "group": pa.array(group[rows].astype(str), pa.string()),
+                                      "copies": pa.array(np.ones(len(rows), np.int64)),
+                                      "base_tokens": pa.array((base * tokens)[rows])}))
+    if partials:
+        t = pa.concat_tables(partials).group_by(["dup_cluster", "group"]).aggregate([("copies", "sum"), ("base_tokens", "sum")])
+        t = t.rename_columns({"copies_sum": "copies", "base_tokens_sum": "base_tokens"}).select(CLUSTERS_SCHEMA.names).cast(CLUSTERS_SCHEMA)
+        writer = AtomicParquetWriter(storage, storage.path(out), CLUSTERS_SCHEMA)
+        writer.write(t)
+        writer.commit()
+    return {"groups": groups, "clusters_file": out if partials else None}
+
+
+class MixError(ValueError):
+    """The targets cannot be met with the documents there are."""
+
+
+def solve_mix(weighted_tokens: dict[str, float], total_tokens: float, targets: dict[str, float]) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Per-group factors so that group g's share of sum(weight * tokens) is its target (unlisted groups
+    share what is left in proportion to their weighted tokens) and the total equals `total_tokens`.
+    Returns (factors, effective shares, warnings)."""
+    warnings = []
+    present = {g: t for g, t in targets.items() if g in weighted_tokens}
+    for g in sorted(set(targets) - set(present)):
+        warnings.append(f"mix target for '{g}' ({targets[g]:.3f}) has no documents")
+    unlisted = sorted(set(weighted_tokens) - set(present))
+    listed_sum = sum(present.values())
+    if unlisted and listed_sum >= 1 - 1e-9:
+        raise MixError(f"groups {unlisted} have documents but no mix target, and the targets already sum to 1; "
+                       "give them a target or lower the others")
+    if not unlisted and present and abs(listed_sum - 1) > 1e-9:
+        warnings.append(f"targets of the groups present sum to {listed_sum:.4f}; scaled to 1")
+        present = {g: t / listed_sum for g, t in present.items()}
+    shares = dict(present)
+    rest = 1 - sum(present.values())
+    unlisted_total = sum(weighted_tokens[g] for g in unlisted)
+    for g in unlisted:
+        shares[g] = rest * weighted_tokens[g] / unlisted_total
+    factors = {g: shares[g] * total_tokens / weighted_tokens[g] for g in weighted_tokens}
+    return factors, shares, warnings
+
+
+def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: dict) -> dict:
+    """Merges the shard summaries: kept copies per cluster (written for the map) and the mix factors."""
+    cfg = WeightsConfig.model_validate(settings)
+    groups: dict[str, dict[str, float]] = {}
+    for r in results.values():
+        for g, acc in r["groups"].items():
+            total = groups.setdefault(g, {"docs": 0, "tokens": 0, "singles_base_tokens": 0.0})
+            for k, v in acc.items():
+                total[k] += v
+    weighted = {g: acc["singles_base_tokens"] for g, acc in groups.items()}
+    files = sorted(r["clusters_file"] for r in results.values() if r["clusters_file"])
+    clusters_path = None
+    if files:
+        parts = pa.concat_tables([storage.read_parquet(storage.path(f)) for f in files])
+        per_cluster = parts.group_by("dup_cluster").aggregate([("copies", "sum")]).rename_columns({"copies_sum": "kept"})
+        joined = parts.join(per_cluster, "dup_cluster")
+        kept = joined.column("kept").to_numpy().astype(np.float64)
+        share = joined.column("base_tokens").to_numpy() / kept ** cfg.cluster_power
+        group = joined.column("group").to_numpy(zero_copy_only=False)
+        for g in np.unique(group):
+            weighted[str(g)] += float(share[group == g].sum())
+        clusters_path = f"{work}/clusters.parquet"
+        writer = AtomicParquetWriter(storage, storage.path(clusters_path), per_cluster.schema)
+        writer.write(per_cluster.sort_by("dup_cluster"))
+        writer.commit()
+    total_tokens = float(sum(acc["tokens"] for acc in groups.values()))
+    factors, shares, warnings = ({}, {}, []) if not groups else solve_mix(weighted, total_tokens, cfg.mix.targets)
+    return {"by": cfg.mix.by, "factors": factors, "shares": shares, "warnings": warnings, "groups": groups,
+            "weighted_tokens": weighted, "total_tokens": total_tokens, "clusters": clusters_path}
+
+
+# --- the map ----------------------------------------------------------------------------------------
+
+
+class Weights(MapStage):
+    """Adds `tokens_est`, the terms `w_*`, `dup_copies` (kept copies of the cluster) and `weight`; drops nothing."""
+
+    name = "weights"
+    version = "weights_v1"
+    Config = WeightsConfig
+    kind: ClassVar[str] = "aggregate"
+    summarize = "stages.weights:summarize_task"
+    combine = staticmethod(combine)
+
+    def __init__(self, config: WeightsConfig, context: dict | None = None, storage: Storage | None = None):
+        super().__init__(config)
+        if context is None:
+            raise ValueError("the weights stage needs its corpus summary; run it through the pipeline (`winnow run` / `winnow stage weights`)")
+        self.factors = context["factors"]
+        self.clusters = None
+        if context.get("clusters"):
+            self.clusters = storage.read_parquet(storage.path(context["clusters"]))
+
+    def kept_copies(self, table: pa.Table) -> np.ndarray:
+        copies = np.ones(table.num_rows, dtype=np.int64)
+        inside = clustered_rows(table)
+        if self.clusters is None or not inside.any():
+            return copies
+        idx = pc.index_in(table.column("dup_cluster").cast(pa.string()), value_set=self.clusters.column("dup_cluster"))
+        found = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False)
+        kept = self.clusters.column("kept").to_numpy()
+        rows = inside & (found >= 0)
+        copies[rows] = kept[found[rows]]
+        return copies
+
+    def __call__(self, table: pa.Table) -> StageOutput:
+        cfg = self.config
+        n = table.num_rows
+        tokens = estimate_tokens(table, cfg.tokens)
+        terms = {"w_quality": quality_term(table, cfg.quality), "w_safety": safety_term(table, cfg.safety), "w_boost": boost_term(table, cfg.boosts)}
+        copies = self.kept_copies(table)
+        terms["w_cluster"] = 1.0 / copies.astype(np.float64) ** cfg.cluster_power
+        group = groups_of(table, cfg.mix.by)
+        missing = sorted({str(g) for g in group} - set(self.factors))
+        if missing:
+            raise ValueError(f"groups {missing} were not in the corpus summary; rerun the weights stage")
+        terms["w_mix"] = np.array([self.factors[str(g)] for g in group], dtype=np.float64) if n else np.zeros(0)
+        weight = np.ones(n)
+        for name in TERMS:
+            weight = weight * terms[name]
+        columns = {"tokens_est": pa.array(tokens, pa.int64()), "dup_copies": pa.array(copies, pa.int64()),
+                   **{name: pa.array(terms[name], pa.float64()) for name in TERMS}, "weight": pa.array(weight, pa.float64())}
+        for name, values in columns.items():
+            if name in table.column_names:
+                table = table.drop_columns([name])
+            table = table.append_column(name, values)
+        keep = np.ones(n, dtype=bool)
+        return StageOutput(table, keep, pa.nulls(n, pa.string()), {"weight": weight, "tokens_est": tokens.astype(float)})
