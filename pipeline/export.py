@@ -130,7 +130,7 @@ def run_export(runner, spec):
     if exported != rows:  # conservation across the reshuffle
         raise PipelineError(f"{folder}: {rows} documents in {upstream} but {exported} in the exported shards")
     write_manifest(storage, folder, **manifest, done=names, status="complete")
-    write_card(storage, folder, upstream, name=cfg.name)
+    write_card(storage, folder, upstream, name=cfg.dataset_name)
     if not todo:
         runner.console.print(f"{folder}: all {parts} output shards up to date; dataset card rewritten")
     return StageReport(folder, len(names), len(names) - len(todo), len(todo), [])
@@ -161,4 +161,4 @@ def read_exported(storage: Storage, folder: str, columns: list[str]) -> pa.Table
 def group_share(table: pa.Table, by: str, values: pa.Array | np.ndarray) -> dict[str, float]:
     """Sum of `values` per group of column `by` (null as "unknown")."""
     t = pa.table({"g": pc.fill_null(table.column(by), "unknown"), "v": pa.array(np.asarray(values, dtype=np.float64))})
-    return {r["g"]: r["v_sum"] for r in t.group_by("g").aggregate([("v", "sum")]).to_pylist()}
+    return {r["g"]: r["v_sum"] for r in t.group_by("g", use_threads=False).aggregate([("v", "sum")]).to_pylist()}

@@ -25,7 +25,7 @@ class ExportConfig(StrictModel):
     shard_bytes: int | None = Field(None, gt=0, description="UTF-8 text bytes per output shard (about); the files are smaller, being compressed.")
     seed: int = Field(0, ge=0, description="Shuffle seed: the same seed and input give the same shards, byte for byte.")
     columns: list[str] | None = Field(None, description="Columns to export; empty: id, text, source, lang, url, weight, tokens_est, the main scores and the weight terms.")
-    name: str | None = Field(None, description="Dataset name for the card; empty: the output folder's name.")
+    dataset_name: str | None = Field(None, description="Dataset name for the card; empty: the output folder's name.")
 
     @model_validator(mode="after")
     def _one_size(self):

@@ -154,7 +154,9 @@ def boost_term(table: pa.Table, boosts: list[Boost]) -> np.ndarray:
         score = _float(table, b.column, -math.inf)
         if score is None:
             raise ValueError(f"boost on column '{b.column}', which this pipeline does not produce (columns: {', '.join(table.column_names)})")
-        w = np.where(score >= b.threshold, w * b.factor, w)
+        # compare at the column's precision, so a float32 score of 0.9 reaches a threshold of 0.9
+        threshold = float(np.float32(b.threshold)) if table.column(b.column).type == pa.float32() else b.threshold
+        w = np.where(score >= threshold, w * b.factor, w)
     return w
 
 
@@ -202,7 +204,7 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
                                       "copies": pa.array(np.ones(len(rows), np.int64)),
                                       "base_tokens": pa.array((base * tokens)[rows])}))
     if partials:
-        t = pa.concat_tables(partials).group_by(["dup_cluster", "group"]).aggregate([("copies", "sum"), ("base_tokens", "sum")])
+        t = pa.concat_tables(partials).group_by(["dup_cluster", "group"], use_threads=False).aggregate([("copies", "sum"), ("base_tokens", "sum")])
         t = t.rename_columns({"copies_sum": "copies", "base_tokens_sum": "base_tokens"}).select(CLUSTERS_SCHEMA.names).cast(CLUSTERS_SCHEMA)
         writer = AtomicParquetWriter(storage, storage.path(out), CLUSTERS_SCHEMA)
         writer.write(t)
@@ -243,18 +245,19 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
     """Merges the shard summaries: kept copies per cluster (written for the map) and the mix factors."""
     cfg = WeightsConfig.model_validate(settings)
     groups: dict[str, dict[str, float]] = {}
-    for r in results.values():
+    results = [results[k] for k in sorted(results)]  # float sums in a fixed order: same weights, same bytes
+    for r in results:
         for g, acc in r["groups"].items():
             total = groups.setdefault(g, {"docs": 0, "tokens": 0, "singles_base_tokens": 0.0})
             for k, v in acc.items():
                 total[k] += v
     weighted = {g: acc["singles_base_tokens"] for g, acc in groups.items()}
-    files = sorted(r["clusters_file"] for r in results.values() if r["clusters_file"])
+    files = sorted(r["clusters_file"] for r in results if r["clusters_file"])
     clusters_path = None
     if files:
         parts = pa.concat_tables([storage.read_parquet(storage.path(f)) for f in files])
-        per_cluster = parts.group_by("dup_cluster").aggregate([("copies", "sum")]).rename_columns({"copies_sum": "kept"})
-        joined = parts.join(per_cluster, "dup_cluster")
+        per_cluster = parts.group_by("dup_cluster", use_threads=False).aggregate([("copies", "sum")]).rename_columns({"copies_sum": "kept"})
+        joined = parts.join(per_cluster, "dup_cluster", use_threads=False).sort_by([("dup_cluster", "ascending"), ("group", "ascending")])
         kept = joined.column("kept").to_numpy().astype(np.float64)
         share = joined.column("base_tokens").to_numpy() / kept ** cfg.cluster_power
         group = joined.column("group").to_numpy(zero_copy_only=False)

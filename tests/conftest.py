@@ -46,3 +46,27 @@ def sample_inputs() -> list[dict]:
         {"path": str(SAMPLE / "zh" / "wikipedia.jsonl.zst"), "source": "wikipedia-zh", "lang": "zh"},
         {"path": str(SAMPLE / "en" / "tweets.parquet"), "source": "tweets-en", "lang": "en", "url_field": None},
     ]
+
+
+@pytest.fixture(scope="session")
+def weighted_run(tmp_path_factory, ray_local) -> Path:
+    """configs/default.yaml, all of it through weights and export, on the whole bundled sample; only the
+    slow MiniLM safety member is left out (it has its own tests). Returns the config file; the output
+    folder is `out/` beside it."""
+    from pipeline.config import load_config
+    from pipeline.runner import Runner
+
+    tmp = tmp_path_factory.mktemp("weighted")
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    for spec in data["input"]:
+        spec["path"] = str(REPO / spec["path"])
+    for stage in data["stages"]:
+        for extra in stage.get("extra_lists", []):
+            extra["path"] = str(REPO / extra["path"])
+        if stage["name"] == "safety":
+            stage["members"] = [m for m in stage["members"] if m["name"] != "minilm"]
+    data["output"] = str(tmp / "out")
+    config = tmp / "pipeline.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    Runner(load_config(config), progress=False).run_all()
+    return config
