@@ -47,6 +47,7 @@ def run(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of the config's output folder."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most shards processed at once per stage."),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray (ignored on a cluster)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report (report.html in the output folder) at the end."),
 ):
     """Run the whole pipeline: ingest, then every configured stage. Finished shards are skipped, so rerunning resumes."""
     from pipeline.runner import Runner, ensure_ray
@@ -59,6 +60,39 @@ def run(
     _run_guarded(runner.run_all)
     print_funnel(cfg.pipeline.output, out)
     out.print(f"done in {time.perf_counter() - started:.1f}s; output: [bold]{runner.storage.root}[/bold]")
+    _print_products(runner.storage.root, write_html=report)
+
+
+def _print_products(output_dir: str, write_html: bool) -> None:
+    """Says where the things a user opens next are: final shards, dataset card, report."""
+    from pipeline.inspect import final_folder
+    from pipeline.storage import Storage
+
+    storage = Storage(output_dir)
+    final = final_folder(storage)
+    card = storage.path(final, "README.md") if final else None
+    if card and storage.exists(card):
+        shards = storage.list_files(storage.path(final), prefix="shard-", suffix=".parquet")
+        out.print(f"final shards: [bold]{storage.path(final)}[/bold] ({len(shards)} file(s)); dataset card: {card} and dataset.json")
+    if write_html:
+        from pipeline.report import write_report
+
+        out.print(f"report: [bold]{write_report(output_dir)}[/bold]")
+
+
+@app.command("report")
+def report_cmd(
+    output_dir: str = typer.Argument(..., help="A winnow output folder."),
+    path: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the HTML (default: report.html in the output folder)."),
+):
+    """Write a static HTML report with plots: funnel, scores per language, weights, mix before/after, domains dropped."""
+    from pipeline.report import write_report
+    from pipeline.stats import collect_funnel
+
+    if not collect_funnel(output_dir):
+        console.print(f"[red]{output_dir}: no stage folders found; is this a winnow output folder?[/red]")
+        raise typer.Exit(1)
+    out.print(f"report: [bold]{write_report(output_dir, str(path) if path else None)}[/bold]")
 
 
 @app.command()
@@ -86,12 +120,15 @@ def stats(
     output_dir: str = typer.Argument(..., help="A winnow output folder."),
     stage_name: Optional[str] = typer.Option(None, "--stage", "-s", help="Also show one stage's drops per language and its signal histograms (name or folder)."),
 ):
-    """Print the funnel: docs and bytes in/out per stage, and drops by reason; with --stage, per-language detail."""
-    from pipeline.stats import print_funnel, print_stage_detail
+    """Print the funnel (docs and bytes in/out per stage), drops by reason, and the corpus per source and
+    language (in, out, share of tokens before/after weighting, targets); with --stage, per-language detail."""
+    from pipeline.stats import drops_table, print_funnel, print_groups, print_stage_detail
 
     funnel = print_funnel(output_dir, out)
     if not funnel:
         raise typer.Exit(1)
+    out.print(drops_table(funnel))
+    print_groups(output_dir, out)
     if stage_name:
         matches = [f.folder for f in funnel if stage_name in (f.folder, f.folder[3:])]
         if not matches:

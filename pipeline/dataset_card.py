@@ -113,9 +113,9 @@ def card_markdown(card: dict) -> str:
         f"Made by winnow {card['winnow_version']} on {card['created_at']}: {t['docs']:,} documents, about {t['tokens_est']:,} tokens "
         f"(estimated), {t['text_bytes'] / 1e6:,.1f} MB of text in {t['shards']} Parquet shard(s), shuffled.",
         "",
-        "Each row has a `weight`: the expected number of times to sample it per pass of the corpus's size. Sample documents "
-        "with probability proportional to `weight` (or `weight * tokens_est` for token-level mixing); the `w_*` columns are the "
-        "terms it is the product of (quality, duplicate cluster share, safety, boosts, mix).",
+        "Each row has a `weight`: the expected number of times to see it per pass of the corpus's size. Sampling documents "
+        "with probability proportional to `weight` gives, in expectation, the shares of tokens under 'share after' below; "
+        "the `w_*` columns are the terms `weight` is the product of (quality, duplicate cluster share, safety, boosts, mix).",
         "",
         "## Funnel",
         "",

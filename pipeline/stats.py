@@ -152,3 +152,70 @@ def print_stage_detail(output_dir: str, folder: str, console: Console) -> None:
             q = [quantile_from_hist(counts, edges, p) for p in (0.1, 0.5, 0.9)]
             table.add_row(signal, lang, f"{sum(counts):,}", *[f"{v:.3g}" for v in q], sparkline(counts))
     console.print(table)
+
+
+# --- drops by reason, and the corpus per source and language ----------------------------------------
+
+
+def drops_table(funnel: list[StageFunnel]) -> Table:
+    table = Table(title="drops by reason", title_justify="left")
+    for col, justify in [("stage", "left"), ("reason", "left"), ("docs", "right"), ("% of stage input", "right")]:
+        table.add_column(col, justify=justify)
+    for row in funnel:
+        for reason, n in sorted(row.drops.items(), key=lambda kv: -kv[1]):
+            table.add_row(row.folder, reason, f"{n:,}", f"{100 * n / row.rows_in:.2f}" if row.rows_in else "-")
+    return table
+
+
+def group_rows(output_dir: str, by: str) -> list[dict]:
+    """Per source or language: documents in (as ingested, or as first seen for languages), out (final),
+    tokens and expected share of sampled tokens out, the target, and the main reasons documents left."""
+    import numpy as np
+
+    from pipeline.inspect import count_by, final_folder, read_docs, read_rejects
+
+    storage = Storage(output_dir)
+    final = final_folder(storage)
+    docs = read_docs(storage, final, [by, "tokens_est", "weight", "text"])
+    if "tokens_est" in docs.column_names:
+        tokens = docs.column("tokens_est").to_numpy().astype(float)
+    else:
+        from stages.weights import TokenEstimate, estimate_tokens
+
+        tokens = estimate_tokens(docs, TokenEstimate()).astype(float) if docs.num_rows else np.zeros(0)
+    weight = docs.column("weight").to_numpy() if "weight" in docs.column_names else np.ones(docs.num_rows)
+    out = {r[by]: r for r in count_by(docs, [by], tokens)}
+    weighted = {r[by]: r["value"] for r in count_by(docs, [by], weight * tokens)}
+    rejects = read_rejects(storage, ("stage", "reason", by))
+    reasons: dict[str, list] = {}
+    for r in count_by(rejects, [by, "reason"]):
+        reasons.setdefault(r[by], []).append((r["reason"], r["docs"]))
+    summary = storage.read_json_or_none(storage.path(final, "dataset.json")) or {}
+    targets = summary.get("mix", {}).get("targets", {}) if summary.get("mix", {}).get("by") == by else {}
+    total_tokens, total_weighted = sum(tokens) or 1.0, sum(weighted.values()) or 1.0
+    rows = []
+    for group in sorted(set(out) | set(reasons), key=lambda g: -(out.get(g, {}).get("value", 0))):
+        kept = out.get(group, {}).get("docs", 0)
+        dropped = sum(n for _, n in reasons.get(group, []))
+        rows.append({by: group, "docs_in": kept + dropped, "docs_out": kept, "tokens_out": out.get(group, {}).get("value", 0.0),
+                     "share_before": out.get(group, {}).get("value", 0.0) / total_tokens, "share_after": weighted.get(group, 0.0) / total_weighted,
+                     "target": targets.get(group), "reasons": reasons.get(group, [])})
+    return rows
+
+
+def groups_table(rows: list[dict], by: str) -> Table:
+    table = Table(title=f"per {by}: in, out, and share of tokens before/after weighting", title_justify="left")
+    for col in (by, "docs in", "docs out", "kept %", "tokens out (est.)", "share before", "share after", "target", "main drop reasons"):
+        table.add_column(col, justify="left" if col in (by, "main drop reasons") else "right")
+    for r in rows:
+        kept = f"{100 * r['docs_out'] / r['docs_in']:.1f}" if r["docs_in"] else "-"
+        reasons = ", ".join(f"{reason}: {n:,}" for reason, n in r["reasons"][:3])
+        target = "-" if r["target"] is None else f"{100 * r['target']:.1f}%"
+        table.add_row(r[by], f"{r['docs_in']:,}", f"{r['docs_out']:,}", kept, f"{r['tokens_out']:,.0f}",
+                      f"{100 * r['share_before']:.1f}%", f"{100 * r['share_after']:.1f}%", target, reasons)
+    return table
+
+
+def print_groups(output_dir: str, console: Console) -> None:
+    for by in ("source", "lang"):
+        console.print(groups_table(group_rows(output_dir, by), by))

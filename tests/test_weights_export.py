@@ -275,3 +275,31 @@ def test_token_estimate_counts_han_characters_and_bytes():
     t = pa.table({"text": pa.array(["hello world, this is forty bytes long!!", "中文字符" * 13, "mixed 中文 text"], pa.large_string())})
     est = estimate_tokens(t, TokenEstimate(han_chars_per_token=1.3, bytes_per_token=4.0))
     assert est.tolist() == [10, 40, round(2 / 1.3 + 11 / 4)]
+
+
+# --- what `winnow stats` says about it ---------------------------------------------------------------
+
+
+def test_stats_per_source_and_language_add_up(weighted_run):
+    """Per source: documents in = out + rejected across all stages (so the table accounts for every
+    ingested document), and the shares after weighting are the targets."""
+    import subprocess
+    import sys
+
+    from pipeline.stats import collect_funnel, group_rows
+
+    out = weighted_run.parent / "out"
+    targets = yaml.safe_load(weighted_run.read_text())["stages"][-2]["mix"]["targets"]
+    ingested = collect_funnel(str(out))[0].rows_in
+    for by in ("source", "lang"):
+        rows = group_rows(str(out), by)
+        assert sum(r["docs_in"] for r in rows) == ingested
+        assert sum(r["share_after"] for r in rows) == pytest.approx(1.0)
+    sources = {r["source"]: r for r in group_rows(str(out), "source")}
+    assert sources["tweets-en"]["docs_out"] == 0 and sources["tweets-en"]["reasons"]  # all dropped, and why
+    for source, target in targets.items():
+        assert sources[source]["target"] == target and sources[source]["share_after"] == pytest.approx(target, rel=0.01)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for title in ("winnow funnel", "drops by reason", "per source", "per lang", "11_export", "wikipedia-zh", "35.0%"):
+        assert title in proc.stdout, title
