@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test models clean
+.PHONY: run test models clean browser
 
 SHARED_DATA ?= ../shared/data
 
@@ -20,8 +20,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## run the whole pipeline on the bundled sample with an embedded local Ray
 	$(BIN)/winnow run configs/default.yaml
 
-test: $(STAMP)  ## run the test suite (starts real local Ray clusters; no GPU needed)
+test: $(STAMP) browser  ## run the test suite (starts real local Ray clusters; no GPU needed)
 	$(BIN)/python -m pytest -q tests
+
+# The report test opens report.html in a real headless Chromium (Debian's package); without one that
+# test is skipped with a message.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
+		|| echo "chromium could not be installed (needs root and Debian's packages): the report's browser test will be skipped")
 
 models: $(STAMP)  ## retrain the shipped classifiers (classifiers/models) from the labelled data in SHARED_DATA
 	$(BIN)/python -m classifiers.build_defaults $(SHARED_DATA)

@@ -96,7 +96,7 @@ def _floats(table: pa.Table, column: str) -> np.ndarray:
 def _strings(table: pa.Table, column: str) -> np.ndarray:
     if column not in table.column_names:
         return np.array(["unknown"] * table.num_rows, dtype=object)
-    return np.asarray(pc.fill_null(table.column(column).cast(pa.string()), "unknown").to_pylist(), dtype=object)
+    return pc.fill_null(table.column(column).cast(pa.string()), "unknown").to_numpy(zero_copy_only=False).astype(object)
 
 
 # --- HTML and images ------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def header(run: Run) -> str:
     facts = [("run folder", where), ("final folder", run.folder or "none"), ("documents", f"{docs:,}"),
              ("tokens (estimated)", f"{tokens:,}" if tokens is not None else "-"),
              ("text", f"{t['text_bytes'] / 1e6:,.1f} MB" if "text_bytes" in t else "-"),
-             ("shards", t.get("shards", "-")), ("stages", f"{len(run.funnel)} ({done} complete)"),
+             ("shards", t.get("shards") or (len(run.storage.list_files(run.storage.path(run.folder), suffix=".parquet")) if run.folder else "-")), ("stages", f"{len(run.funnel)} ({done} complete)"),
              ("written", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
     return f"<h1>winnow report: {esc(run.storage.root.rstrip('/').rpartition('/')[2])}</h1><dl class=\"facts\">{items}</dl>"
@@ -177,10 +177,15 @@ def funnel_section(run: Run) -> str:
     ax.bar(x + 0.2, outs, 0.4, label="docs out", color="#3182bd")
     for xi, n in zip(x, outs):
         ax.annotate(f"{n:,}", (xi + 0.2, max(n, 1)), ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
-    ax.set_yscale("log")
-    log_ticks(ax.yaxis, max(1, min([n for n in ins + outs if n > 0], default=1)), max(ins + outs + [1]), lambda v: f"{v:,.0f}")
+    lo, hi = max(1, min([n for n in ins + outs if n > 0], default=1)), max(ins + outs + [1])
+    if hi > 20 * lo:  # log only when the funnel spans orders of magnitude; else the small stages would look empty
+        ax.set_yscale("log")
+        log_ticks(ax.yaxis, lo, hi, lambda v: f"{v:,.0f}")
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_ylim(0, hi * 1.2)  # room for the legend
     ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylabel("documents (log)")
+    ax.set_ylabel("documents" + (" (log)" if ax.get_yscale() == "log" else ""))
     ax.set_title("Funnel: documents in and out per stage")
     ax.legend(frameon=False)
     rows = []
