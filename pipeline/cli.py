@@ -289,6 +289,74 @@ def eval_safety_cmd(
         out.print(f"  ensemble   {result.overall.line()}", highlight=False)
 
 
+@app.command()
+def pretrain(
+    config: Path = typer.Argument(..., help="Pretraining YAML, e.g. configs/pretrain_tiny.yaml."),
+    data: Optional[list[str]] = typer.Option(None, "--data", "-d", help="Training shards (folders or files), instead of the config's."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Run folder, instead of the config's."),
+    tokens: Optional[int] = typer.Option(None, "--tokens", min=1, help="Token budget, instead of the config's."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Data-parallel workers (Ray Train)."),
+):
+    """Train the configured LLaMA-style model on shards sampled by weight; resumes from the run folder's last
+    checkpoint; prints held-out loss and bits per byte per source and language."""
+    from stages.pretrain.config import load_pretrain_config
+    from stages.pretrain.train import run_pretrain
+
+    try:
+        cfg = load_pretrain_config(config, data=data or None, output=output, train__tokens=tokens, train__workers=workers)
+        result = run_pretrain(cfg, log=lambda m: console.print(m, highlight=False))
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+    if "eval" in result:
+        out.print(_eval_table(result["eval"], f"held-out loss after {result['last']['tokens']:,} tokens ({result['params']:,} parameters)"))
+    out.print(f"run folder: [bold]{cfg.output}[/bold] (tokenizer.json, heldout.json, checkpoints/, metrics.jsonl, eval.json)")
+
+
+def _eval_table(results: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("held-out group", "docs", "tokens", "loss", "bits/byte"):
+        table.add_column(col, justify="left" if col == "held-out group" else "right")
+    for group, r in results.items():
+        table.add_row(group, f"{r['docs']:,}", f"{r['tokens']:,}", f"{r['loss']:.4f}", f"{r['bpb']:.4f}")
+    return table
+
+
+@app.command()
+def ablate(
+    raw: list[str] = typer.Option(..., "--raw", help="Raw shards: e.g. a run's 00_ingest folder."),
+    clean: list[str] = typer.Option(..., "--clean", help="Cleaned shards: e.g. a run's export folder."),
+    tokens: int = typer.Option(..., "--tokens", min=1, help="Training tokens for each of the two runs."),
+    config: Path = typer.Option(Path("configs/pretrain_tiny.yaml"), "--config", "-c", help="Model and training settings (its data and output are replaced)."),
+    output: str = typer.Option("out/ablation", "--output", "-o", help="Folder for the two runs and ablation.md/json."),
+):
+    """Train the same model on raw and on cleaned data with the same token budget, tokenizer and held-out
+    text (from the cleaned data, excluded from both), and print per-domain validation loss side by side."""
+    from rich.table import Table
+
+    from stages.pretrain.ablate import ablate as run_ablation
+    from stages.pretrain.config import load_pretrain_config
+
+    try:
+        base = load_pretrain_config(config, data=clean, output=output)
+        summary = run_ablation(base, raw, clean, tokens, output, log=lambda m: console.print(m, highlight=False))
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table(title=f"held-out loss per source/lang after {tokens:,} tokens ({summary['params']:,} parameters); delta = clean - raw",
+                  title_justify="left")
+    for col in ("held-out group", "docs", "raw loss", "clean loss", "delta", "raw bits/byte", "clean bits/byte"):
+        table.add_column(col, justify="left" if col == "held-out group" else "right")
+    for r in summary["groups"]:
+        colour = "green" if r["delta_loss"] < 0 else "red"
+        table.add_row(r["group"], f"{r['docs']:,}", f"{r['raw_loss']:.3f}", f"{r['clean_loss']:.3f}", f"[{colour}]{r['delta_loss']:+.3f}[/{colour}]",
+                      f"{r['raw_bpb']:.3f}", f"{r['clean_bpb']:.3f}")
+    out.print(table)
+    out.print(f"written: {output}/ablation.md, {output}/ablation.json")
+
+
 def main() -> None:
     app()
 
