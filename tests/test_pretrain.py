@@ -212,3 +212,19 @@ def test_ablate_end_to_end(tmp_path, weighted_run):
         assert math.isfinite(r["raw_loss"]) and math.isfinite(r["clean_loss"])
     assert (tmp_path / "abl" / "raw" / "heldout.json").read_text() == (tmp_path / "abl" / "clean" / "heldout.json").read_text()
     assert "held-out loss per source/lang" in proc.stdout and "clean loss" in proc.stdout
+
+
+def test_reshuffle_interleaves_sources_and_keeps_every_document(tmp_path, weighted_run):
+    """Ingest parts hold one input file each; reshuffled, every document is there once and sources mix."""
+    from stages.pretrain.data import is_shuffled, reshuffle
+
+    parts = list_shards([str(weighted_run.parent / "out" / "00_ingest")])
+    assert not is_shuffled(parts)
+    files = reshuffle(parts, str(tmp_path / "mixed"), seed=0, rows_per_shard=20_000)
+    assert is_shuffled(files) and len(files) == 3
+    before = sorted(i for f in parts for i in pq.read_table(f, columns=["id"]).column("id").to_pylist())
+    table = pa.concat_tables([pq.read_table(f, columns=["id", "source"]) for f in files])
+    assert sorted(table.column("id").to_pylist()) == before
+    first = table.column("source").to_pylist()[:2000]
+    assert len(set(first)) >= 4  # the first rows already mix the sources
+    assert reshuffle(parts, str(tmp_path / "mixed"), seed=0) == files  # done once, then reused

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from stages.pretrain.config import PretrainConfig
+from stages.pretrain.data import is_shuffled, list_shards, reshuffle
 from stages.pretrain.train import prepare, run_pretrain
 
 
@@ -22,12 +23,19 @@ def ablate(base: PretrainConfig, raw: list[str], clean: list[str], tokens: int, 
     train = base.train.model_copy(update={"tokens": tokens, "steps": None})
     shared = prepare(base.model_copy(update={"data": clean, "eval_data": clean, "output": str(out / "shared"), "train": train}))
     runs = {}
+    inputs = {}
     for name, paths in (("raw", raw), ("clean", clean)):
+        files = list_shards(paths)
+        if not is_shuffled(files):  # e.g. 00_ingest: one source per file; shuffle like the export does
+            log(f"[{name}] shuffling {len(files)} file(s) into {out / (name + '-shuffled')} first")
+            files = reshuffle(files, str(out / f"{name}-shuffled"), seed=base.prep.seed)
+        inputs[name] = files
+    for name, paths in inputs.items():
         run_dir = out / name
         run_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(shared.output) / "heldout.json", run_dir / "heldout.json")
         cfg = base.model_copy(update={"data": paths, "eval_data": clean, "output": str(run_dir), "tokenizer": shared.tokenizer, "train": train})
-        log(f"[{name}] training on {', '.join(paths)} for {tokens:,} tokens")
+        log(f"[{name}] training on {len(paths)} shard(s) for {tokens:,} tokens")
         runs[name] = run_pretrain(cfg, log=lambda m, n=name: log(f"[{n}] {m}"))
     table = comparison(runs["raw"]["eval"], runs["clean"]["eval"])
     summary = {"tokens": tokens, "raw": raw, "clean": clean, "model": runs["clean"]["model"], "params": runs["clean"]["params"], "groups": table}

@@ -197,3 +197,34 @@ class WeightedSampler:
             rows.append(self.carry[: self.seq_len + 1])
             self.carry = self.carry[self.seq_len:]  # windows overlap by one token: every token is a target once
         return torch.tensor(rows, dtype=torch.long)
+
+
+def is_shuffled(files: list[str]) -> bool:
+    """Export shards are globally shuffled; stage parts (e.g. 00_ingest) keep each input file together."""
+    return all(os.path.basename(f).startswith("shard-") for f in files)
+
+
+def reshuffle(files: list[str], out_dir: str, *, seed: int, rows_per_shard: int = 10_000) -> list[str]:
+    """Writes `files` as globally shuffled shards into `out_dir` (the export stage's scatter and gather,
+    run in this process), once: the sampler streams shards in order, so data that is not shuffled
+    (one source per file) would reach the model one source at a time."""
+    import math
+
+    from pipeline.export import gather_task, output_names, scatter_task
+    from pipeline.storage import Storage
+
+    done = sorted(glob.glob(os.path.join(out_dir, "shards", "shard-*.parquet")))
+    if done and os.path.exists(os.path.join(out_dir, "shards", ".complete")):
+        return done
+    storage = Storage(out_dir)
+    schema = pq.ParquetFile(files[0]).schema_arrow
+    columns = [c for c in ("id", "text", "source", "lang", "weight") if c in schema.names]
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    parts = max(1, math.ceil(rows / rows_per_shard))
+    for i, f in enumerate(files):
+        scatter_task(storage, path=f, writer=f"f{i:05d}", columns=columns, seed=seed, parts=parts, work="_work", batch_rows=8192)
+    for j, name in enumerate(output_names(parts)):
+        gather_task(storage, work="_work", j=j, name=name, folder="shards", schema_from=files[0], columns=columns, chash="reshuffle")
+    storage.delete_dir(storage.path("_work"))
+    open(os.path.join(out_dir, "shards", ".complete"), "w").close()
+    return sorted(glob.glob(os.path.join(out_dir, "shards", "shard-*.parquet")))

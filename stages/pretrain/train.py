@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from stages.pretrain.config import PretrainConfig
-from stages.pretrain.data import WeightedSampler, build_eval_set, choose_heldout, list_shards, read_meta, read_texts
+from stages.pretrain.data import WeightedSampler, build_eval_set, choose_heldout, is_shuffled, list_shards, read_meta, read_texts
 from stages.pretrain.tokenizer import eos_id, load_tokenizer, train_tokenizer
 
 # Dense bf16 peak FLOP/s per GPU, for MFU (vendor datasheets, SXM parts).
@@ -317,6 +317,9 @@ def wants_ray(cfg: PretrainConfig) -> tuple[bool, bool]:
 def run_pretrain(cfg: PretrainConfig, *, stop_after: int | None = None, log=print) -> dict:
     """Prepares, then trains in this process or on Ray Train workers; returns the result of rank 0."""
     prepared = prepare(cfg)
+    if not is_shuffled(prepared.train_files):
+        log("note: the training files are not export shards; the sampler streams them file by file through a "
+            f"{cfg.prep.buffer_docs}-document buffer, so a source kept in its own files reaches the model in runs (export or shuffle them first)")
     use_ray, use_gpu = wants_ray(cfg)
     if not use_ray:
         return train_worker(cfg, prepared, stop_after=stop_after, log=log)
