@@ -157,7 +157,7 @@ def test_lm_loss_matches_cross_entropy():
     loss, parts = lm_loss(logits, targets)
     expected = F.cross_entropy(logits.reshape(-1, 11), targets.reshape(-1))
     torch.testing.assert_close(loss, expected)
-    assert parts["ce"] == pytest.approx(expected.item(), rel=1e-6)
+    assert parts["ce"].item() == pytest.approx(expected.item(), rel=1e-6)
     bf16_loss, _ = lm_loss(logits.bfloat16(), targets)
     assert bf16_loss.dtype == torch.float32
 
@@ -187,11 +187,11 @@ def test_max_z_loss_is_the_hand_computation():
     loss, parts = lm_loss(logits, targets, max_z_weight=2e-4)
     ce = F.cross_entropy(logits[keep], targets[keep])
     max_z = (logits.detach()[keep].max(dim=-1).values ** 2).mean()
-    assert parts["max_z"] == pytest.approx(max_z.item(), rel=1e-6)
+    assert parts["max_z"].item() == pytest.approx(max_z.item(), rel=1e-6)
     torch.testing.assert_close(loss, ce + 2e-4 * max_z)
     plain, plain_parts = lm_loss(logits, targets)
     torch.testing.assert_close(plain, ce)  # weight 0: reported, not added
-    assert plain_parts["max_z"] == pytest.approx(max_z.item(), rel=1e-6)
+    assert plain_parts["max_z"].item() == pytest.approx(max_z.item(), rel=1e-6)
     loss.backward()  # the z term has a gradient
     assert logits.grad is not None and logits.grad.abs().sum() > 0
 
@@ -201,7 +201,7 @@ def test_bits_per_byte_of_a_uniform_model():
     logits = torch.zeros(1, n_tokens, vocab)  # uniform: ln(vocab) nats per token
     targets = tokens(batch=1, seq=n_tokens, vocab=vocab)
     loss, parts = lm_loss(logits, targets)
-    assert parts["ce"] == pytest.approx(math.log(vocab))
+    assert parts["ce"].item() == pytest.approx(math.log(vocab))
     assert bits_per_byte(loss.item() * n_tokens, n_bytes) == pytest.approx(n_tokens * math.log2(vocab) / n_bytes)  # 2.4
     assert bits_per_byte(8 * math.log(2), 4) == pytest.approx(2.0)
     for bad in (0, -3):

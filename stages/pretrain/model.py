@@ -208,12 +208,13 @@ class Llama(nn.Module):
         return float(flops)
 
 
-def lm_loss(logits: Tensor, targets: Tensor, *, ignore_index: int = -100, max_z_weight: float = 0.0) -> tuple[Tensor, dict[str, float]]:
+def lm_loss(logits: Tensor, targets: Tensor, *, ignore_index: int = -100, max_z_weight: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
     """Mean cross-entropy over the positions whose target is not `ignore_index`, in float32 (bf16
     log-softmax over a large vocabulary loses the small probabilities), plus Baichuan 2's max-z loss
     max_z_weight * mean(max logit ** 2), which keeps logits from drifting large. Returns (loss,
-    {"ce", "max_z"}); max_z is reported even when its weight is 0, as a watch on logit growth.
-    Reading the floats waits for the device: call it once per step, not per micro-step, if that matters."""
+    {"ce", "max_z"}) with the parts as detached 0-d tensors, so reading them (which waits for the
+    device) is left to the caller, once per step; max_z is reported even when its weight is 0, as a
+    watch on logit growth."""
     logits = logits.float().flatten(0, -2)
     targets = targets.flatten()
     keep = (targets != ignore_index).float()
@@ -221,7 +222,7 @@ def lm_loss(logits: Tensor, targets: Tensor, *, ignore_index: int = -100, max_z_
     ce = F.cross_entropy(logits, targets, ignore_index=ignore_index, reduction="sum") / count
     max_z = (logits.max(dim=-1).values.square() * keep).sum() / count
     loss = ce + max_z_weight * max_z if max_z_weight > 0 else ce
-    return loss, {"ce": ce.item(), "max_z": max_z.item()}
+    return loss, {"ce": ce.detach(), "max_z": max_z.detach()}
 
 
 def bits_per_byte(total_nats: float, total_bytes: int) -> float:

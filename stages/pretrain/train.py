@@ -233,7 +233,7 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
         lr = lr_at(step, steps, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        ce_sum, z_sum = 0.0, 0.0
+        ce_sum, z_sum = torch.zeros((), device=device), torch.zeros((), device=device)
         for _ in range(t.grad_accum):
             batch = sampler.next_batch(t.batch_size).to(device, non_blocking=True)
             with autocast():
@@ -242,10 +242,11 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
             (loss / t.grad_accum).backward()
             ce_sum += parts["ce"] / t.grad_accum
             z_sum += parts["max_z"] / t.grad_accum
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip))
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        ce_sum, z_sum, grad_norm = (float(x) for x in (ce_sum, z_sum, grad_norm))  # the step's one wait for the device
         window_tokens += tokens_per_step
         last = {"step": step, "loss": ce_sum, "max_z": z_sum, "lr": lr, "grad_norm": grad_norm, "tokens": step * tokens_per_step}
         if step % t.log_every == 0 or step == end:
