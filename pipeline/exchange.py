@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import faults
 from pipeline.storage import AtomicParquetWriter, Storage
 from stages.shingles import mix64
 
@@ -71,6 +72,12 @@ def marker_path(storage: Storage, phase_folder: str, task: str) -> str:
     return storage.path(phase_folder, "_done", f"{task}.json")
 
 
+def phase_name(phase_folder: str) -> str:
+    """`records` or `cc/r001/large` from `<stage>/_work/<fingerprint>/records`."""
+    parts = phase_folder.split("/")
+    return "/".join(parts[parts.index("_work") + 2:]) if "_work" in parts else parts[-1]
+
+
 def run_task(storage_uri: str, phase_folder: str, task: PhaseTask) -> dict:
     """Runs one task unless its marker exists; writes the marker last."""
     import importlib
@@ -81,6 +88,7 @@ def run_task(storage_uri: str, phase_folder: str, task: PhaseTask) -> dict:
         return done
     module, _, fn = task.fn.partition(":")
     result = getattr(importlib.import_module(module), fn)(storage, **task.kwargs) or {}
+    faults.hit(f"task:{phase_name(phase_folder)}")
     storage.write_json(marker_path(storage, phase_folder, task.name), result)
     return result
 
@@ -119,4 +127,5 @@ def run_phase(storage: Storage, phase_folder: str, tasks: list[PhaseTask], *, la
             tick()
     if errors:
         raise RuntimeError(f"{len(errors)} task(s) failed; finished ones are kept, rerun to retry. First: {errors[0]}")
+    faults.hit(f"driver:{phase_name(phase_folder)}")
     return results

@@ -26,6 +26,7 @@ import xxhash
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipeline import faults
 from pipeline.config import ConfigError, RayConfig, ResolvedConfig, StageSpec, config_hash, expand_input
 from pipeline.shards import (
     MANIFEST,
@@ -268,6 +269,7 @@ class Runner:
             for result in self._progress(folder, len(tasks) - len(todo), len(tasks), self._dispatch(todo, worker_kwargs, stateful, gpus)):
                 if result["ok"]:
                     done_keys.append(result["sidecar"]["key"])
+                    faults.hit(f"driver:{folder}")
                 else:
                     failures.append({k: result[k] for k in ("key", "input", "error")})
                     self.console.print(f"[red]{folder}: shard {result['key']} failed[/red]: {result['error']}\n{result['traceback']}")

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import faults
 from pipeline.schema import check_core_columns, with_reject_columns
 from pipeline.shards import REJECTS_DIR, Task, output_fingerprint, sidecar_path
 from pipeline.stage import MapStage
@@ -87,6 +88,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             if writer is None:
                 writer = AtomicParquetWriter(storage, out_path, kept.schema)
             writer.write(kept)
+            faults.hit(f"map:{folder}")
             bytes_out += text_bytes(kept)
             dropped_mask = pa.array(~result.keep)
             if not result.keep.all():
@@ -132,6 +134,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
         "signals": hist.to_json(),
         "errors": [],
         "seconds": round(time.perf_counter() - started, 4),
+        "node": node_id(),
     }
     if rows_in != writer.rows + rows_rejected:  # conservation is checked where it could break
         raise AssertionError(f"{task.key}: {rows_in} rows in but {writer.rows} kept + {rows_rejected} rejected")
@@ -202,9 +205,20 @@ def run_ingest_task(task: Task, spec, storage: Storage, folder: str, stage_confi
         "skipped": dict(sorted(skipped.items())),
         "errors": errors,
         "seconds": round(time.perf_counter() - started, 4),
+        "node": node_id(),
     }
     storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
     return sidecar
+
+
+def node_id() -> str | None:
+    """The Ray node that ran the task (None outside Ray): which machines did the work."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - bookkeeping must never fail a task
+        return None
 
 
 def guarded(run, task: Task) -> dict:

@@ -35,17 +35,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,15 +46,13 @@ import pytest
 from pipeline.stats import collect_funnel
 
 from conftest import REPO, sample_inputs, write_config
+from ray_cluster import Head, head_logs, job_status, start_head, stop_cluster
 
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="teardown finds the head's processes through /proc"),
 ]
 
-VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base interpreter
-RAY = VENV_BIN / "ray"
-MARKER_VAR = "WINNOW_TEST_RAY_CLUSTER"
 JOB_TIMEOUT_S = 300
 # The upload is the source tree only: .gitignore (.venv/, /out/, ...) and Ray's default excludes
 # (.git, .venv, __pycache__) already apply; the sample data is read from the repo by absolute path,
@@ -70,165 +61,22 @@ UPLOAD_EXCLUDES = ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "
 MAX_UPLOAD_MIB = 20.0  # about 16 MiB today: 14 MiB of it the shipped classifier models, which jobs need
 
 
-@dataclass
-class Head:
-    dashboard: str  # http://127.0.0.1:<port>, where the job server lives
-    env: dict[str, str]
-    temp_dir: str
-    marker: str
-
-    def ray(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(RAY), *args], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
-def _free_ports(n: int) -> list[int]:
-    """n distinct ports free right now (held open together so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _cluster_env(marker: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_JOB_ID"):
-        env.pop(var, None)  # this process may have set them (ray.init in the ray_local fixture)
-    env["RAY_AUTH_MODE"] = "disabled"  # see the module docstring
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["VIRTUAL_ENV"] = str(VENV_BIN.parent)
-    env["PYTHONUNBUFFERED"] = "1"
-    env[MARKER_VAR] = marker
-    return env
-
-
-def _marked_processes(marker: str) -> dict[int, str]:
-    """pid -> executable name of the live processes whose environment carries this head's marker."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle not in f.read().split(b"\0"):
-                    continue  # (a zombie's environ reads empty, so zombies drop out here too)
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0", 1)[0].decode(errors="replace")
-        except OSError:  # gone, or not ours
-            continue
-        found[int(entry)] = os.path.basename(argv0)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
-def _terminate(pids: list[int], grace_s: float) -> list[int]:
-    """SIGTERM, wait up to grace_s, SIGKILL the rest; returns the pids that needed SIGKILL."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.1)
-    stubborn = [p for p in pids if _alive(p)]
-    for pid in stubborn:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return stubborn
-
-
-def _stop_head(marker: str, grace_s: float = 30) -> list[str]:
-    """What `ray stop` does, limited to this head's processes: raylet first (its workers, agents and the job
-    driver go with it), then everything else, then the GCS last; each SIGTERMed, SIGKILLed after its share
-    of the grace period (all at once, raylet and GCS wait on each other and sit out the whole grace).
-    Returns a description of what needed SIGKILL."""
-    forced = []
-    for pick in (lambda name: name == "raylet", lambda name: name != "gcs_server", lambda name: True):
-        procs = _marked_processes(marker)
-        chosen = [pid for pid, name in procs.items() if pick(name)]
-        forced += [f"{pid} ({procs[pid]})" for pid in _terminate(chosen, grace_s / 3)]
-    forced += [f"{pid} ({name}, appeared late)" for pid, name in _marked_processes(marker).items()
-               if pid in _terminate([pid], 0)]
-    return forced
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as err:
-        return f"({path}: {err})"
-
-
-def _head_logs(temp_dir: str) -> str:
-    logs = Path(temp_dir) / "session_latest" / "logs"
-    return "\n".join(f"--- {name} (tail) ---\n{_tail(logs / name)}" for name in ("dashboard.log", "raylet.err", "gcs_server.err"))
-
-
 @pytest.fixture(scope="module")
 def ray_head():
     """A Ray head of its own (2 CPUs, dashboard with the job server on 127.0.0.1), stopped afterwards."""
-    from ray._private.utils import get_dashboard_dependency_error, get_ray_client_dependency_error
+    from ray._private.utils import get_dashboard_dependency_error
 
     if (missing := get_dashboard_dependency_error()) is not None:
         # The job server lives on the dashboard, and the `ray job` CLI refuses to run without it too.
         pytest.fail(f"`ray start --include-dashboard` and `ray job submit` need ray[default] (aiohttp, grpcio, ...): {missing}. "
                     "Install it (`pip install 'ray[default]==<ray version>'`) or deselect with -m 'not cluster'.", pytrace=False)
-    temp_dir = tempfile.mkdtemp(prefix="/tmp/wr")
-    marker = uuid.uuid4().hex
-    gcs, dashboard, agent, client = _free_ports(4)
-    head = Head(f"http://127.0.0.1:{dashboard}", _cluster_env(marker), temp_dir, marker)
-    # No --node-ip-address=127.0.0.1: Ray maps a loopback node address to the machine's own IP anyway.
-    args = ["start", "--head", f"--port={gcs}",
-            "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-            f"--dashboard-agent-listen-port={agent}",
-            "--num-cpus=2", "--num-gpus=0", f"--object-store-memory={256 * 1024**2}",
-            f"--temp-dir={temp_dir}", "--disable-usage-stats", "--log-color=false"]
-    if get_ray_client_dependency_error() is None:  # ray[default] brings grpcio, and with it a client server on 10001
-        args.append(f"--ray-client-server-port={client}")
+    head = start_head(num_cpus=2)
     try:
-        started = head.ray(*args, timeout=180)
-        assert started.returncode == 0, f"ray start failed ({started.returncode}):\n{started.stdout}\n{started.stderr}\n{_head_logs(temp_dir)}"
         yield head
     finally:
-        forced = _stop_head(marker)
+        forced = stop_cluster(head)
         if forced:
             print(f"ray head teardown: SIGKILLed {len(forced)} process(es) that outlived SIGTERM: {forced}")
-        shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_STATUS_LINES = [  # how `ray job status` words each state (ray/dashboard/modules/job/cli.py, _log_job_status)
-    (re.compile(r"Job '[^']+' succeeded"), "SUCCEEDED"),
-    (re.compile(r"Job '[^']+' failed"), "FAILED"),
-    (re.compile(r"Job '[^']+' was stopped"), "STOPPED"),
-]
-
-
-def _job_status(head: Head, job_id: str) -> tuple[str | None, str]:
-    """(PENDING / RUNNING / SUCCEEDED / FAILED / STOPPED, or None if it could not be read; the CLI's output)."""
-    res = head.ray("job", "status", "--log-color=false", "--address", head.dashboard, job_id, timeout=60)
-    text = _ANSI.sub("", res.stdout + res.stderr)
-    for pattern, status in _STATUS_LINES:
-        if pattern.search(text):
-            return status, text
-    found = re.search(r"Status for job '[^']+': (\w+)", text)
-    return (found.group(1) if found else None), text
 
 
 def _uploaded_package(temp_dir: str) -> Path:
@@ -251,11 +99,11 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
         timeout=180,
     )
     submit_output = submit.stdout + submit.stderr
-    assert submit.returncode == 0, f"ray job submit failed:\n{submit_output}\n{_head_logs(ray_head.temp_dir)}"
+    assert submit.returncode == 0, f"ray job submit failed:\n{submit_output}\n{head_logs(ray_head.temp_dir)}"
 
     status, status_text, deadline = None, "", time.monotonic() + JOB_TIMEOUT_S
     while time.monotonic() < deadline:
-        status, status_text = _job_status(ray_head, job_id)
+        status, status_text = job_status(ray_head, job_id)
         if status in ("SUCCEEDED", "FAILED", "STOPPED"):
             break
         time.sleep(3)
@@ -266,7 +114,7 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
     job_logs = logs.stdout + logs.stderr
     assert status == "SUCCEEDED", (
         f"job {job_id}: {status or 'no status'} after at most {JOB_TIMEOUT_S}s\n--- ray job status ---\n{status_text}\n"
-        f"--- ray job logs ---\n{job_logs}\n--- ray job submit ---\n{submit_output}\n{_head_logs(ray_head.temp_dir)}"
+        f"--- ray job logs ---\n{job_logs}\n--- ray job submit ---\n{submit_output}\n{head_logs(ray_head.temp_dir)}"
     )
     assert "done in" in job_logs, job_logs  # the CLI's last line: it ran to the end, funnel printed
 
