@@ -126,6 +126,8 @@ def run_export(runner, spec):
             raise PipelineError(f"{folder}: {err}") from None
         storage.delete_dir(storage.path(folder, "_work"))
     _remove_stale_shards(storage, folder, set(names))
+    for where in (storage.path(folder), storage.path(folder, STATS_DIR)):
+        storage.remove_temporaries(where)  # left by gather tasks that were killed and ran again
     exported = sum(sc["rows_out"] for sc in read_sidecars(storage, folder))
     if exported != rows:  # conservation across the reshuffle
         raise PipelineError(f"{folder}: {rows} documents in {upstream} but {exported} in the exported shards")

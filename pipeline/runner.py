@@ -374,7 +374,10 @@ class Runner:
                 yield result
 
     def _remove_orphans(self, folder: str, tasks: list[Task]) -> None:
-        """Deletes shards, rejects and sidecars that no current task produced (inputs removed or resharded)."""
+        """Deletes shards, rejects and sidecars that no current task produced (inputs removed or resharded),
+        and the temporary files of writers that were killed (their task ran again elsewhere)."""
+        for where in (self.storage.path(folder), self.storage.path(folder, STATS_DIR), self.storage.path(folder, REJECTS_DIR)):
+            self.storage.remove_temporaries(where)
         keys = {t.key for t in tasks}
         wanted_parts, wanted_rejects = set(), set()
         for name in self.storage.list_files(self.storage.path(folder, STATS_DIR), suffix=".json"):

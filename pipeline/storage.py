@@ -51,6 +51,14 @@ class Storage:
         if self.exists(path):
             self.fs.delete_dir(path)
 
+    def remove_temporaries(self, folder: str) -> int:
+        """Deletes what writers killed mid-write left in `folder` (their `.tmp-*` files); returns how many.
+        Only safe once no writer of that folder is running, i.e. after its stage finished."""
+        names = self.list_files(folder, prefix=".tmp-")
+        for name in names:
+            self.delete(f"{folder}/{name}")
+        return len(names)
+
     def _tmp_name(self, path: str) -> str:
         folder, _, name = path.rpartition("/")
         return f"{folder}/.tmp-{uuid.uuid4().hex[:12]}-{name}"
