@@ -108,6 +108,11 @@ def iter_jsonl(path: str, relpath: str, spec: InputSpec) -> Iterator[tuple[int, 
                     yield row, None, _reject(spec, relpath, row, "malformed-json", f"{where}: {err.msg} at column {err.colno}", line[:1000])
                     row += 1
                     continue
+                field = _surrogate_field(record)
+                if field is not None:  # a "\ud800" escape: valid JSON, but no UTF-8 string can hold it
+                    yield row, None, _reject(spec, relpath, row, "invalid-utf8", f"{where}: lone surrogate escape in '{field}'", _excerpt(raw))
+                    row += 1
+                    continue
             if not isinstance(record, dict):
                 yield row, None, _reject(spec, relpath, row, "malformed-json", f"{where}: expected a JSON object, got {type(record).__name__}", _excerpt(raw))
             elif spec.text_field not in record or record[spec.text_field] is None:
@@ -120,6 +125,27 @@ def iter_jsonl(path: str, relpath: str, spec: InputSpec) -> Iterator[tuple[int, 
             row += 1
     finally:
         stream.close()
+
+
+def _surrogate_field(value, name: str = "") -> str | None:
+    """The first field (dotted path) holding a string with a lone UTF-16 surrogate, else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return name or "(value)"
+        return None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _surrogate_field(item, f"{name}.{key}" if name else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _excerpt(raw: bytes) -> str:
