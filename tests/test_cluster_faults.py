@@ -174,6 +174,23 @@ def test_a_job_on_two_nodes_uses_both(two_nodes, tmp_path, reference):
     assert parquet_digests(out) == reference
 
 
+def test_job_driver_killed_then_job_submitted_again(two_nodes, tmp_path, reference):
+    """The job's driver is SIGKILLed after the first round of connected components: the job fails; the
+    same job submitted again finishes from the checkpoints with the same bytes."""
+    config = fault_config(tmp_path)
+    faults = {"WINNOW_FAULTS": "kill:driver:cc/r000/small", "WINNOW_FAULTS_DIR": str(tmp_path / "faults")}
+    first = submit(two_nodes, config, faults)
+    assert wait_job(two_nodes, first) == "FAILED"
+    out = tmp_path / "out"
+    assert {row.folder: row.status for row in collect_funnel(str(out))}.get("03_exact_dedup") == "running"
+    second = submit(two_nodes, config, faults)  # the kill already fired once: this run goes through
+    assert wait_job(two_nodes, second) == "SUCCEEDED", job_logs(two_nodes, second)[-4000:]
+    logs = job_logs(two_nodes, second)
+    assert "00_ingest: all " in logs and "02_min_length: all " in logs  # finished stages were not redone
+    assert_conserved(out)
+    assert parquet_digests(out) == reference
+
+
 def test_second_node_stopped_in_the_middle_of_a_stage(two_nodes, tmp_path, reference):
     """Shard tasks of one stage are slowed to 3 s; once some of them finished, the second node is
     stopped (its raylet and workers killed). The job finishes on the head with the same bytes."""
