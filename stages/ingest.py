@@ -250,7 +250,8 @@ def read_parquet_chunks(path: str, relpath: str, spec: InputSpec, rows_per_shard
     except InputFileError:
         raise
     except Exception as err:
-        raise InputFileError(f"{path}: unreadable after row {first_row} ({type(err).__name__}: {err}); the rows before it were kept") from None
+        kept = f"the {first_row:,} rows before it were kept" if first_row else "no rows were read"
+        raise InputFileError(f"{path}: unreadable after row {first_row} ({type(err).__name__}: {err}); {kept}") from None
 
 
 def _parquet_batch_to_chunk(table: pa.Table, first_row: int, path: str, relpath: str, spec: InputSpec) -> Chunk:
