@@ -12,11 +12,11 @@ from dataclasses import asdict
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
 from pipeline import __version__
 from pipeline.export import group_share, read_exported
+from pipeline.shards import read_sidecars
 from pipeline.stats import collect_funnel, stage_folders
 from pipeline.storage import Storage
 
@@ -59,7 +59,10 @@ def mix_table(table: pa.Table, by: str, targets: dict[str, float]) -> dict[str, 
 
 
 def build_card(storage: Storage, folder: str, upstream: str, name: str | None = None) -> dict:
-    table = read_exported(storage, folder, ["id", "text", "source", "lang", "weight", "tokens_est"])
+    # Only the small columns: the text is read only when there is no token estimate to use (no weights stage).
+    table = read_exported(storage, folder, ["source", "lang", "weight", "tokens_est"])
+    if "tokens_est" not in table.column_names:
+        table = read_exported(storage, folder, ["text", "source", "lang", "weight"])
     summary = weights_summary(storage) or {}
     targets = summary.get("shares", {}) if summary.get("by") else {}
     config = storage.read_json_or_none(storage.path("_config.json")) or {}
@@ -80,7 +83,7 @@ def build_card(storage: Storage, folder: str, upstream: str, name: str | None = 
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "winnow_version": __version__,
         "totals": {"docs": table.num_rows, "tokens_est": int(token_counts(table).sum()),
-                   "text_bytes": int(pc.sum(pc.binary_length(table.column("text").cast(pa.large_binary()))).as_py() or 0), "shards": len(shards)},
+                   "text_bytes": sum(sc["bytes_out"] for sc in read_sidecars(storage, folder)), "shards": len(shards)},
         "shards": shards,
         "funnel": funnel,
         "mix": {"by": by, "targets": user_targets, "effective_shares": targets, "warnings": summary.get("warnings", []), **mix},
