@@ -23,7 +23,7 @@ import xxhash
 from pipeline.exchange import PhaseTask, read_part, run_phase, write_parts
 from pipeline.shards import STATS_DIR, Task, output_fingerprint, read_sidecars, sidecar_path, write_manifest
 from pipeline.storage import AtomicParquetWriter, Storage
-from pipeline.worker import text_bytes
+from pipeline.worker import node_id, text_bytes
 
 SHUFFLE = "_shuffle"
 
@@ -54,13 +54,13 @@ def count_parts(rows: int, text_bytes_total: int, shard_docs: int | None, shard_
 
 
 def scatter_task(storage: Storage, *, path: str, writer: str, columns: list[str], seed: int, parts: int, work: str, batch_rows: int) -> dict:
-    rows = 0
-    for b, batch in enumerate(storage.parquet_file(path).iter_batches(batch_size=batch_rows, columns=columns)):
-        table = pa.Table.from_batches([batch])
-        keys = shuffle_keys(table.column("id"), seed)
-        table = table.append_column(SHUFFLE, pa.array(keys, pa.uint64()))
-        rows += write_parts(storage, f"{work}/scatter", f"{writer}-{b:05d}", table, (keys % np.uint64(parts)).astype(np.int64))
-    return {"rows": rows}
+    """Splits one input shard by output shard: one file per output shard it has rows for (the whole
+    input shard at once, a stage shard being bounded by rows_per_shard, so there are as few files as
+    possible: with M output shards that is up to M files per input shard)."""
+    table = storage.parquet_file(path).read(columns=columns)
+    keys = shuffle_keys(table.column("id"), seed)
+    table = table.append_column(SHUFFLE, pa.array(keys, pa.uint64()))
+    return {"rows": write_parts(storage, f"{work}/scatter", writer, table, (keys % np.uint64(parts)).astype(np.int64))}
 
 
 def gather_task(storage: Storage, *, work: str, j: int, name: str, folder: str, schema_from: str, columns: list[str], chash: str) -> dict:
@@ -79,7 +79,7 @@ def gather_task(storage: Storage, *, work: str, j: int, name: str, folder: str, 
         "outputs": [{"name": f"{name}.parquet", "rows": table.num_rows, "fingerprint": output_fingerprint(chash, chash, name)}],
         "rejects": None, "rows_in": table.num_rows, "rows_out": table.num_rows, "rows_rejected": 0,
         "bytes_in": nbytes, "bytes_out": nbytes, "drops": {}, "signals": {}, "errors": [],
-        "seconds": round(time.perf_counter() - started, 4),
+        "seconds": round(time.perf_counter() - started, 4), "node": node_id(),
     }
     storage.write_json(sidecar_path(storage, folder, name), sidecar)
     return {"rows": table.num_rows, "bytes": nbytes}
