@@ -15,7 +15,8 @@ import pyarrow as pa
 import yaml
 
 from pipeline import __version__
-from pipeline.export import group_share, read_exported
+from pipeline.export import read_exported
+from pipeline.inspect import count_by
 from pipeline.shards import read_sidecars
 from pipeline.stats import collect_funnel, stage_folders
 from pipeline.storage import Storage
@@ -47,9 +48,10 @@ def mix_table(table: pa.Table, by: str, targets: dict[str, float]) -> dict[str, 
     and epochs (expected passes over the group per corpus-sized pass)."""
     tokens = token_counts(table)
     weight = table.column("weight").to_numpy().astype(np.float64) if "weight" in table.column_names else np.ones(len(tokens))
-    docs = group_share(table, by, np.ones(len(tokens)))
-    tok = group_share(table, by, tokens)
-    weighted = group_share(table, by, weight * tokens)
+    counted = {r[by]: r for r in count_by(table, [by], tokens)}
+    docs = {g: r["docs"] for g, r in counted.items()}
+    tok = {g: r["value"] for g, r in counted.items()}
+    weighted = {r[by]: r["value"] for r in count_by(table, [by], weight * tokens)}
     total, total_w = sum(tok.values()) or 1.0, sum(weighted.values()) or 1.0
     rows = {}
     for g in sorted(tok, key=lambda g: -tok[g]):

@@ -17,7 +17,6 @@ import time
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import xxhash
 
 from pipeline.exchange import PhaseTask, read_part, run_phase, write_parts
@@ -53,7 +52,7 @@ def count_parts(rows: int, text_bytes_total: int, shard_docs: int | None, shard_
     return max(1, math.ceil(text_bytes_total / shard_bytes))
 
 
-def scatter_task(storage: Storage, *, path: str, writer: str, columns: list[str], seed: int, parts: int, work: str, batch_rows: int) -> dict:
+def scatter_task(storage: Storage, *, path: str, writer: str, columns: list[str], seed: int, parts: int, work: str) -> dict:
     """Splits one input shard by output shard: one file per output shard it has rows for (the whole
     input shard at once, a stage shard being bounded by rows_per_shard, so there are as few files as
     possible: with M output shards that is up to M files per input shard)."""
@@ -114,7 +113,7 @@ def run_export(runner, spec):
     write_manifest(storage, folder, **manifest, done=[], status="running")
     if todo:
         work = f"{folder}/_work/{chash}"
-        common = dict(columns=columns, seed=cfg.seed, parts=parts, work=work, batch_rows=runner.cfg.pipeline.batch_rows)
+        common = dict(columns=columns, seed=cfg.seed, parts=parts, work=work)
         scatter = [PhaseTask(t.key, "pipeline.export:scatter_task", dict(path=t.input_path, writer=t.key, **common)) for t in inputs]
         gather = [PhaseTask(o.key, "pipeline.export:gather_task", dict(work=work, j=names.index(o.key), name=o.key, folder=folder,
                                                                        schema_from=inputs[0].input_path, columns=columns, chash=chash)) for o in todo]
@@ -158,9 +157,3 @@ def read_exported(storage: Storage, folder: str, columns: list[str]) -> pa.Table
     if not tables:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return pa.concat_tables(tables, promote_options="default")
-
-
-def group_share(table: pa.Table, by: str, values: pa.Array | np.ndarray) -> dict[str, float]:
-    """Sum of `values` per group of column `by` (null as "unknown")."""
-    t = pa.table({"g": pc.fill_null(table.column(by), "unknown"), "v": pa.array(np.asarray(values, dtype=np.float64))})
-    return {r["g"]: r["v_sum"] for r in t.group_by("g", use_threads=False).aggregate([("v", "sum")]).to_pylist()}

@@ -177,12 +177,9 @@ def group_rows(output_dir: str, by: str) -> list[dict]:
     storage = Storage(output_dir)
     final = final_folder(storage)
     docs = read_docs(storage, final, [by, "tokens_est", "weight", "text"])
-    if "tokens_est" in docs.column_names:
-        tokens = docs.column("tokens_est").to_numpy().astype(float)
-    else:
-        from stages.weights import TokenEstimate, estimate_tokens
+    from pipeline.dataset_card import token_counts
 
-        tokens = estimate_tokens(docs, TokenEstimate()).astype(float) if docs.num_rows else np.zeros(0)
+    tokens = token_counts(docs) if docs.num_rows else np.zeros(0)
     weight = docs.column("weight").to_numpy() if "weight" in docs.column_names else np.ones(docs.num_rows)
     out = {r[by]: r for r in count_by(docs, [by], tokens)}
     weighted = {r[by]: r["value"] for r in count_by(docs, [by], weight * tokens)}

@@ -222,7 +222,7 @@ def reshuffle(files: list[str], out_dir: str, *, seed: int, rows_per_shard: int 
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     parts = max(1, math.ceil(rows / rows_per_shard))
     for i, f in enumerate(files):
-        scatter_task(storage, path=f, writer=f"f{i:05d}", columns=columns, seed=seed, parts=parts, work="_work", batch_rows=8192)
+        scatter_task(storage, path=f, writer=f"f{i:05d}", columns=columns, seed=seed, parts=parts, work="_work")
     for j, name in enumerate(output_names(parts)):
         gather_task(storage, work="_work", j=j, name=name, folder="shards", schema_from=files[0], columns=columns, chash="reshuffle")
     storage.delete_dir(storage.path("_work"))
