@@ -40,8 +40,8 @@ def main() -> None:
 
     import pyarrow.parquet as pq
 
-    from pipeline.eval_dedup import run_eval
-    from pipeline.runner import ensure_ray
+    from winnow.eval_dedup import run_eval
+    from pipeline.ray_setup import ensure_ray
 
     ensure_ray(None)
     print("| set | rows (dup) | method | precision | recall | F1 | macro-F1 |")

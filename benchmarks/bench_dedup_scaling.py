@@ -89,8 +89,9 @@ def worker_peak_rss_mb() -> float:
 def run_one(n: int, workdir: Path) -> dict:
     import yaml
 
-    from pipeline.config import load_config
-    from pipeline.runner import Runner, ensure_ray
+    from winnow.config import load_config
+    from pipeline.ray_setup import ensure_ray
+    from pipeline.runner import Runner
 
     corpus = workdir / f"corpus-{n}.parquet"
     started = time.perf_counter()

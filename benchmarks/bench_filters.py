@@ -70,7 +70,7 @@ def run_winnow(docs: list[dict]) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.config import load_config
+    from winnow.config import load_config
 
     cfg = load_config(REPO / "configs/default.yaml")
     stages = [s.stage_cls(s.config) for s in cfg.stages if s.name in ("url_filter", "heuristics")]

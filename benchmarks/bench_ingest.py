@@ -86,7 +86,7 @@ def replicate_inputs(config_path: Path, scale: int, dest: Path) -> list[dict]:
 
 def bench_config(config_path: Path, specs: list[dict], output: Path, dest: Path, rows_per_shard: int | None):
     """The default config with replicated inputs, a fresh output folder and only the normalize stage."""
-    from pipeline.config import load_config
+    from winnow.config import load_config
 
     raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     normalize = [s for s in raw.get("stages", []) if s.get("name") == "normalize"] or [{"name": "normalize"}]
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import ray
 
-        from pipeline.runner import ensure_ray
+        from pipeline.ray_setup import ensure_ray
 
         t0 = time.perf_counter()
         ensure_ray(num_cpus=args.cpus)

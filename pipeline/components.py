@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from pipeline.exchange import partition_of, read_part, write_parts
+from pipeline.exchange import PhaseFailed, partition_of, read_part, write_parts
 from pipeline.storage import Storage
-from stages.shingles import mix64
+from pipeline.hashing import mix64
 
 EDGES = pa.schema([("u", pa.uint64()), ("v", pa.uint64())])
 ASSIGN = pa.schema([("node", pa.uint64()), ("root", pa.uint64())])
@@ -123,5 +123,5 @@ def solve(work: str, parts: int, run_step, max_rounds: int) -> tuple[str, int, i
             return src, r, digest[1]
         previous = digest
         run_step(f"cc/r{r:03d}/small", "small_star", [dict(src=mid, dst=nxt, j=j, parts=parts) for j in range(parts)])
-    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds; raise `max_rounds` "
+    raise PhaseFailed(f"connected components did not converge in {max_rounds} rounds; raise `max_rounds` "
                        "(finished rounds are checkpointed, a rerun continues)")

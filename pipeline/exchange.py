@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipeline import faults
 from pipeline.storage import AtomicParquetWriter, Storage
-from stages.shingles import mix64
+from pipeline.hashing import mix64
 
 _SALT = np.uint64(0x2545F4914F6CDD1D)
 
@@ -61,10 +61,14 @@ def read_part(storage: Storage, folder: str, j: int, schema: pa.Schema) -> pa.Ta
     return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
 
 
+class PhaseFailed(RuntimeError):
+    """Some tasks of a phase failed after the others finished; a rerun retries only those."""
+
+
 @dataclass
 class PhaseTask:
     name: str  # unique within the phase; the marker's file name
-    fn: str  # function name in pipeline.global_stage or pipeline.components ("module:function")
+    fn: str  # "module:function", called with the storage and `kwargs` on a worker
     kwargs: dict
 
 
@@ -126,6 +130,6 @@ def run_phase(storage: Storage, phase_folder: str, tasks: list[PhaseTask], *, la
                 errors.append(f"{label} task {t.name}: {err}")
             tick()
     if errors:
-        raise RuntimeError(f"{len(errors)} task(s) failed; finished ones are kept, rerun to retry. First: {errors[0]}")
+        raise PhaseFailed(f"{len(errors)} task(s) failed; finished ones are kept, rerun to retry. First: {errors[0]}")
     faults.hit(f"driver:{phase_name(phase_folder)}")
     return results

@@ -28,8 +28,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from pipeline.dataset_card import CARD_JSON, mix_table
-from pipeline.inspect import count_by, domains, final_folder, read_docs, read_rejects
+from pipeline.card_reading import CARD_JSON, mix_table
+from pipeline.layout import final_folder, read_docs, read_rejects
+from pipeline.run_tables import count_by, domains
 from pipeline.stats import StageFunnel, collect_funnel
 from pipeline.storage import Storage
 

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 
 from pipeline import __version__
 from pipeline.config import config_hash
+from pipeline.layout import MANIFEST, REJECTS_DIR, read_manifest, read_sidecars, sidecar_path
 from pipeline.storage import Storage
 
-STATS_DIR = "_stats"
-REJECTS_DIR = "rejects"
-MANIFEST = "_manifest.json"
+__all__ = ["Task", "build_sidecar", "is_done", "output_fingerprint", "raw_file_fingerprint", "read_manifest", "read_sidecars",
+           "sidecar_path", "write_manifest"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,6 @@ class Task:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def sidecar_path(storage: Storage, folder: str, key: str) -> str:
-    return storage.path(folder, STATS_DIR, f"{key}.json")
 
 
 def output_fingerprint(task_fingerprint: str, stage_config_hash: str, part: str) -> str:
@@ -64,23 +60,16 @@ def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str) -
     return all(storage.exists(f) for f in files)
 
 
-def read_sidecars(storage: Storage, folder: str) -> list[dict]:
-    """All sidecars of a stage folder, sorted by task key."""
-    names = storage.list_files(storage.path(folder, STATS_DIR), suffix=".json")
-    sidecars = [storage.read_json_or_none(storage.path(folder, STATS_DIR, n)) for n in names]
-    return [s for s in sidecars if s]
-
-
 def write_manifest(storage: Storage, folder: str, *, stage: str, version: str, settings: dict, stage_config_hash: str,
-                   tasks: list[Task], done: list[str], status: str, failures: list[dict] | None = None) -> dict:
-    """The stage's record of what it read, with which settings, and which shards are finished."""
+                   inputs: list[Task], tasks: list[Task], done: list[str], status: str, failures: list[dict] | None = None) -> dict:
+    """The stage's record of what it read, with which settings, and which of its tasks are finished."""
     manifest = {
         "stage": stage,
         "folder": folder,
         "code_version": {"winnow": __version__, "stage": version},
         "config": settings,
         "config_hash": stage_config_hash,
-        "inputs": [{"key": t.key, "path": t.input_path, "fingerprint": t.fingerprint} for t in tasks],
+        "inputs": [{"key": t.key, "path": t.input_path, "fingerprint": t.fingerprint} for t in inputs],
         "done_shards": sorted(done),
         "pending_shards": sorted({t.key for t in tasks} - set(done)),
         "failures": failures or [],
@@ -91,5 +80,16 @@ def write_manifest(storage: Storage, folder: str, *, stage: str, version: str, s
     return manifest
 
 
-def read_manifest(storage: Storage, folder: str) -> dict | None:
-    return storage.read_json_or_none(storage.path(folder, MANIFEST))
+def build_sidecar(*, stage: str, folder: str, task: Task, config_hash: str, version: str | None, outputs: list[dict],
+                  rejects: dict | None, rows_in: int, rows_out: int, rows_rejected: int, bytes_in: int, bytes_out: int,
+                  drops: dict, seconds: float, node: str | None, signals: dict | None = None, errors: list[str] | None = None,
+                  **extra) -> dict:
+    """A task's stats sidecar, the same fields for every stage (written last: it is the commit marker)."""
+    sidecar = {
+        "stage": stage, "folder": folder, "key": task.key, "input": task.input_path, "fingerprint": task.fingerprint,
+        "config_hash": config_hash, "code_version": version, "outputs": outputs, "rejects": rejects,
+        "rows_in": rows_in, "rows_out": rows_out, "rows_rejected": rows_rejected, "bytes_in": bytes_in, "bytes_out": bytes_out,
+        "drops": dict(sorted(drops.items())), **extra, "signals": signals or {}, "errors": errors or [],
+        "seconds": round(seconds, 4), "node": node,
+    }
+    return sidecar

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.shards import read_manifest, read_sidecars
+from pipeline.card_reading import CARD_JSON
+from pipeline.layout import final_folder, read_docs, read_manifest, read_rejects, read_sidecars, stage_folders
+from pipeline.run_tables import count_by
 from pipeline.storage import Storage
+from pipeline.tokens import token_counts
 
 
 @dataclass
@@ -25,17 +29,6 @@ class StageFunnel:
     drops: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # input records that are not documents (WARC requests, ...)
     errors: list[str] = field(default_factory=list)
-
-
-def stage_folders(storage: Storage) -> list[str]:
-    """Stage folders of an output root in pipeline order (their NN_ prefix)."""
-    if not storage.exists(storage.root):
-        return []
-    import pyarrow.fs as pafs
-
-    infos = storage.fs.get_file_info(pafs.FileSelector(storage.root, recursive=False))
-    names = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
-    return sorted(n for n in names if len(n) > 3 and n[:2].isdigit() and n[2] == "_")
 
 
 def collect_funnel(output_dir: str) -> list[StageFunnel]:
@@ -170,15 +163,9 @@ def drops_table(funnel: list[StageFunnel]) -> Table:
 def group_rows(output_dir: str, by: str) -> list[dict]:
     """Per source or language: documents in (as ingested, or as first seen for languages), out (final),
     tokens and expected share of sampled tokens out, the target, and the main reasons documents left."""
-    import numpy as np
-
-    from pipeline.inspect import count_by, final_folder, read_docs, read_rejects
-
     storage = Storage(output_dir)
     final = final_folder(storage)
     docs = read_docs(storage, final, [by, "tokens_est", "weight", "text"])
-    from pipeline.dataset_card import token_counts
-
     tokens = token_counts(docs) if docs.num_rows else np.zeros(0)
     weight = docs.column("weight").to_numpy() if "weight" in docs.column_names else np.ones(docs.num_rows)
     out = {r[by]: r for r in count_by(docs, [by], tokens)}
@@ -187,7 +174,7 @@ def group_rows(output_dir: str, by: str) -> list[dict]:
     reasons: dict[str, list] = {}
     for r in count_by(rejects, [by, "reason"]):
         reasons.setdefault(r[by], []).append((r["reason"], r["docs"]))
-    summary = storage.read_json_or_none(storage.path(final, "dataset.json")) or {}
+    summary = storage.read_json_or_none(storage.path(final, CARD_JSON)) or {}
     targets = summary.get("mix", {}).get("targets", {}) if summary.get("mix", {}).get("by") == by else {}
     total_tokens, total_weighted = sum(tokens) or 1.0, sum(weighted.values()) or 1.0
     rows = []

@@ -1,4 +1,4 @@
-"""What a Ray worker does with one task: read, apply the stage batch by batch, write, record stats.
+"""What a worker does with one shard task of a map: read, apply the stage batch by batch, write, record stats.
 
 Outputs are written under temporary names and moved into place; the stats sidecar goes last and is
 the commit marker. Memory per worker is bounded by one batch (`batch_rows`) of the shard, not the
@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from pipeline import faults
 from pipeline.schema import check_core_columns, with_reject_columns
-from pipeline.shards import REJECTS_DIR, Task, output_fingerprint, sidecar_path
+from pipeline.layout import REJECTS_DIR, sidecar_path
+from pipeline.shards import Task, build_sidecar, output_fingerprint
 from pipeline.stage import MapStage
 from pipeline.storage import AtomicParquetWriter, Storage
 
@@ -114,99 +115,16 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
                 w.abort()
         raise
     rows_rejected = sum(drops.values())
-    sidecar = {
-        "stage": stage.name,
-        "folder": folder,
-        "key": task.key,
-        "input": task.input_path,
-        "fingerprint": task.fingerprint,
-        "config_hash": stage_config_hash,
-        "code_version": stage.version,
-        "outputs": [{"name": f"{task.key}.parquet", "rows": writer.rows, "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, task.key)}],
-        "rejects": {"name": rej_name, "rows": rows_rejected} if rejects is not None else None,
-        "rows_in": rows_in,
-        "rows_out": writer.rows,
-        "rows_rejected": rows_rejected,
-        "bytes_in": bytes_in,
-        "bytes_out": bytes_out,
-        "drops": dict(sorted(drops.items())),
-        "drops_by_lang": {lang: dict(sorted(c.items())) for lang, c in sorted(drops_by_lang.items())},
-        "signals": hist.to_json(),
-        "errors": [],
-        "seconds": round(time.perf_counter() - started, 4),
-        "node": node_id(),
-    }
+    sidecar = build_sidecar(
+        stage=stage.name, folder=folder, task=task, config_hash=stage_config_hash, version=stage.version,
+        outputs=[{"name": f"{task.key}.parquet", "rows": writer.rows,
+                  "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, task.key)}],
+        rejects={"name": rej_name, "rows": rows_rejected} if rejects is not None else None,
+        rows_in=rows_in, rows_out=writer.rows, rows_rejected=rows_rejected, bytes_in=bytes_in, bytes_out=bytes_out, drops=drops,
+        drops_by_lang={lang: dict(sorted(c.items())) for lang, c in sorted(drops_by_lang.items())},
+        signals=hist.to_json(), seconds=time.perf_counter() - started, node=node_id())
     if rows_in != writer.rows + rows_rejected:  # conservation is checked where it could break
         raise AssertionError(f"{task.key}: {rows_in} rows in but {writer.rows} kept + {rows_rejected} rejected")
-    storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
-    return sidecar
-
-
-def run_ingest_task(task: Task, spec, storage: Storage, folder: str, stage_config_hash: str, rows_per_shard: int) -> dict:
-    """Reads one raw input file into shards `<key>-NNNN.parquet` plus its rejects."""
-    from stages.ingest import VERSION, InputFileError, read_chunks, rejects_table
-
-    started = time.perf_counter()
-    outputs, rejects, errors = [], [], []
-    drops: Counter = Counter()
-    skipped: Counter = Counter()
-    rows_out = bytes_out = rejected_bytes = 0
-    written: list[AtomicParquetWriter] = []
-    try:
-        try:
-            for chunk in read_chunks(task.input_path, task.relpath, spec, rows_per_shard):
-                rejects.extend(chunk.rejects)
-                skipped.update(chunk.skipped)
-                if chunk.docs.num_rows == 0:
-                    continue
-                part = f"{task.key}-{len(outputs):04d}"
-                writer = AtomicParquetWriter(storage, storage.path(folder, f"{part}.parquet"), chunk.docs.schema)
-                writer.write(chunk.docs)
-                written.append(writer)
-                outputs.append({"name": f"{part}.parquet", "rows": chunk.docs.num_rows, "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, part)})
-                rows_out += chunk.docs.num_rows
-                bytes_out += text_bytes(chunk.docs)
-        except InputFileError as err:
-            errors.append(str(err))
-        rej = None
-        if rejects:
-            table = rejects_table(rejects)
-            drops.update(table.column("reason").to_pylist())
-            rejected_bytes = text_bytes(table)
-            rej_writer = AtomicParquetWriter(storage, storage.path(folder, REJECTS_DIR, f"{task.key}.parquet"), table.schema)
-            rej_writer.write(table)
-            written.append(rej_writer)
-            rej = {"name": f"{task.key}.parquet", "rows": len(rejects)}
-        for w in written:
-            w.commit()
-    except BaseException:
-        for w in written:
-            w.abort()
-        raise
-    if rows_out == 0 and not rejects and not errors and not skipped:
-        errors.append(f"{task.input_path}: no documents (empty file)")
-    sidecar = {
-        "stage": "ingest",
-        "folder": folder,
-        "key": task.key,
-        "input": task.input_path,
-        "fingerprint": task.fingerprint,
-        "config_hash": stage_config_hash,
-        "code_version": VERSION,
-        "outputs": outputs,
-        "rejects": rej,
-        "rows_in": rows_out + len(rejects),
-        "rows_out": rows_out,
-        "rows_rejected": len(rejects),
-        "bytes_in": bytes_out + rejected_bytes,
-        "bytes_out": bytes_out,
-        "drops": dict(sorted(drops.items())),
-        "signals": {},
-        "skipped": dict(sorted(skipped.items())),
-        "errors": errors,
-        "seconds": round(time.perf_counter() - started, 4),
-        "node": node_id(),
-    }
     storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
     return sidecar
 
@@ -227,3 +145,10 @@ def guarded(run, task: Task) -> dict:
         return {"ok": True, "sidecar": run(task)}
     except Exception as err:
         return {"ok": False, "key": task.key, "input": task.input_path, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def map_runner(storage: Storage, folder: str, config_hash: str, batch_rows: int, *, build, kwargs: dict):
+    """The per-task function of a map phase: builds the map (`build(**kwargs)`, once per worker) and runs it
+    over one shard at a time."""
+    stage = build(**kwargs)
+    return lambda task: run_map_task(stage, task, storage, folder, config_hash, batch_rows)

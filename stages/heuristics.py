@@ -257,6 +257,10 @@ class Heuristics(MapStage):
         disabled = set(config.disabled)
         self.rules = [rule for rule in RULES if rule.name not in disabled]
 
+    @classmethod
+    def writes(cls, config) -> set[str]:
+        return {"h_*"}  # every signal column is `h_<signal>`, plus `h_profile`
+
     def __call__(self, table: pa.Table) -> StageOutput:
         text = table.column("text").combine_chunks() if table.num_rows else pa.array([], pa.large_string())
         lang = table.column("lang").combine_chunks() if "lang" in table.column_names else None

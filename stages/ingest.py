@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.config import InputSpec, detect_format
+from stages.ingest_inputs import InputSpec, detect_format
 from pipeline.schema import CORE_COLUMNS, REJECT_FIELDS
 
 VERSION = "ingest_v1"

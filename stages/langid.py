@@ -99,6 +99,10 @@ class LangId(MapStage):
         super().__init__(config)
         self.model = load_model(config.model_path)
 
+    @classmethod
+    def writes(cls, config) -> set[str]:
+        return {"lang_score"}
+
     def __call__(self, table: pa.Table) -> StageOutput:
         cfg = self.config
         n = table.num_rows

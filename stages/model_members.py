@@ -103,6 +103,11 @@ class ModelStage(MapStage):
         return model_fingerprint(cls.member_configs(config))
 
     @classmethod
+    def hash_payload(cls, config) -> dict:
+        # the model files' digest too, so a replaced model redoes the shards
+        return {**super().hash_payload(config), "models": cls.fingerprint(config)}
+
+    @classmethod
     def wants_gpu(cls, config) -> bool:
         return uses_bert(cls.member_configs(config))
 

@@ -36,6 +36,10 @@ class Quality(ModelStage):
     Config = QualityConfig
     members_field = "models"
 
+    @classmethod
+    def writes(cls, config) -> set[str]:
+        return {"quality"} | {f"quality_{m.name}" for m in cls.member_configs(config)}
+
     def __call__(self, table: pa.Table) -> StageOutput:
         cfg = self.config
         texts, langs = texts_and_langs(table)

@@ -1,8 +1,10 @@
-"""The stages a config may name. Listed explicitly (no import side effects) so the set is easy to read."""
+"""The stages a config may name, handed by the CLI to the config loader. Listed explicitly (no import side
+effects) so the set is easy to read; adding a stage is one line here."""
 
 from stages.dedup import ExactDedup, MinHashDedup, SimHashDedup
 from stages.export import Export
 from stages.heuristics import Heuristics
+from stages.ingest_stage import Ingest
 from stages.langid import LangId
 from stages.min_length import MinLength
 from stages.normalize import Normalize
@@ -11,4 +13,5 @@ from stages.safety import Safety
 from stages.url_filter import UrlFilter
 from stages.weights import Weights
 
-STAGES = {cls.name: cls for cls in (UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup, SimHashDedup, Quality, Safety, Weights, Export)}
+STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup,
+                                    SimHashDedup, Quality, Safety, Weights, Export)}

@@ -68,6 +68,11 @@ class Safety(ModelStage):
         table = set_column(table, "unsafe", pa.array(unsafe, pa.bool_()))
         return table, unsafe, safety, fired
 
+    @classmethod
+    def writes(cls, config) -> set[str]:
+        members = cls.member_configs(config)
+        return {"safety", "unsafe"} | {f"safety_{m.name}" for m in members} | {f"safety_{m.name}_terms" for m in members}
+
     def __call__(self, table: pa.Table) -> StageOutput:
         table, unsafe, safety, fired = self.score(table)
         names = [m.config.name for m in self.members]

@@ -20,22 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from pipeline.hashing import mix64
+
 NON_WORD = r"[^\p{L}\p{N}]+"  # runs of anything but letters and digits (RE2, Unicode-aware)
 _P = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads every input bit over all 64 output bits."""
-    x = np.asarray(x, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * _M1
-        x = x ^ (x >> np.uint64(27))
-        x = x * _M2
-        x = x ^ (x >> np.uint64(31))
-    return x
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.config import InputSpec
+from stages.ingest_inputs import InputSpec
 from stages.ingest import Chunk, InputFileError, make_id
 
 MAX_LINE = 64 << 10  # a WARC or HTTP header line longer than this is not a header

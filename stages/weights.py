@@ -15,7 +15,7 @@
 Every term is a column, so a user can see why a document got its weight (docs/weights.md). Terms whose
 input column is absent (a pipeline without dedup, quality or safety) are 1.
 
-The mix factors and cluster sizes are corpus-wide, so this is an aggregate stage: a summary pass over
+The mix factors and cluster sizes are corpus-wide, so the stage has three phases: a summary pass over
 all shards (`summarize_task`), a combine step on the driver (`combine`), then an ordinary map.
 """
 
@@ -30,8 +30,10 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config import StrictModel
-from pipeline.stage import MapStage, StageOutput
+from pipeline.exchange import PhaseTask
+from pipeline.stage import MapStage, StageError, StageOutput
 from pipeline.storage import AtomicParquetWriter, Storage
+from pipeline.tokens import TokenEstimate, estimate_tokens
 
 CLUSTERS_SCHEMA = pa.schema([("dup_cluster", pa.string()), ("group", pa.string()), ("copies", pa.int64()), ("base_tokens", pa.float64())])
 TERMS = ("w_quality", "w_cluster", "w_safety", "w_boost", "w_mix")
@@ -84,11 +86,6 @@ class MixConfig(StrictModel):
         return v
 
 
-class TokenEstimate(StrictModel):
-    han_chars_per_token: float = Field(1.3, gt=0, description="Chinese characters per token (typical of BPE vocabularies with Chinese merges).")
-    bytes_per_token: float = Field(4.0, gt=0, description="UTF-8 bytes per token for everything else (English web text: about 4).")
-
-
 class WeightsConfig(StrictModel):
     quality: QualityTerm = Field(default_factory=QualityTerm)
     cluster_power: float = Field(1.0, ge=0, le=1, description="w_cluster = 1 / k ** cluster_power for k kept copies: 1 gives each copy its share, 0.5 a softer discount, 0 none.")
@@ -107,15 +104,6 @@ class WeightsConfig(StrictModel):
 
 
 # --- the terms, per batch -------------------------------------------------------------------------
-
-
-def estimate_tokens(table: pa.Table, cfg: TokenEstimate) -> np.ndarray:
-    """Han characters / han_chars_per_token + other UTF-8 bytes / bytes_per_token, at least 1."""
-    text = table.column("text")
-    nbytes = pc.binary_length(text.cast(pa.large_binary())).to_numpy(zero_copy_only=False).astype(np.float64)
-    han = pc.count_substring_regex(text, r"\p{Han}").to_numpy(zero_copy_only=False).astype(np.float64)
-    other = np.maximum(nbytes - 3 * han, 0)  # a Han character is 3 bytes in UTF-8
-    return np.maximum(1, np.rint(han / cfg.han_chars_per_token + other / cfg.bytes_per_token)).astype(np.int64)
 
 
 def _float(table: pa.Table, column: str, fill: float) -> np.ndarray | None:
@@ -277,22 +265,46 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
 
 
 class Weights(MapStage):
-    """Adds `tokens_est`, the terms `w_*`, `dup_copies` (kept copies of the cluster) and `weight`; drops nothing."""
+    """Adds `tokens_est`, the terms `w_*`, `dup_copies` (kept copies of the cluster) and `weight`; drops nothing.
+
+    Phases: a summary per shard (`summarize_task`), a combine on the driver (`combine`, saved as
+    `_summary.json` beside the shards for cards and users), then the map with that context."""
 
     name = "weights"
     version = "weights_v1"
     Config = WeightsConfig
-    kind: ClassVar[str] = "aggregate"
-    summarize = "stages.weights:summarize_task"
-    combine = staticmethod(combine)
+    corpus_wide: ClassVar[bool] = True
 
-    def __init__(self, config: WeightsConfig, context: dict | None = None, storage: Storage | None = None):
+    @classmethod
+    def reads(cls, config: WeightsConfig) -> dict[str, tuple]:
+        return {b.column: ("boosts", i, "column") for i, b in enumerate(config.boosts)}
+
+    @classmethod
+    def writes(cls, config: WeightsConfig) -> set[str]:
+        return {*TERMS, "weight", "tokens_est", "dup_copies"}
+
+    @classmethod
+    def run_phases(cls, ctx) -> None:
+        settings = ctx.config.model_dump(mode="json")
+        summary = [PhaseTask(t.key, "stages.weights:summarize_task",
+                             dict(path=t.input_path, settings=settings, out=f"{ctx.work}/summary/{t.key}.parquet",
+                                  batch_rows=ctx.batch_rows)) for t in ctx.inputs]
+        results = ctx.run_tasks("summary", summary)
+        try:
+            context = combine(ctx.storage, work=ctx.work, results=results, settings=settings)
+        except ValueError as err:
+            raise StageError(str(err)) from None
+        ctx.storage.write_json(ctx.storage.path(ctx.folder, "_summary.json"), context)
+        ctx.map_shards(cls, {"config": ctx.config, "context": context, "storage_uri": ctx.storage.uri})
+
+    def __init__(self, config: WeightsConfig, context: dict | None = None, storage_uri: str | None = None):
         super().__init__(config)
         if context is None:
             raise ValueError("the weights stage needs its corpus summary; run it through the pipeline (`winnow run` / `winnow stage weights`)")
         self.factors = context["factors"]
         self.clusters = None
         if context.get("clusters"):
+            storage = Storage(storage_uri)
             self.clusters = storage.read_parquet(storage.path(context["clusters"]))
 
     def kept_copies(self, table: pa.Table) -> np.ndarray:

@@ -18,7 +18,7 @@ def ray_local():
     """A real Ray started in-process, as `winnow run` does, shared by the tests that need one."""
     import ray
 
-    from pipeline.runner import ensure_ray
+    from pipeline.ray_setup import ensure_ray
 
     os.environ.pop("RAY_ADDRESS", None)
     ensure_ray(num_cpus=2)
@@ -53,7 +53,7 @@ def weighted_run(tmp_path_factory, ray_local) -> Path:
     """configs/default.yaml, all of it through weights and export, on the whole bundled sample; only the
     slow MiniLM safety member is left out (it has its own tests). Returns the config file; the output
     folder is `out/` beside it."""
-    from pipeline.config import load_config
+    from winnow.config import load_config
     from pipeline.runner import Runner
 
     tmp = tmp_path_factory.mktemp("weighted")

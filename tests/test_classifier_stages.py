@@ -13,8 +13,9 @@ import pytest
 
 from classifiers.metrics import binary_scores
 from conftest import REPO, write_config
-from pipeline.config import load_config
-from pipeline.runner import Runner, _gpus_per_worker
+from winnow.config import load_config
+from pipeline.context import gpus_per_task
+from pipeline.runner import Runner
 
 DATA = REPO / "tests" / "data" / "classifiers"
 ENSEMBLE = [
@@ -108,8 +109,8 @@ def test_model_stage_asks_for_a_gpu_only_when_one_exists(ray_local, tmp_path, la
     bert_stage, fasttext_stage = cfg.stages
     assert bert_stage.stage_cls.wants_gpu(bert_stage.config) and not fasttext_stage.stage_cls.wants_gpu(fasttext_stage.config)
     has_gpu = ray_local.cluster_resources().get("GPU", 0) >= 1
-    assert _gpus_per_worker(bert_stage) == (1 if has_gpu else 0)
-    assert _gpus_per_worker(fasttext_stage) == 0
+    assert gpus_per_task(bert_stage) == (1 if has_gpu else 0)
+    assert gpus_per_task(fasttext_stage) == 0
 
 
 def test_replacing_a_model_redoes_the_stage(tmp_path):

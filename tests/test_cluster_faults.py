@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, sample_inputs, write_config
-from pipeline.config import load_config
+from winnow.config import load_config
 from pipeline.runner import Runner
 from pipeline.stats import collect_funnel
 from ray_cluster import cluster_env, job_status, marked_processes, start_head, start_worker_node, stop_cluster, stop_marked

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
+from winnow.config import load_config
 
 from conftest import SAMPLE
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, write_config
-from pipeline.config import load_config
+from winnow.config import load_config
 from pipeline.runner import PipelineError, Runner
 from test_dedup_units import edited, real_docs
 
@@ -185,7 +185,7 @@ def test_eval_dedup_command_scores_a_labelled_file(tmp_path, dup_corpus):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_near_dup_quality_on_the_labelled_real_sets(ray_local, tmp_path, lang):
     """tests/data/dedup: real passages and lightly edited copies (benchmarks/make_dedup_sets.py)."""
-    from pipeline.eval_dedup import run_eval
+    from winnow.eval_dedup import run_eval
 
     src = REPO / "tests" / "data" / "dedup" / f"{lang}.parquet"
     _, minhash, _ = run_eval(str(src), "minhash", str(tmp_path / "m.parquet"), {"threshold": 0.7})

@@ -20,7 +20,7 @@ import zstandard
 
 from conftest import SAMPLE
 from pipeline import components as cc
-from pipeline.memory_plan import MemoryPlanError, plan
+from stages.dedup.planner import MemoryPlanError, plan
 from pipeline.storage import Storage
 from stages.minhash import band_keys, optimal_bands, signatures
 from stages.shingles import shingle, shingle_set

@@ -8,7 +8,7 @@ import pyarrow.dataset as pads
 import pytest
 import yaml
 
-from pipeline.config import load_config
+from winnow.config import load_config
 from pipeline.runner import Runner
 from pipeline.stats import collect_funnel, stage_detail
 

@@ -161,7 +161,7 @@ def test_langid_in_a_pipeline_run(tmp_path, request):
     if "langid" not in STAGES:
         pytest.skip("langid is not registered in stages/registry.py yet")
     request.getfixturevalue("ray_local")
-    from pipeline.config import load_config
+    from winnow.config import load_config
     from pipeline.runner import Runner
 
     from conftest import write_config

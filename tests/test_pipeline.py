@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.config import load_config
+from winnow.config import load_config
 from pipeline.runner import Runner
-from pipeline.shards import read_manifest, read_sidecars
+from pipeline.layout import read_manifest, read_sidecars
 from pipeline.stats import collect_funnel
 from pipeline.storage import Storage
 

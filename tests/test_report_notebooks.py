@@ -84,7 +84,7 @@ def test_report_renders_in_chromium(weighted_report, tmp_path):
 
 
 def test_report_on_minimal_run_says_what_is_missing(ray_local, tmp_path):
-    from pipeline.config import load_config
+    from winnow.config import load_config
     from pipeline.runner import Runner
 
     config = write_config(tmp_path, sample_inputs())  # normalize + min_length only

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.config import InputSpec, detect_format
+from stages.ingest_inputs import InputSpec, detect_format
 from stages.ingest import InputFileError, make_id, read_chunks
 from stages.warc import _Stream, decode_html, iter_records
 
@@ -254,7 +254,7 @@ def test_web_archives_through_the_pipeline(tmp_path, ray_local):
     documents with the extra columns, and normalize runs on them; conservation holds."""
     import pyarrow.parquet as pq
 
-    from pipeline.config import load_config
+    from winnow.config import load_config
     from pipeline.runner import Runner
     from pipeline.shards import read_sidecars
     from pipeline.storage import Storage

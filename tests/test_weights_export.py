@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from conftest import REPO, sample_inputs, write_config
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
+from winnow.config import load_config
 from pipeline.runner import PipelineError, Runner
 from stages.weights import (Boost, MixError, QualityTerm, SafetyTerm, TokenEstimate, boost_term, estimate_tokens, quality_term,
                             safety_term, solve_mix)

@@ -8,7 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from pipeline.config import ConfigError, StrictModel, _LineIndex, format_validation_error
+from pipeline.config import StrictModel
+from pipeline.yaml_lines import ConfigError, LineIndex, format_validation_error
 
 
 class DataConfig(StrictModel):
@@ -83,11 +84,11 @@ def load_pretrain_config(path: str | Path, **overrides: Any) -> PretrainConfig:
     try:
         cfg = PretrainConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, PretrainConfig, where, _LineIndex(text))) from None
+        raise ConfigError(format_validation_error(err, PretrainConfig, where, LineIndex(text))) from None
     try:
         from stages.pretrain.model import ModelConfig
 
         ModelConfig.model_validate({"vocab_size": cfg.prep.vocab_size, **cfg.model})
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, ModelConfig, where, _LineIndex(text), prefix=("model",))) from None
+        raise ConfigError(format_validation_error(err, ModelConfig, where, LineIndex(text), prefix=("model",))) from None
     return cfg

@@ -210,7 +210,7 @@ def reshuffle(files: list[str], out_dir: str, *, seed: int, rows_per_shard: int 
     (one source per file) would reach the model one source at a time."""
     import math
 
-    from pipeline.export import gather_task, output_names, scatter_task
+    from stages.export.shuffle import gather_task, output_names, scatter_task
     from pipeline.storage import Storage
 
     done = sorted(glob.glob(os.path.join(out_dir, "shards", "shard-*.parquet")))

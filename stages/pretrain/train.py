@@ -307,7 +307,7 @@ def wants_ray(cfg: PretrainConfig) -> tuple[bool, bool]:
     if os.environ.get("RAY_ADDRESS") and t.device != "cpu":
         import ray
 
-        from pipeline.runner import ensure_ray
+        from pipeline.ray_setup import ensure_ray
 
         ensure_ray()
         cluster_gpu = ray.cluster_resources().get("GPU", 0) >= 1
@@ -327,7 +327,7 @@ def run_pretrain(cfg: PretrainConfig, *, stop_after: int | None = None, log=prin
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from pipeline.runner import ensure_ray
+    from pipeline.ray_setup import ensure_ray
 
     ensure_ray()
     trainer = TorchTrainer(_ray_loop, train_loop_config={"cfg": cfg.model_dump(mode="json"), "prepared": asdict(prepared), "stop_after": stop_after},

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from classifiers.data import load_labelled
 from classifiers.metrics import BinaryScores, binary_scores
-from pipeline.eval_run import run_stage_on_file, stage_settings, write_predictions
+from winnow.eval_run import run_stage_on_file, stage_settings, write_predictions
 from stages.model_members import member_threshold
 
 

@@ -11,6 +11,11 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import yaml
 
+from pipeline.config import load_config
+from pipeline.ray_setup import ensure_ray
+from pipeline.runner import Runner
+from stages.registry import STAGES
+
 
 def stage_settings(config: str | Path, stage: str) -> dict:
     """A stage's settings from a YAML mapping of them, or from the stage of that name in a pipeline YAML."""
@@ -30,9 +35,6 @@ def run_stage_on_file(parquet: str | Path, stage: dict, work_dir: str | Path | N
                       console=None) -> tuple[pa.Table, Path, object]:
     """Ingests a Parquet file with `id` and `text` (ids kept) and runs one stage on Ray.
     Returns the stage's kept rows (`columns` of them), the work folder and the runner (for reports)."""
-    from pipeline.config import load_config
-    from pipeline.runner import Runner, ensure_ray
-
     work = Path(work_dir or tempfile.mkdtemp(prefix="winnow-eval-"))
     work.mkdir(parents=True, exist_ok=True)
     spec = {"path": str(Path(parquet).resolve()), "source": "eval", "format": "parquet", "id_field": "id", "text_field": "text",
@@ -40,7 +42,7 @@ def run_stage_on_file(parquet: str | Path, stage: dict, work_dir: str | Path | N
     cfg_path = work / "eval.yaml"
     cfg_path.write_text(yaml.safe_dump({"input": [spec], "output": str(work / "out"), "ingest": {"rows_per_shard": rows_per_shard},
                                         "stages": [stage]}), encoding="utf-8")
-    cfg = load_config(cfg_path)
+    cfg = load_config(cfg_path, STAGES)
     ensure_ray(cfg.pipeline.ray)
     runner = Runner(cfg, workers=workers, console=console, progress=console is not None)
     runner.run_all()

@@ -17,7 +17,6 @@ The estimates are deliberately simple and pessimistic, from the document count, 
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass, field
 
 MB = 1 << 20
@@ -76,25 +75,3 @@ def plan(*, docs: int, max_shard_rows: int, max_shard_bytes: int, batch_rows: in
         raise MemoryPlanError(f"the shuffle files may take up to {disk / MB:,.0f} MB but the output disk has {free_disk / MB:,.0f} MB free: "
                               "free space or write `output` somewhere larger")
     return Plan(partitions, budget, peaks, disk)
-
-
-def worker_budget(memory_per_worker_mb: int | None) -> int:
-    """Bytes one worker may use: the setting, or Ray's memory over its CPUs."""
-    if memory_per_worker_mb:
-        return memory_per_worker_mb * MB
-    import ray
-
-    res = ray.cluster_resources()
-    return int(res.get("memory", 4 << 30) / max(1.0, res.get("CPU", 1)))
-
-
-def free_disk_bytes(root: str) -> int | None:
-    """Free bytes under a local output root; None for object stores (no meaningful limit)."""
-    if "://" in root:
-        return None
-    import os
-
-    path = os.path.abspath(root)
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    return shutil.disk_usage(path).free

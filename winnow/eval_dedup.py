@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.eval_run import run_stage_on_file, stage_settings, write_predictions
+from winnow.eval_run import run_stage_on_file, stage_settings, write_predictions
 
 METHODS = ("exact", "minhash", "simhash")
 

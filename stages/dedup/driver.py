@@ -1,4 +1,4 @@
-"""The driver of a global (dedup) stage: signatures, a shuffle into buckets, candidate checks,
+"""The phases of a dedup stage: signatures, a shuffle into buckets, candidate checks,
 connected components, survivors, then a map over shards that writes the result.
 
 Phases, each a set of Ray tasks that resume one by one (pipeline/exchange.py):
@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import components as cc
-from pipeline.exchange import PhaseTask, partition_of, read_part, run_phase, write_parts
-from pipeline.shards import Task
+from pipeline.exchange import PhaseTask, partition_of, read_part, write_parts
 from pipeline.storage import Storage
+from stages.simhash import hamming
 
 RECORDS = pa.schema([("k_hi", pa.uint64()), ("k_lo", pa.uint64()), ("node", pa.uint64()), ("fp", pa.uint64())])
 NODES = pa.schema([("node", pa.uint64()), ("id", pa.string()), ("rank", pa.float64())])
@@ -38,17 +38,15 @@ ROW_BITS = np.uint64(32)
 ROW_MASK = np.uint64(0xFFFFFFFF)
 
 
-def build_stage(name: str, settings: dict):
-    from stages.dedup import DEDUP_STAGES
-
-    cls = DEDUP_STAGES[name]
-    return cls(cls.Config.model_validate(settings))
+def build_stage(stage, settings: dict):
+    """The dedup method (a class of stages/dedup/methods.py) with its settings, on a worker."""
+    return stage(stage.Config.model_validate(settings))
 
 
 # --- phase 1: records ---------------------------------------------------------------------------
 
 
-def records_task(storage: Storage, *, work: str, stage: str, settings: dict, path: str, shard: int, parts: int, batch_rows: int) -> dict:
+def records_task(storage: Storage, *, work: str, stage: type, settings: dict, path: str, shard: int, parts: int, batch_rows: int) -> dict:
     st = build_stage(stage, settings)
     pf = storage.parquet_file(path)
     names = pf.schema_arrow.names
@@ -76,7 +74,7 @@ def records_task(storage: Storage, *, work: str, stage: str, settings: dict, pat
 # --- phase 2: buckets ---------------------------------------------------------------------------
 
 
-def buckets_task(storage: Storage, *, work: str, stage: str, settings: dict, j: int, parts: int, verify: bool) -> dict:
+def buckets_task(storage: Storage, *, work: str, stage: type, settings: dict, j: int, parts: int, verify: bool) -> dict:
     st = build_stage(stage, settings)
     t = read_part(storage, f"{work}/records", j, RECORDS)
     hi, lo, node, fp = (t.column(c).to_numpy() for c in ("k_hi", "k_lo", "node", "fp"))
@@ -105,8 +103,6 @@ def buckets_task(storage: Storage, *, work: str, stage: str, settings: dict, j: 
 
 def _hamming_pairs(node, fp, first, sizes, k):
     """Pairs of nodes in the same bucket whose fingerprints differ in at most k bits."""
-    from stages.simhash import hamming
-
     us, vs = [], []
     two = first[sizes == 2]
     close = hamming(fp[two], fp[two + 1]) <= k
@@ -133,7 +129,7 @@ def _hamming_pairs(node, fp, first, sizes, k):
 # --- phase 3: verify ----------------------------------------------------------------------------
 
 
-def verify_task(storage: Storage, *, work: str, stage: str, settings: dict, shard: int, shard_paths: list[str], parts: int) -> dict:
+def verify_task(storage: Storage, *, work: str, stage: type, settings: dict, shard: int, shard_paths: list[str], parts: int) -> dict:
     st = build_stage(stage, settings)
     t = read_part(storage, f"{work}/candidates", shard, cc.EDGES)
     u, v = cc.unique_edges(t.column("u").to_numpy(), t.column("v").to_numpy())
@@ -201,45 +197,46 @@ def read_resolved(storage: Storage, work: str, shard: int) -> dict[int, tuple[st
 
 
 class GlobalStageDriver:
-    """Runs phases 1-5 of a dedup stage for the given upstream shards; returns the work folder."""
+    """Runs phases 1-5 of a dedup stage over the stage's input shards; the work folder is the context's."""
 
-    def __init__(self, storage: Storage, folder: str, stage_name: str, settings: dict, tasks: list[Task], fingerprint: str,
-                 *, batch_rows: int, workers: int | None, console=None, progress=None):
-        self.storage, self.folder, self.stage_name, self.settings = storage, folder, stage_name, settings
-        self.tasks, self.batch_rows, self.workers = tasks, batch_rows, workers
-        self.work = f"{folder}/_work/{fingerprint}"  # relative to the storage root
-        self.console, self.progress = console, progress
-        self.stage = build_stage(stage_name, settings)
+    def __init__(self, ctx, stage_cls: type, settings: dict):
+        self.ctx, self.stage_cls, self.settings = ctx, stage_cls, settings
+        self.work = ctx.work  # relative to the storage root
+        self.stage = build_stage(stage_cls, settings)
         self.report: dict = {}
 
     def phase(self, name: str, tasks: list[PhaseTask]) -> dict[str, dict]:
         started = time.perf_counter()
-        results = run_phase(self.storage, f"{self.work}/{name}", tasks, label=f"{self.folder} {name}", workers=self.workers, progress=self.progress)
-        self.report.setdefault("seconds", {})[name] = round(self.report.get("seconds", {}).get(name, 0) + time.perf_counter() - started, 3)
+        results = self.ctx.run_tasks(name, tasks)
+        seconds = self.report.setdefault("seconds", {})
+        seconds[name] = round(seconds.get(name, 0) + time.perf_counter() - started, 3)
         return results
 
     def run(self, parts: int) -> dict:
-        shards = len(self.tasks)
-        common = dict(work=self.work, stage=self.stage_name, settings=self.settings)
-        paths = [t.input_path for t in self.tasks]
-        rec = self.phase("records", [PhaseTask(f"s{i:05d}", "pipeline.global_stage:records_task",
-                                               dict(common, path=p, shard=i, parts=parts, batch_rows=self.batch_rows)) for i, p in enumerate(paths)])
+        paths = [t.input_path for t in self.ctx.inputs]
+        shards = len(paths)
+        common = dict(work=self.work, stage=self.stage_cls, settings=self.settings)
+        here = "stages.dedup.driver"
+        rec = self.phase("records", [PhaseTask(f"s{i:05d}", f"{here}:records_task",
+                                               dict(common, path=p, shard=i, parts=parts, batch_rows=self.ctx.batch_rows))
+                                     for i, p in enumerate(paths)])
         verify = self.stage.verifies()
-        bk = self.phase("buckets", [PhaseTask(f"p{j:05d}", "pipeline.global_stage:buckets_task", dict(common, j=j, parts=parts, verify=verify))
+        bk = self.phase("buckets", [PhaseTask(f"p{j:05d}", f"{here}:buckets_task", dict(common, j=j, parts=parts, verify=verify))
                                     for j in range(parts)])
         self.report.update(docs=sum(r["docs"] for r in rec.values()), records=sum(r["records"] for r in rec.values()),
                            candidate_pairs=sum(r["candidate_pairs"] for r in bk.values()),
                            largest_bucket=max((r["largest_bucket"] for r in bk.values()), default=0), partitions=parts)
         if verify:
-            vf = self.phase("verify", [PhaseTask(f"s{i:05d}", "pipeline.global_stage:verify_task", dict(common, shard=i, shard_paths=paths, parts=parts))
-                                       for i in range(shards)])
+            vf = self.phase("verify", [PhaseTask(f"s{i:05d}", f"{here}:verify_task",
+                                                 dict(common, shard=i, shard_paths=paths, parts=parts)) for i in range(shards)])
             self.report["confirmed_pairs"] = sum(r["confirmed"] for r in vf.values())
         final = self.components(parts)
         self.phase("roots", [PhaseTask(f"p{j:05d}", "pipeline.components:assign_roots", dict(src=final, dst=f"{self.work}/roots", j=j))
                              for j in range(parts)])
-        self.phase("join", [PhaseTask(f"p{j:05d}", "pipeline.global_stage:join_task", dict(work=self.work, j=j, parts=parts))
+        self.phase("join", [PhaseTask(f"p{j:05d}", f"{here}:join_task", dict(work=self.work, j=j, parts=parts))
                             for j in range(parts)])
-        res = self.phase("resolve", [PhaseTask(f"p{j:05d}", "pipeline.global_stage:resolve_task", dict(work=self.work, j=j)) for j in range(parts)])
+        res = self.phase("resolve", [PhaseTask(f"p{j:05d}", f"{here}:resolve_task", dict(work=self.work, j=j))
+                                     for j in range(parts)])
         self.report.update(clusters=sum(r["clusters"] for r in res.values()), clustered_docs=sum(r["nodes"] for r in res.values()),
                            largest_cluster=max((r.get("largest", 0) for r in res.values()), default=0))
         return self.report

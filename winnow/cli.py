@@ -1,6 +1,8 @@
-"""The `winnow` command line.
+"""The `winnow` command line: the application that hands the registry of stages to the machinery.
 
-`python -m pipeline.cli ...` is the same program, for `ray job submit` where no console script is installed.
+`python -m winnow ...` is the same program, for `ray job submit` where no console script is installed.
+Commands import what they run when they run (Ray, torch and the models take seconds to import), so
+`winnow --help` and config errors come back at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import load_config
+from pipeline.layout import final_folder
+from pipeline.storage import Storage
+from pipeline.yaml_lines import ConfigError
+from stages.registry import STAGES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="winnow: clean, deduplicate and weight pretraining corpora on Ray.")
 # Tables are wide; outside a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
@@ -24,7 +30,7 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 
 def _load(config: Path, input_path: Optional[str] = None, output: Optional[str] = None):
     try:
-        return load_config(config, input_override=input_path, output_override=output)
+        return load_config(config, STAGES, input_override=input_path, output_override=output)
     except ConfigError as err:
         console.print(f"[red]config error[/red]\n{err}", markup=True, highlight=False)
         raise typer.Exit(2) from None
@@ -50,7 +56,8 @@ def run(
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report (report.html in the output folder) at the end."),
 ):
     """Run the whole pipeline: ingest, then every configured stage. Finished shards are skipped, so rerunning resumes."""
-    from pipeline.runner import Runner, ensure_ray
+    from pipeline.ray_setup import ensure_ray
+    from pipeline.runner import Runner
     from pipeline.stats import print_funnel
 
     cfg = _load(config, input, output)
@@ -65,9 +72,6 @@ def run(
 
 def _print_products(output_dir: str, write_html: bool) -> None:
     """Says where the things a user opens next are: final shards, dataset card, report."""
-    from pipeline.inspect import final_folder
-    from pipeline.storage import Storage
-
     storage = Storage(output_dir)
     final = final_folder(storage)
     card = storage.path(final, "README.md") if final else None
@@ -104,7 +108,8 @@ def stage(
 ):
     """Run one stage again from the previous stage's output. Shards whose input and config are unchanged are skipped;
     later stages whose input changed are marked stale."""
-    from pipeline.runner import Runner, ensure_ray
+    from pipeline.ray_setup import ensure_ray
+    from pipeline.runner import Runner
 
     cfg = _load(config, None, output)
     ensure_ray(cfg.pipeline.ray)
@@ -154,8 +159,9 @@ def eval_dedup(
 ):
     """Run the `<method>_dedup` stage (keep mode) on a Parquet file, write each row's cluster, and print
     duplicate-class precision, recall and F1 when the file has `true_dup`."""
-    from pipeline.eval_dedup import load_settings, run_eval
-    from pipeline.runner import PipelineError, ensure_ray
+    from winnow.eval_dedup import load_settings, run_eval
+    from pipeline.ray_setup import ensure_ray
+    from pipeline.runner import PipelineError
 
     try:
         settings = load_settings(method, config)
@@ -240,7 +246,7 @@ def eval_classifier_cmd(
     device: str = typer.Option("auto", "--device", help="bert: auto, cpu or cuda."),
 ):
     """Score a file with one model; print precision, recall, F1 and AUC when it has labels."""
-    from pipeline.eval_classifiers import eval_classifier
+    from winnow.eval_classifiers import eval_classifier
 
     try:
         started = time.perf_counter()
@@ -269,8 +275,9 @@ def eval_safety_cmd(
 ):
     """Run the configured safety ensemble (ingest + safety stage on Ray, keep mode) on a labelled file;
     print precision, recall, F1 and AUC of each member and of the ensemble."""
-    from pipeline.eval_classifiers import eval_safety
-    from pipeline.runner import PipelineError, ensure_ray
+    from winnow.eval_classifiers import eval_safety
+    from pipeline.ray_setup import ensure_ray
+    from pipeline.runner import PipelineError
 
     try:
         ensure_ray(None, num_cpus=num_cpus)

@@ -3,7 +3,7 @@
 A dedup stage says how a batch of documents turns into bucket records (two 64-bit key halves per
 record, several records per document for LSH bands or SimHash tables) and how a candidate pair is
 confirmed. Everything global (the shuffle of records, connected components, survivors) is the same
-for all three and lives in `pipeline/global_stage.py`.
+for all three and lives in `stages/dedup/driver.py`.
 
 Nodes: a document is the 64-bit number `shard_index << 32 | row`, shards in key order, so nodes are
 small, stable for a given input and tell where a document lives without a lookup.
@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import difflib
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,8 +23,14 @@ import xxhash
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
-from pipeline.stage import StageOutput
+from pipeline.resources import free_disk_bytes, worker_budget
+from pipeline.stage import Stage, StageError
+from stages.dedup.apply import DedupApply
+from stages.dedup.driver import GlobalStageDriver
+from stages.dedup.planner import MemoryPlanError, plan
+from stages.minhash import band_keys, optimal_bands, signatures
 from stages.shingles import shingle, shingle_set
+from stages.simhash import fingerprints, table_keys, table_masks
 
 
 class DedupConfig(StrictModel):
@@ -39,19 +48,51 @@ class ShingleConfig(StrictModel):
     zh_shingle: Literal["char", "word"] = Field("char", description="Chinese shingles of characters, or of jieba words (slower; see docs/benchmarks.md).")
 
 
-class GlobalStage:
-    """Base of the dedup stages: not a map stage; the runner drives its phases."""
+class GlobalStage(Stage):
+    """Base of the dedup stages: phases over the whole corpus, then a map that applies the clusters.
 
-    kind: ClassVar[str] = "global"
+    The phases (stages/dedup/driver.py) are planned first (stages/dedup/planner.py), so a run that
+    would not fit refuses before any work, naming the setting to change."""
+
+    corpus_wide: ClassVar[bool] = True
     name: ClassVar[str]
     method: ClassVar[str]
     version: ClassVar[str]
     Config: ClassVar[type[StrictModel]]
-    uses_gpu: ClassVar[bool] = False
-    stateful: ClassVar[bool] = False
     records_per_doc: ClassVar[int] = 1
     needs_fingerprint: ClassVar[bool] = False  # bucket records carry a SimHash fingerprint
     star_buckets: ClassVar[bool] = True  # every member of a bucket joins its smallest node
+
+    @classmethod
+    def writes(cls, config) -> set[str]:
+        return {"dup_cluster", "dup_cluster_size"}
+
+    @classmethod
+    def keeps_work(cls, config) -> bool:
+        return config.keep_work
+
+    @classmethod
+    def run_phases(cls, ctx) -> None:
+        settings = ctx.config.model_dump(mode="json")
+        driver = GlobalStageDriver(ctx, cls, settings)
+        sidecars = ctx.upstream_sidecars()
+        outs = [o for sc in sidecars for o in sc["outputs"]]
+        per_shard_bytes = [sc.get("bytes_out", 0) / max(1, len(sc["outputs"])) for sc in sidecars]
+        try:
+            p = plan(docs=sum(o["rows"] for o in outs), max_shard_rows=max((o["rows"] for o in outs), default=0),
+                     max_shard_bytes=int(max(per_shard_bytes, default=0)), batch_rows=ctx.batch_rows,
+                     records_per_doc=driver.stage.record_count(), verifies=driver.stage.verifies(),
+                     budget=worker_budget(ctx.config.memory_per_worker_mb), partitions=ctx.config.partitions,
+                     free_disk=free_disk_bytes(ctx.storage.root))
+        except MemoryPlanError as err:
+            raise StageError(f"will not fit, so not started: {err}") from None
+        ctx.say(f"{ctx.folder}: plan: {p.describe()}")
+        report = driver.run(p.partitions)
+        report["plan"] = {"partitions": p.partitions, "budget_mb": p.budget >> 20, "peaks_mb": {k: v >> 20 for k, v in p.peaks.items()}}
+        ctx.storage.write_json(ctx.storage.path(ctx.folder, "_dedup.json"), report)
+        apply = dict(storage_uri=ctx.storage.uri, work=driver.work, shard_index={t.key: i for i, t in enumerate(ctx.inputs)},
+                     method=cls.method, name=ctx.spec.name, mode=ctx.config.mode)
+        ctx.map_shards(DedupApply, apply)
 
     def __init__(self, config: StrictModel):
         self.config = config
@@ -118,8 +159,6 @@ class MinHashDedup(GlobalStage):
 
     def __init__(self, config):
         super().__init__(config)
-        from stages.minhash import optimal_bands
-
         if config.bands is not None:
             self.bands, self.rows = config.bands, config.rows
         else:
@@ -129,8 +168,6 @@ class MinHashDedup(GlobalStage):
         return self.bands
 
     def bucket_records(self, table):
-        from stages.minhash import band_keys, signatures
-
         c = self.config
         sh = shingle(table.column("text"), table.column("lang"), word_ngram=c.ngram, zh_ngram=c.zh_ngram, zh_shingle=c.zh_shingle)
         sig, ok = signatures(sh, c.num_perm, c.seed)
@@ -177,13 +214,9 @@ class SimHashDedup(GlobalStage):
     star_buckets = False
 
     def record_count(self) -> int:
-        from stages.simhash import table_masks
-
         return len(table_masks(self.config.blocks, self.config.max_distance))
 
     def bucket_records(self, table):
-        from stages.simhash import fingerprints, table_keys
-
         c = self.config
         sh = shingle(table.column("text"), table.column("lang"), word_ngram=c.ngram, zh_ngram=c.zh_ngram, zh_shingle=c.zh_shingle)
         fp, ok = fingerprints(sh, c.weights)
@@ -215,9 +248,6 @@ _LCS_MAX_CHARS = 20_000  # difflib is quadratic in the worst case; long pages co
 
 def lcs_ratio(a: str, b: str) -> float:
     """Longest common substring (of the simplified texts) over the shorter text's length."""
-    import difflib
-    import re
-
     simplify = re.compile(r"[\W_]+")
     a = simplify.sub(" ", a.lower())[:_LCS_MAX_CHARS]
     b = simplify.sub(" ", b.lower())[:_LCS_MAX_CHARS]
@@ -228,43 +258,3 @@ def lcs_ratio(a: str, b: str) -> float:
 
 
 DEDUP_STAGES = {cls.name: cls for cls in (ExactDedup, MinHashDedup, SimHashDedup)}
-
-
-class DedupApply:
-    """The last phase as a map stage: joins each shard's rows with their resolved clusters, writes
-    `dup_cluster` (the survivor's id) and `dup_cluster_size`, and drops non-survivors in drop mode."""
-
-    version = "1"
-
-    def __init__(self, *, storage_uri: str, work: str, shard_index: dict[str, int], method: str, name: str, mode: str):
-        from pipeline.storage import Storage
-
-        self.storage = Storage(storage_uri)
-        self.work, self.shard_index, self.method, self.name, self.mode = work, shard_index, method, name, mode
-        self.lookup: dict[int, tuple[str, int]] = {}
-        self.row = 0
-
-    def start_shard(self, key: str) -> None:
-        from pipeline.global_stage import read_resolved
-
-        self.row = 0
-        self.lookup = read_resolved(self.storage, self.work, self.shard_index[key])
-
-    def __call__(self, table: pa.Table) -> StageOutput:
-        n = table.num_rows
-        ids = table.column("id").to_pylist()
-        cluster, size, keep = list(ids), np.ones(n, dtype=np.int64), np.ones(n, dtype=bool)
-        for i in range(n):
-            hit = self.lookup.get(self.row + i)
-            if hit is not None:
-                cluster[i], size[i] = hit
-                keep[i] = hit[0] == ids[i]
-        self.row += n
-        for col in ("dup_cluster", "dup_cluster_size"):
-            if col in table.column_names:
-                table = table.drop_columns([col])
-        table = table.append_column("dup_cluster", pa.array(cluster, pa.string())).append_column("dup_cluster_size", pa.array(size, pa.int64()))
-        if self.mode == "keep":
-            keep = np.ones(n, dtype=bool)
-        reasons = pa.array(np.where(keep, None, f"{self.method}-dup"), pa.string())
-        return StageOutput(table, keep, reasons, {"dup_cluster_size": size.astype(float)})

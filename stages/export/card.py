@@ -15,49 +15,13 @@ import pyarrow as pa
 import yaml
 
 from pipeline import __version__
-from pipeline.export import read_exported
-from pipeline.inspect import count_by
-from pipeline.shards import read_sidecars
-from pipeline.stats import collect_funnel, stage_folders
+from pipeline.card_reading import CARD_JSON, CARD_MD, mix_table, token_counts, weights_summary
+from pipeline.layout import read_run_config, read_sidecars
+from pipeline.stats import collect_funnel
 from pipeline.storage import Storage
+from stages.export.shuffle import read_exported
 
-CARD_JSON = "dataset.json"
-CARD_MD = "README.md"
 QUANTILES = (0.01, 0.1, 0.5, 0.9, 0.99)
-
-
-def weights_summary(storage: Storage) -> dict | None:
-    """The weights stage's corpus summary (targets, factors, warnings), if a weights stage ran."""
-    for folder in reversed(stage_folders(storage)):
-        summary = storage.read_json_or_none(storage.path(folder, "_summary.json"))
-        if summary is not None:
-            return summary
-    return None
-
-
-def token_counts(table: pa.Table) -> np.ndarray:
-    if "tokens_est" in table.column_names:
-        return table.column("tokens_est").to_numpy().astype(np.float64)
-    from stages.weights import TokenEstimate, estimate_tokens
-
-    return estimate_tokens(table, TokenEstimate()).astype(np.float64)
-
-
-def mix_table(table: pa.Table, by: str, targets: dict[str, float]) -> dict[str, dict]:
-    """Per group: documents, tokens, share of tokens before weighting, expected share after, target,
-    and epochs (expected passes over the group per corpus-sized pass)."""
-    tokens = token_counts(table)
-    weight = table.column("weight").to_numpy().astype(np.float64) if "weight" in table.column_names else np.ones(len(tokens))
-    counted = {r[by]: r for r in count_by(table, [by], tokens)}
-    docs = {g: r["docs"] for g, r in counted.items()}
-    tok = {g: r["value"] for g, r in counted.items()}
-    weighted = {r[by]: r["value"] for r in count_by(table, [by], weight * tokens)}
-    total, total_w = sum(tok.values()) or 1.0, sum(weighted.values()) or 1.0
-    rows = {}
-    for g in sorted(tok, key=lambda g: -tok[g]):
-        rows[g] = {"docs": int(docs[g]), "tokens_est": int(tok[g]), "share_before": tok[g] / total, "share_after": weighted[g] / total_w,
-                   "target": targets.get(g), "epochs": weighted[g] / tok[g] if tok[g] else None}
-    return rows
 
 
 def build_card(storage: Storage, folder: str, upstream: str, name: str | None = None) -> dict:
@@ -67,7 +31,7 @@ def build_card(storage: Storage, folder: str, upstream: str, name: str | None = 
         table = read_exported(storage, folder, ["text", "source", "lang", "weight"])
     summary = weights_summary(storage) or {}
     targets = summary.get("shares", {}) if summary.get("by") else {}
-    config = storage.read_json_or_none(storage.path("_config.json")) or {}
+    config = read_run_config(storage)
     stages = {s.get("name"): s for s in config.get("stages", [])}
     user_targets = (stages.get("weights") or {}).get("mix", {}).get("targets", {})
     by = summary.get("by", "source")
