@@ -424,7 +424,8 @@ def test_never_raises_on_random_strings(words_stage):
 def test_fast_path_agrees_with_the_general_parser(default_stage):
     """URL parsing: the fast path for plain http(s) URLs gives exactly what the general parser gives
     (a leading space forces the general one), on real URLs and the benchmark's synthetic ones."""
-    from stages.url_filter import Parsed, _bench_urls, parse_url
+    from benchmarks.bench_url_filter import _bench_urls
+    from stages.url_filter import Parsed, parse_url
 
     tracking = default_stage.lists.tracking
     urls = lines("ccnet-en.txt") + lines("dolma-crawl-en.txt") + [u for u, _ in labelled("chinesewebtext-zh.tsv")] + _bench_urls(3000)
