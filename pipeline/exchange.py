@@ -13,6 +13,7 @@ A task is done when its marker `<phase>/_done/<task>.json` exists; it holds the 
 
 from __future__ import annotations
 
+import importlib
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
@@ -20,10 +21,11 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import ray
 
 from pipeline import faults
-from pipeline.storage import AtomicParquetWriter, Storage
 from pipeline.hashing import mix64
+from pipeline.storage import AtomicParquetWriter, Storage
 
 _SALT = np.uint64(0x2545F4914F6CDD1D)
 
@@ -84,8 +86,6 @@ def phase_name(phase_folder: str) -> str:
 
 def run_task(storage_uri: str, phase_folder: str, task: PhaseTask) -> dict:
     """Runs one task unless its marker exists; writes the marker last."""
-    import importlib
-
     storage = Storage(storage_uri)
     done = storage.read_json_or_none(marker_path(storage, phase_folder, task.name))
     if done is not None:
@@ -101,8 +101,6 @@ def run_phase(storage: Storage, phase_folder: str, tasks: list[PhaseTask], *, la
               progress: Callable | None = None) -> dict[str, dict]:
     """Runs a phase's tasks on Ray (skipping finished ones), at most `workers` at once; returns
     each task's result by name. A failed task raises after the others finished."""
-    import ray
-
     results: dict[str, dict] = {}
     pending = []
     for t in tasks:

@@ -10,6 +10,7 @@ sidecar (written last) exists.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -101,8 +102,6 @@ class Storage:
 
 
 def _abspath(path: str) -> str:
-    import os
-
     return os.path.abspath(path)
 
 

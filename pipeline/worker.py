@@ -14,10 +14,11 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import ray
 
 from pipeline import faults
-from pipeline.schema import check_core_columns, with_reject_columns
 from pipeline.layout import REJECTS_DIR, sidecar_path
+from pipeline.schema import check_core_columns, with_reject_columns
 from pipeline.shards import Task, build_sidecar, output_fingerprint
 from pipeline.stage import MapStage
 from pipeline.storage import AtomicParquetWriter, Storage
@@ -132,8 +133,6 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
 def node_id() -> str | None:
     """The Ray node that ran the task (None outside Ray): which machines did the work."""
     try:
-        import ray
-
         return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
     except Exception:  # noqa: BLE001 - bookkeeping must never fail a task
         return None

@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from stages.ingest_inputs import InputSpec, detect_format
 from pipeline.schema import CORE_COLUMNS, REJECT_FIELDS
+from stages.ingest_inputs import InputSpec, detect_format
 
 VERSION = "ingest_v1"
 RESERVED = set(CORE_COLUMNS) | {f.name for f in REJECT_FIELDS} | {"detail"}

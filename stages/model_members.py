@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from classifiers.base import ModelCard
+from classifiers.registry import load_classifier, resolve_model
 from pipeline.config import StrictModel
 from pipeline.stage import MapStage
 
@@ -48,8 +50,6 @@ class MemberConfig(StrictModel):
 
 def model_fingerprint(members: list[MemberConfig]) -> str:
     """A digest of the model files the members use, so replacing a model redoes the stage's shards."""
-    from classifiers.registry import resolve_model
-
     digest = hashlib.sha256()
     for member in members:
         for lang, ref in sorted(member.models.items()):
@@ -61,9 +61,6 @@ def model_fingerprint(members: list[MemberConfig]) -> str:
 
 
 def uses_bert(members: list[MemberConfig]) -> bool:
-    from classifiers.base import ModelCard
-    from classifiers.registry import resolve_model
-
     return any(m.device != "cpu" and ModelCard.load(resolve_model(ref)).kind == "bert" for m in members for ref in m.models.values())
 
 
@@ -81,9 +78,6 @@ def member_threshold(config: MemberConfig) -> float:
     """The member's own threshold, else the card's of its first model (read without loading the model)."""
     if config.threshold is not None:
         return config.threshold
-    from classifiers.base import ModelCard
-    from classifiers.registry import resolve_model
-
     return ModelCard.load(resolve_model(next(iter(config.models.values())))).threshold
 
 
@@ -120,8 +114,6 @@ class LoadedMember:
     """A member with its models loaded: scores a batch, per language."""
 
     def __init__(self, config: MemberConfig):
-        from classifiers.registry import load_classifier
-
         self.config = config
         self.models = {lang: load_classifier(ref, device=config.device) for lang, ref in config.models.items()}
         self.threshold = member_threshold(config)

@@ -45,14 +45,13 @@ import io
 import re
 import zlib
 from collections import Counter, deque
-from typing import Iterator
-
 from dataclasses import dataclass
+from typing import Iterator
 
 import pyarrow as pa
 
-from stages.ingest_inputs import InputSpec
 from stages.ingest import Chunk, InputFileError, make_id
+from stages.ingest_inputs import InputSpec
 
 MAX_LINE = 64 << 10  # a WARC or HTTP header line longer than this is not a header
 MAX_HEADER_BYTES = 256 << 10

@@ -21,6 +21,9 @@ def ray_local():
     from pipeline.ray_setup import ensure_ray
 
     os.environ.pop("RAY_ADDRESS", None)
+    # workers import what tests define (a toy stage's phase functions) from tests/, as a user's would from their package
+    tests = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join([tests, *filter(None, [os.environ.get("PYTHONPATH")])])
     ensure_ray(num_cpus=2)
     yield ray
     ray.shutdown()

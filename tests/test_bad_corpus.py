@@ -252,7 +252,7 @@ def test_stats_command_names_the_bad_files(bad_run):
     """`winnow stats OUT` exits 0 and lists every file that could not be read."""
     env = dict(os.environ, COLUMNS="2000", NO_COLOR="1", TERM="dumb")
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "stats", str(bad_run["out"])], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "winnow", "stats", str(bad_run["out"])], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout

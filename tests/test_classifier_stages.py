@@ -129,7 +129,7 @@ def test_replacing_a_model_redoes_the_stage(tmp_path):
 
 
 def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "winnow", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def test_train_then_eval_classifier_commands(tmp_path):

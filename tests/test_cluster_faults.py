@@ -77,7 +77,7 @@ def run_cli(config: Path, faults: str | None, fault_dir: Path, timeout: float = 
     if faults:
         env.update(WINNOW_FAULTS=faults, WINNOW_FAULTS_DIR=str(fault_dir))
     try:
-        return subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(config), "--no-report", "--num-cpus", "2"],
+        return subprocess.run([sys.executable, "-m", "winnow", "run", str(config), "--no-report", "--num-cpus", "2"],
                               env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     finally:
         stop_marked(marker, grace_s=10)
@@ -139,7 +139,7 @@ def submit(head, config: Path, env_vars: dict | None = None) -> str:
     runtime_env = {"excludes": ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "__pycache__/"], "env_vars": env_vars or {}}
     res = head.ray("job", "submit", "--log-color=false", "--address", head.dashboard, "--submission-id", job_id, "--working-dir", str(REPO),
                    "--runtime-env-json", json.dumps(runtime_env), "--no-wait", "--",
-                   "python", "-m", "pipeline.cli", "run", str(config), "--no-report", timeout=180)
+                   "python", "-m", "winnow", "run", str(config), "--no-report", timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
     return job_id
 

@@ -169,7 +169,7 @@ def test_eval_dedup_command_scores_a_labelled_file(tmp_path, dup_corpus):
     settings = tmp_path / "s.yaml"
     settings.write_text("ngram: 5\nbands: 14\nrows: 8\nnum_perm: 112\n")
     pred = tmp_path / "pred.parquet"
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", "dedup", str(src), "--method", "minhash", "--predictions", str(pred),
+    proc = subprocess.run([sys.executable, "-m", "winnow", "eval", "dedup", str(src), "--method", "minhash", "--predictions", str(pred),
                            "--config", str(settings), "--num-cpus", "2"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = pq.read_table(pred)
@@ -177,7 +177,7 @@ def test_eval_dedup_command_scores_a_labelled_file(tmp_path, dup_corpus):
     assert "F1" in proc.stdout
     f1 = float(proc.stdout.split("F1 ")[1].split()[0])
     assert f1 >= 0.9
-    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", "dedup", str(src), "--method", "minhsh", "--predictions", str(pred)],
+    bad = subprocess.run([sys.executable, "-m", "winnow", "eval", "dedup", str(src), "--method", "minhsh", "--predictions", str(pred)],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "minhsh" in bad.stderr
 

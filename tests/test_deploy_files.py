@@ -15,7 +15,7 @@
   network (a loopback-only dashboard makes every RayJob end as Failed). What is checked instead:
   nothing binds it elsewhere explicitly, a ClusterIP head Service, token authentication, and a
   NetworkPolicy that admits only the cluster's own pods and, on 8265 only, the operator.
-- docs/cluster.md: every `ray ...` and `python -m pipeline.cli ...` command it shows exists, with
+- docs/cluster.md: every `ray ...` and `python -m winnow ...` command it shows exists, with
   the options it uses (checked against the real CLIs), and the versions it names are the pinned ones.
 - The whole repository: no file starts Ray with its dashboard on every interface; no Python code
   unpickles (pickle.load/loads, torch.load without weights_only=True, and the like).
@@ -199,8 +199,8 @@ def runtime_paths() -> set[str]:
     """What the pipeline reads at run time, relative to the repository: the code, the shipped models,
     the configs, and every data/<folder> the code (`"data/blocklists/..."`, `... / "data" / "lexicons"`)
     or a config (`path: data/sample/...`) names."""
-    paths = {"pyproject.toml", "pipeline", "stages", "classifiers", "classifiers/models", "configs"}
-    for package in ("pipeline", "stages", "classifiers"):
+    paths = {"pyproject.toml", "pipeline", "stages", "classifiers", "classifiers/models", "configs", "winnow"}
+    for package in ("pipeline", "stages", "classifiers", "winnow"):
         for f in (REPO / package).rglob("*.py"):
             text = f.read_text(encoding="utf-8")
             paths.update(_DATA_LITERAL.findall(text))
@@ -452,8 +452,8 @@ def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
         problems.append(f"RayJob apiVersion {job.get('apiVersion')!r}, expected ray.io/v1")
     spec = job.get("spec") or {}
     entry = spec.get("entrypoint", "")
-    if not re.match(r"^python -m pipeline\.cli run configs/default\.yaml .*--output[ =]s3://\S+", entry):
-        problems.append(f"entrypoint {entry!r}: expected `python -m pipeline.cli run configs/default.yaml --output s3://...`")
+    if not re.match(r"^python -m winnow run configs/default\.yaml .*--output[ =]s3://\S+", entry):
+        problems.append(f"entrypoint {entry!r}: expected `python -m winnow run configs/default.yaml --output s3://...`")
     if spec.get("shutdownAfterJobFinishes") is not True:
         problems.append("shutdownAfterJobFinishes is not true: the cluster would outlive the job")
     cluster = spec.get("rayClusterSpec") or {}
@@ -567,7 +567,7 @@ def _click_problems(root, words: list[str], label: str) -> list[str]:
 def doc_command_problems(markdown: str) -> list[str]:
     import typer.main
 
-    from pipeline.cli import app
+    from winnow.cli import app
     from ray.scripts.scripts import cli as ray_cli
 
     winnow = typer.main.get_command(app)
@@ -581,8 +581,8 @@ def doc_command_problems(markdown: str) -> list[str]:
             ray_words = words[1:words.index("--")] if "--" in words else words[1:]
             problems += _click_problems(ray_cli, ray_words, "ray")
         for i in range(len(words) - 2):
-            if words[i:i + 3] == ["python", "-m", "pipeline.cli"]:
-                problems += _click_problems(winnow, words[i + 3:], "python -m pipeline.cli")
+            if words[i:i + 3] == ["python", "-m", "winnow"]:
+                problems += _click_problems(winnow, words[i + 3:], "python -m winnow")
     for m in re.finditer(r"ray\[[\w,]+\]==([\w.]+)|rayproject/ray:([\d.]+)|rayVersion:?\W*([\d.]+)", markdown):
         version = next(g for g in m.groups() if g)
         if version != ray_version():
@@ -753,8 +753,8 @@ def test_cluster_doc_commands_exist():
 def test_cluster_doc_covers_the_deployment():
     doc = CLUSTER_DOC.read_text(encoding="utf-8")
     for needed in ("docker build -f docker/Dockerfile", "ray up docker/cluster.yaml", "ray dashboard docker/cluster.yaml",
-                   "kubectl apply -f docker/rayjob.yaml", "ray job submit --working-dir .", "python -m pipeline.cli stage",
-                   "python -m pipeline.cli pretrain", "train.workers", "s3://", "gs://", "ray job logs",
+                   "kubectl apply -f docker/rayjob.yaml", "ray job submit --working-dir .", "python -m winnow stage",
+                   "python -m winnow pretrain", "train.workers", "s3://", "gs://", "ray job logs",
                    "/tmp/ray/session_latest/logs", "kubectl port-forward", "RAY_AUTH_MODE", "weights_only=True", "Resuming"):
         assert needed in doc, f"docs/cluster.md does not mention {needed!r}"
 
@@ -850,7 +850,7 @@ def _policy(docs):
 RAYJOB_BREAKAGES = [
     ("ray version", lambda d: _rayjob(d)["spec"]["rayClusterSpec"].__setitem__("rayVersion", "2.9.0"), "rayVersion"),
     ("cluster kept", lambda d: _rayjob(d)["spec"].__setitem__("shutdownAfterJobFinishes", False), "shutdownAfterJobFinishes"),
-    ("other entrypoint", lambda d: _rayjob(d)["spec"].__setitem__("entrypoint", "python -m pipeline.cli run configs/default.yaml --output /tmp/x"), "entrypoint"),
+    ("other entrypoint", lambda d: _rayjob(d)["spec"].__setitem__("entrypoint", "python -m winnow run configs/default.yaml --output /tmp/x"), "entrypoint"),
     ("usage stats", lambda d: _head(d)["rayStartParams"].pop("disable-usage-stats"), "disable-usage-stats"),
     ("dashboard host", lambda d: _head(d)["rayStartParams"].__setitem__("dashboard-host", "0.0." + "0.0"), "dashboard-host"),
     ("public service", lambda d: _head(d).__setitem__("serviceType", "LoadBalancer"), "serviceType"),
@@ -884,10 +884,10 @@ def test_cross_file_check_fails_on_different_images(cluster, rayjob):
 
 def test_doc_check_fails_on_invented_commands():
     doc = CLUSTER_DOC.read_text(encoding="utf-8")
-    broken = doc + "\n```bash\nray job submit --working-dir . --gpus 2 -- python -m pipeline.cli run configs/default.yaml --resume\n" \
-                   "python -m pipeline.cli deploy configs/default.yaml\nray cluster-up docker/cluster.yaml\n```\n`pip install 'ray[default]==2.9.0'`\n"
+    broken = doc + "\n```bash\nray job submit --working-dir . --gpus 2 -- python -m winnow run configs/default.yaml --resume\n" \
+                   "python -m winnow deploy configs/default.yaml\nray cluster-up docker/cluster.yaml\n```\n`pip install 'ray[default]==2.9.0'`\n"
     problems = doc_command_problems(broken)
-    for expected in ("no option --gpus", "no option --resume", "pipeline.cli deploy`: no such command", "`ray cluster-up`: no such command", "Ray 2.9.0"):
+    for expected in ("no option --gpus", "no option --resume", "winnow deploy`: no such command", "`ray cluster-up`: no such command", "Ray 2.9.0"):
         assert any(expected in p for p in problems), (expected, problems)
 
 

@@ -88,6 +88,6 @@ def test_stats_show_rule_drops_and_signal_histograms_per_language(default_run):
     assert any(r.startswith("zh-") or r.startswith("gopher-") for rs in drops.values() for r in rs)
     assert {"zh", "en"} <= set(hists["h_words"])
     assert sum(hists["h_words"]["zh"]) > 200 and len(edges) == len(hists["h_words"]["zh"]) + 1
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "stats", str(out), "--stage", "heuristics"],
+    done = subprocess.run([sys.executable, "-m", "winnow", "stats", str(out), "--stage", "heuristics"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

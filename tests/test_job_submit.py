@@ -1,5 +1,5 @@
 """The README's cluster path, for real: `ray start --head`, then `ray job submit --working-dir .` of
-`python -m pipeline.cli run`, then the output is checked like a local run's.
+`python -m winnow run`, then the output is checked like a local run's.
 
 No mocks: a separate Ray head is started with the venv's `ray` CLI, the repository is uploaded as the
 job's working directory, and the job's driver connects through RAY_ADDRESS (set by Ray's job
@@ -95,7 +95,7 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
     submit = ray_head.ray(
         "job", "submit", "--log-color=false", "--address", ray_head.dashboard, "--submission-id", job_id,
         "--working-dir", str(REPO), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
-        "--no-wait", "--", "python", "-m", "pipeline.cli", "run", shlex.quote(str(config)),
+        "--no-wait", "--", "python", "-m", "winnow", "run", shlex.quote(str(config)),
         timeout=180,
     )
     submit_output = submit.stdout + submit.stderr

@@ -14,7 +14,7 @@ from conftest import REPO, sample_inputs, write_config
 
 
 def _winnow(*args, **kwargs):
-    cmd = [sys.executable, "-m", "pipeline.cli", *args]
+    cmd = [sys.executable, "-m", "winnow", *args]
     env = {**os.environ, "RAY_ADDRESS": ""}
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
 

@@ -300,7 +300,7 @@ def test_stats_per_source_and_language_add_up(weighted_run):
     assert sources["tweets-en"]["docs_out"] == 0 and sources["tweets-en"]["reasons"]  # all dropped, and why
     for source, target in targets.items():
         assert sources[source]["target"] == target and sources[source]["share_after"] == pytest.approx(target, rel=0.01)
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "winnow", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
     for title in ("winnow funnel", "drops by reason", "per source", "per lang", "11_export", "wikipedia-zh", "35.0%"):
         assert title in proc.stdout, title

@@ -159,9 +159,9 @@ def eval_dedup(
 ):
     """Run the `<method>_dedup` stage (keep mode) on a Parquet file, write each row's cluster, and print
     duplicate-class precision, recall and F1 when the file has `true_dup`."""
-    from winnow.eval_dedup import load_settings, run_eval
     from pipeline.ray_setup import ensure_ray
     from pipeline.runner import PipelineError
+    from winnow.eval_dedup import load_settings, run_eval
 
     try:
         settings = load_settings(method, config)
@@ -275,9 +275,9 @@ def eval_safety_cmd(
 ):
     """Run the configured safety ensemble (ingest + safety stage on Ray, keep mode) on a labelled file;
     print precision, recall, F1 and AUC of each member and of the ensemble."""
-    from winnow.eval_classifiers import eval_safety
     from pipeline.ray_setup import ensure_ray
     from pipeline.runner import PipelineError
+    from winnow.eval_classifiers import eval_safety
 
     try:
         ensure_ray(None, num_cpus=num_cpus)

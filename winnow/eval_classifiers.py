@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 
 from classifiers.data import load_labelled
 from classifiers.metrics import BinaryScores, binary_scores
-from winnow.eval_run import run_stage_on_file, stage_settings, write_predictions
+from classifiers.registry import load_classifier
 from stages.model_members import member_threshold
+from winnow.eval_run import run_stage_on_file, stage_settings, write_predictions
 
 
 @dataclass
@@ -32,8 +33,6 @@ class EvalResult:
 
 def eval_classifier(model: str, input_path: str, predictions: str, *, threshold: float | None = None, batch_size: int = 4096,
                     device: str = "auto", text_col=None, label_col=None, positive=None, progress=None) -> EvalResult:
-    from classifiers.registry import load_classifier
-
     clf = load_classifier(model, device=device)
     data = load_labelled(input_path, text_col=text_col, label_col=label_col, positive=positive)
     scores = np.zeros(len(data), np.float32)

@@ -9,6 +9,7 @@ a cluster label and rows sharing a label are duplicates).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,5 @@ def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, 
     if "true_dup" in source.column_names:
         scores = duplicate_scores(np.asarray(out_size) >= 2, truth_from_column(source.column("true_dup")))
     if owned:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
     return pred, scores, report

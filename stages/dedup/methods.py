@@ -11,10 +11,9 @@ small, stable for a given input and tell where a document lives without a lookup
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 import difflib
 import re
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa

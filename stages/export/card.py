@@ -11,7 +11,6 @@ import time
 from dataclasses import asdict
 
 import numpy as np
-import pyarrow as pa
 import yaml
 
 from pipeline import __version__

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from pipeline.config import StrictModel
 from pipeline.yaml_lines import ConfigError, LineIndex, format_validation_error
+from stages.pretrain.model import ModelConfig
 
 
 class DataConfig(StrictModel):
@@ -86,8 +87,6 @@ def load_pretrain_config(path: str | Path, **overrides: Any) -> PretrainConfig:
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, PretrainConfig, where, LineIndex(text))) from None
     try:
-        from stages.pretrain.model import ModelConfig
-
         ModelConfig.model_validate({"vocab_size": cfg.prep.vocab_size, **cfg.model})
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, ModelConfig, where, LineIndex(text), prefix=("model",))) from None

@@ -11,6 +11,7 @@ sequence), which it saves and restores, so a resumed run gets the very same next
 from __future__ import annotations
 
 import glob
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 import xxhash
+
+from pipeline.storage import Storage
+from stages.export.shuffle import gather_task, output_names, scatter_task
 
 META_COLUMNS = ["id", "source", "lang"]
 
@@ -208,10 +212,6 @@ def reshuffle(files: list[str], out_dir: str, *, seed: int, rows_per_shard: int 
     """Writes `files` as globally shuffled shards into `out_dir` (the export stage's scatter and gather,
     run in this process), once: the sampler streams shards in order, so data that is not shuffled
     (one source per file) would reach the model one source at a time."""
-    import math
-
-    from stages.export.shuffle import gather_task, output_names, scatter_task
-    from pipeline.storage import Storage
 
     done = sorted(glob.glob(os.path.join(out_dir, "shards", "shard-*.parquet")))
     if done and os.path.exists(os.path.join(out_dir, "shards", ".complete")):

@@ -18,11 +18,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import ray
+import ray.train
+import ray.train.torch
 import torch
 import torch.nn.functional as F
+from ray.train import RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
 
+from pipeline.ray_setup import ensure_ray
 from stages.pretrain.config import PretrainConfig
 from stages.pretrain.data import WeightedSampler, build_eval_set, choose_heldout, is_shuffled, list_shards, read_meta, read_texts
+from stages.pretrain.model import Llama, ModelConfig, bits_per_byte, lm_loss
 from stages.pretrain.tokenizer import eos_id, load_tokenizer, train_tokenizer
 
 # Dense bf16 peak FLOP/s per GPU, for MFU (vendor datasheets, SXM parts).
@@ -67,8 +75,6 @@ def prepare(cfg: PretrainConfig) -> Prepared:
 
 def tokenizer_sample(files: list[str], excluded: set[str], limit: int, seed: int) -> list[str]:
     """Up to `limit` training documents (never held-out ones), from files in a seeded order."""
-    import pyarrow.parquet as pq
-
     texts: list[str] = []
     for i in np.random.Generator(np.random.PCG64(seed)).permutation(len(files)):
         t = pq.read_table(files[int(i)], columns=["id", "text"])
@@ -109,8 +115,6 @@ def lr_at(step: int, steps: int, cfg: PretrainConfig) -> float:
 @torch.no_grad()
 def evaluate(model, eval_sets, device, autocast, batch_size: int) -> dict[str, dict]:
     """Per held-out group: mean loss per token (nats) and bits per byte; plus `all`, over every group."""
-    from stages.pretrain.model import bits_per_byte
-
     model.eval()
     results, total_nats, total_tokens, total_bytes = {}, 0.0, 0, 0
     for es in eval_sets:
@@ -192,8 +196,6 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
                  stop_after: int | None = None, report=None, log=print) -> dict:
     """Trains (or resumes) to the configured budget; returns the final evaluation (rank 0) and timing.
     `stop_after` ends the run early after that many steps in total, as a crash would (for tests)."""
-    from stages.pretrain.model import Llama, ModelConfig, lm_loss
-
     t = cfg.train
     device = device or torch.device("cuda" if torch.cuda.is_available() and t.device != "cpu" else "cpu")
     bf16 = device.type == "cuda" and t.dtype in ("auto", "bf16")
@@ -289,9 +291,6 @@ def _log_eval(path: Path, step: int, results: dict, log) -> None:
 
 def _ray_loop(config: dict) -> None:
     """A Ray Train worker: Ray has set up torch.distributed (gloo on CPU, NCCL on GPU)."""
-    import ray.train
-    import ray.train.torch
-
     ctx = ray.train.get_context()
     cfg = PretrainConfig.model_validate(config["cfg"])
     prepared = Prepared(**config["prepared"])
@@ -305,9 +304,6 @@ def wants_ray(cfg: PretrainConfig) -> tuple[bool, bool]:
     local_gpu = torch.cuda.is_available()
     cluster_gpu = False
     if os.environ.get("RAY_ADDRESS") and t.device != "cpu":
-        import ray
-
-        from pipeline.ray_setup import ensure_ray
 
         ensure_ray()
         cluster_gpu = ray.cluster_resources().get("GPU", 0) >= 1
@@ -324,10 +320,6 @@ def run_pretrain(cfg: PretrainConfig, *, stop_after: int | None = None, log=prin
     use_ray, use_gpu = wants_ray(cfg)
     if not use_ray:
         return train_worker(cfg, prepared, stop_after=stop_after, log=log)
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
-    from pipeline.ray_setup import ensure_ray
 
     ensure_ray()
     trainer = TorchTrainer(_ray_loop, train_loop_config={"cfg": cfg.model_dump(mode="json"), "prepared": asdict(prepared), "stop_after": stop_after},

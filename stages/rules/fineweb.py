@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 
-from stages.rules import Rule, ratio as _div
+from stages.rules import Rule
+from stages.rules import ratio as _div
 
 # DataTrove's TERMINAL_PUNCTUATION for the scripts winnow sees (Latin, CJK, full-width, half-width
 # ideographic stop), plus, for Chinese, the ellipsis and closing quotes that end Chinese sentences.

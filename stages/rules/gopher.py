@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.rules import Rule, ratio as _div
+from stages.rules import Rule
+from stages.rules import ratio as _div
 
 STOPWORDS_EN = ("the", "be", "to", "of", "and", "that", "have", "with")
 TOP_NGRAMS = (2, 3, 4)

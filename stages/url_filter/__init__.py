@@ -9,7 +9,13 @@ below are the package's public face, so `from stages.url_filter import UrlFilter
 from stages.url_filter.blocklists import Blocklists, ExtraList, list_domain, resolve_path
 from stages.url_filter.stage import UrlFilter, UrlFilterConfig
 from stages.url_filter.urls import (
-    DEFAULT_TRACKING_PARAMS, INVALID, Parsed, concatenated, normalize_host, parse_url, registered_label,
+    DEFAULT_TRACKING_PARAMS,
+    INVALID,
+    Parsed,
+    concatenated,
+    normalize_host,
+    parse_url,
+    registered_label,
     tracking_rules,
 )
 

@@ -22,7 +22,13 @@ from pydantic import Field, field_validator
 
 from pipeline.config import StrictModel
 from stages.url_filter.urls import (
-    NON_WORD, Parsed, concatenated, decode_and_fold, normalize_host, parse_url, tracking_rules,
+    NON_WORD,
+    Parsed,
+    concatenated,
+    decode_and_fold,
+    normalize_host,
+    parse_url,
+    tracking_rules,
 )
 
 if TYPE_CHECKING:  # the annotation only: stage.py imports this module, so a runtime import would be a cycle

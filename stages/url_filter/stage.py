@@ -62,7 +62,13 @@ from pipeline.config import StrictModel
 from pipeline.stage import MapStage, StageOutput
 from stages.url_filter.blocklists import REPO, Blocklists, ExtraList, expression_file, resolve_path
 from stages.url_filter.urls import (
-    DEFAULT_TRACKING_PARAMS, INVALID, NON_WORD, Parsed, concatenated, parse_url, registered_label,
+    DEFAULT_TRACKING_PARAMS,
+    INVALID,
+    NON_WORD,
+    Parsed,
+    concatenated,
+    parse_url,
+    registered_label,
 )
 
 log = logging.getLogger(__name__)
@@ -176,6 +182,10 @@ class UrlFilter(MapStage):
     version = "url_filter_v1"
     Config = UrlFilterConfig
     stateful = True  # the lists (about 60,000 entries) load once per worker
+
+    @classmethod
+    def writes(cls, config: UrlFilterConfig) -> set[str]:
+        return {"url_norm", "url_domain"}
 
     def __init__(self, config: UrlFilterConfig):
         super().__init__(config)
