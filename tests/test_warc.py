@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.config import InputSpec, detect_format
-from stages.ingest import InputFileError, make_id, read_chunks
-from stages.warc import _Stream, decode_html, iter_records
+from stages.ingest import InputFileError, InputSpec, detect_format, make_id, read_chunks
+from stages.ingest.web.charset import decode_html
+from stages.ingest.web.records import WarcStream, iter_records
 
 WARC = Path(__file__).parent / "data" / "warc"
 CC = WARC / "cc-main-2020-34-excerpt.warc.gz"
@@ -47,11 +47,8 @@ def _http(body: bytes, content_type=b"text/html", status=b"200 OK", extra=b"") -
 
 
 def _real_blocks(path=CC) -> list[bytes]:
-    stream = _Stream(str(path))
-    try:
+    with WarcStream(str(path)) as stream:
         return [r.block for r in iter_records(stream) if r.type == "response"]
-    finally:
-        stream.close()
 
 
 def _members(path: Path) -> list[int]:
