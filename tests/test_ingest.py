@@ -137,10 +137,10 @@ def test_every_reader_is_reached_by_its_suffixes():
 
 def test_expanding_a_folder_of_mixed_files_keeps_only_inputs(tmp_path):
     """A folder (searched recursively) or a glob gives the files some reader claims, sorted; READMEs,
-    licences, other tables and WAT files are not inputs; a file given by name is taken as it is."""
-    inputs = ["a.jsonl", "b.jsonl.zst", "c.parquet", "d.warc.gz", "e.warc.wet.gz", "sub/f.ndjson", "sub/g.pq",
-              "sub/deeper/h.jsonl.gz"]
-    others = ["README.md", "LICENSE", "sub/urls.tsv", "notes.txt", "x.warc.wat.gz", "sub/page.jsonl.orig"]
+    licences, URL lists and WAT files are not inputs; a file given by name is taken as it is."""
+    inputs = ["a.jsonl", "b.jsonl.zst", "c.parquet", "d.warc.gz", "e.warc.wet.gz", "sub/f.html", "sub/g.htm",
+              "sub/deeper/h.html.gz"]
+    others = ["README.md", "LICENSE", "sub/urls.tsv", "notes.txt", "x.warc.wat.gz", "sub/page.html.orig"]
     for name in inputs + others:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")

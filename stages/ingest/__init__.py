@@ -7,8 +7,8 @@ reason and a `detail` naming the file and line (or record); damage that ends a f
 error, raised after every row read before it.
 
 Layout: `base` (Chunk, Reader, ids, rejects), `spec` (InputSpec), `readers/` (the registry and one
-module per format: jsonl, parquet, warc for WARC and WET), `web/` (WARC records, HTTP, charsets,
-HTML extraction).
+module per format: jsonl, parquet, warc for WARC and WET, html), `web/` (WARC records, HTTP,
+charsets, HTML extraction, shared by the warc and html readers).
 """
 
 from stages.ingest.base import Chunk, InputFileError, Reader, make_id, rejects_table

@@ -1,6 +1,7 @@
 """InputSpec: one configured input (path, source name, format, field names), as the readers read it.
 
-A copy of pipeline.config's InputSpec; the config will import it from here. Readers only read its fields, so either class works with them meanwhile.
+A copy of pipeline.config's InputSpec, with `html` among the formats; the config will import it from
+here. Readers only read its fields, so either class works with them meanwhile.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from pipeline.config import StrictModel
 class InputSpec(StrictModel):
     path: str = Field(description=(
         "A file, a folder (searched recursively) or a glob of input files: JSONL (.jsonl, .jsonl.gz, .jsonl.zst), "
-        "Parquet or WARC/WET."
+        "Parquet, WARC/WET or HTML (.html, .htm, .html.gz)."
     ))
     source: str = Field(description="Corpus name written to the `source` column; used for mixing and per-source loss.")
-    format: Literal["auto", "jsonl", "parquet", "warc", "wet"] = Field("auto", description=(
-        "File format; `auto` goes by the file extension (.warc[.gz] and .wet[.gz] are web archives)."
+    format: Literal["auto", "jsonl", "parquet", "warc", "wet", "html"] = Field("auto", description=(
+        "File format; `auto` goes by the file extension (.warc[.gz] and .wet[.gz] are web archives, "
+        ".html, .htm and .html.gz web pages)."
     ))
     text_field: str = Field("text", description="Field or column holding the document text.")
     url_field: str | None = Field("url", description="Field holding the URL, if any.")

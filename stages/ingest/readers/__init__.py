@@ -2,7 +2,7 @@
 name to its Reader, which claims file-name suffixes and reads one file as chunks of documents.
 
 detect_format goes by the longest suffix a file name ends with, so Common Crawl's `x.warc.wet.gz` is
-WET, not WARC; files no reader claims (READMEs, licences) are not inputs.
+WET, not WARC; files no reader claims (READMEs, licences, urls.tsv) are not inputs.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 from stages.ingest.base import Chunk, InputFileError, Reader
+from stages.ingest.readers.html import HTML
 from stages.ingest.readers.jsonl import JSONL
 from stages.ingest.readers.parquet import PARQUET
 from stages.ingest.readers.warc import WARC, WET
 
-READERS: dict[str, Reader] = {reader.format: reader for reader in (JSONL, PARQUET, WARC, WET)}
+READERS: dict[str, Reader] = {reader.format: reader for reader in (JSONL, PARQUET, WARC, WET, HTML)}
 
 _LONGEST_SUFFIX_FIRST = sorted(
     ((suffix, reader.format) for reader in READERS.values() for suffix in reader.suffixes), key=lambda sf: -len(sf[0])
