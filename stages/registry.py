@@ -4,7 +4,7 @@ effects) so the set is easy to read; adding a stage is one line here."""
 from stages.dedup import ExactDedup, MinHashDedup, SimHashDedup
 from stages.export import Export
 from stages.heuristics import Heuristics
-from stages.ingest_stage import Ingest
+from stages.ingest.stage import Ingest
 from stages.langid import LangId
 from stages.min_length import MinLength
 from stages.normalize import Normalize

@@ -23,7 +23,15 @@ from pydantic import Field
 
 from pipeline.config import StrictModel
 from pipeline.stage import StageOutput
-from stages.model_members import LoadedMember, MemberConfig, ModelStage, float_column, set_column, texts_and_langs, weighted_mean
+from stages.model_members import (
+    LoadedMember,
+    MemberConfig,
+    ModelStage,
+    float_column,
+    set_column,
+    texts_and_langs,
+    weighted_mean,
+)
 
 
 class SafetyConfig(StrictModel):

@@ -56,8 +56,8 @@ def weighted_run(tmp_path_factory, ray_local) -> Path:
     """configs/default.yaml, all of it through weights and export, on the whole bundled sample; only the
     slow MiniLM safety member is left out (it has its own tests). Returns the config file; the output
     folder is `out/` beside it."""
-    from winnow.config import load_config
     from pipeline.runner import Runner
+    from winnow.config import load_config
 
     tmp = tmp_path_factory.mktemp("weighted")
     data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())

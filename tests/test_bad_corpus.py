@@ -22,15 +22,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import BAD, REPO, SAMPLE, write_config
 
-from stages.ingest_inputs import detect_format
-from winnow.config import load_config
-from pipeline.runner import Runner
 from pipeline.layout import read_manifest, read_sidecars
+from pipeline.runner import Runner
 from pipeline.stats import collect_funnel
 from pipeline.storage import Storage
-
-from conftest import BAD, REPO, SAMPLE, write_config
+from stages.ingest import detect_format
+from winnow.config import load_config
 
 GIANT_BYTES = 50_000_000
 GIANT_ID = "giant-50mb"

@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from conftest import REPO, write_config
 
 from classifiers.metrics import binary_scores
-from conftest import REPO, write_config
-from winnow.config import load_config
 from pipeline.context import gpus_per_task
 from pipeline.runner import Runner
+from winnow.config import load_config
 
 DATA = REPO / "tests" / "data" / "classifiers"
 ENSEMBLE = [

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,12 +19,20 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, sample_inputs, write_config
-from winnow.config import load_config
+from ray_cluster import (
+    cluster_env,
+    job_status,
+    marked_processes,
+    start_head,
+    start_worker_node,
+    stop_cluster,
+    stop_marked,
+)
+
 from pipeline.runner import Runner
 from pipeline.stats import collect_funnel
-from ray_cluster import cluster_env, job_status, marked_processes, start_head, start_worker_node, stop_cluster, stop_marked
+from winnow.config import load_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds processes through /proc")]
 

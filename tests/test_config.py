@@ -1,11 +1,10 @@
 """Config validation: every mistake is reported with file, line and key, before any work starts."""
 
 import pytest
+from conftest import SAMPLE
 
 from pipeline.config import ConfigError
 from winnow.config import load_config
-
-from conftest import SAMPLE
 
 
 def _write(tmp_path, body: str):

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import REPO, write_config
-from winnow.config import load_config
-from pipeline.runner import PipelineError, Runner
 from test_dedup_units import edited, real_docs
+
+from pipeline.runner import PipelineError, Runner
+from winnow.config import load_config
 
 
 def read_stage(out: Path, folder: str) -> pa.Table:

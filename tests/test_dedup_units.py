@@ -17,11 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import zstandard
-
 from conftest import SAMPLE
+
 from pipeline import components as cc
-from stages.dedup.planner import MemoryPlanError, plan
 from pipeline.storage import Storage
+from stages.dedup.planner import MemoryPlanError, plan
 from stages.minhash import band_keys, optimal_bands, signatures
 from stages.shingles import shingle, shingle_set
 from stages.simhash import fingerprints, hamming, table_keys, table_masks

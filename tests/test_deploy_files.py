@@ -566,9 +566,9 @@ def _click_problems(root, words: list[str], label: str) -> list[str]:
 
 def doc_command_problems(markdown: str) -> list[str]:
     import typer.main
+    from ray.scripts.scripts import cli as ray_cli
 
     from winnow.cli import app
-    from ray.scripts.scripts import cli as ray_cli
 
     winnow = typer.main.get_command(app)
     problems = []

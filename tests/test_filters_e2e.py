@@ -7,12 +7,11 @@ import sys
 import pyarrow.dataset as pads
 import pytest
 import yaml
+from conftest import REPO, SAMPLE
 
-from winnow.config import load_config
 from pipeline.runner import Runner
 from pipeline.stats import collect_funnel, stage_detail
-
-from conftest import REPO, SAMPLE
+from winnow.config import load_config
 
 
 def _kept(folder):

@@ -6,11 +6,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.config import InputSpec
-from stages.ingest import InputFileError, make_id, read_chunks
-
 from conftest import BAD, SAMPLE
+
+from stages.ingest import READERS, InputFileError, InputSpec, detect_format, expand_input, make_id, read_chunks
 
 
 def _read(path, rows=1000, **spec):
@@ -120,3 +118,32 @@ def test_parquet_missing_or_mistyped_text_column(tmp_path):
         list(read_chunks(str(tmp_path / "int_text.parquet"), "n", spec, 10))
     with pytest.raises(InputFileError, match=r"corrupt\.parquet: not a readable Parquet file"):
         list(read_chunks(str(tmp_path / "corrupt.parquet"), "n", spec, 10))
+
+
+def test_every_reader_is_reached_by_its_suffixes():
+    """Each registered reader claims suffixes no other reader claims, and detect_format sends a file
+    with any of them (in any case) to that reader; the formats are the ones InputSpec accepts."""
+    claimed = [suffix for reader in READERS.values() for suffix in reader.suffixes]
+    assert len(claimed) == len(set(claimed))
+    for name, reader in READERS.items():
+        assert reader.format == name and reader.suffixes
+        for suffix in reader.suffixes:
+            assert detect_format(f"dir/file{suffix}") == name
+            assert detect_format(f"dir/FILE{suffix.upper()}") == name
+    assert set(READERS) | {"auto"} == set(InputSpec.model_fields["format"].annotation.__args__)
+    assert detect_format("CC-MAIN-x.warc.wet.gz") == "wet"  # the longest suffix decides
+
+
+def test_expanding_a_folder_of_mixed_files_keeps_only_inputs(tmp_path):
+    """A folder (searched recursively) or a glob gives the files some reader claims, sorted; READMEs,
+    licences, URL lists and WAT files are not inputs; a file given by name is taken as it is."""
+    inputs = ["a.jsonl", "b.jsonl.zst", "c.parquet", "d.warc.gz", "e.warc.wet.gz", "sub/f.html", "sub/g.htm",
+              "sub/deeper/h.html.gz"]
+    others = ["README.md", "LICENSE", "sub/urls.tsv", "notes.txt", "x.warc.wat.gz", "sub/page.html.orig"]
+    for name in inputs + others:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert expand_input(str(tmp_path)) == sorted(str(tmp_path / n) for n in inputs)
+    assert expand_input(str(tmp_path / "sub" / "**" / "*")) == sorted(str(tmp_path / n) for n in inputs[5:])
+    assert expand_input(str(tmp_path / "README.md")) == [str(tmp_path / "README.md")]
+    assert expand_input(str(tmp_path / "missing")) == []

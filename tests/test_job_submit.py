@@ -42,11 +42,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from pipeline.stats import collect_funnel
-
 from conftest import REPO, sample_inputs, write_config
 from ray_cluster import Head, head_logs, job_status, start_head, stop_cluster
+
+from pipeline.stats import collect_funnel
 
 pytestmark = [
     pytest.mark.cluster,

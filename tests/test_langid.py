@@ -13,10 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from conftest import SAMPLE
 
 from stages.langid import LangId, LangIdConfig
-
-from conftest import SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +160,10 @@ def test_langid_in_a_pipeline_run(tmp_path, request):
     if "langid" not in STAGES:
         pytest.skip("langid is not registered in stages/registry.py yet")
     request.getfixturevalue("ray_local")
-    from winnow.config import load_config
-    from pipeline.runner import Runner
-
     from conftest import write_config
+
+    from pipeline.runner import Runner
+    from winnow.config import load_config
 
     config = write_config(tmp_path, [{"path": str(SAMPLE / "en" / "refined.jsonl.gz"), "source": "refined"}],
                           stages=[{"name": "normalize"}, {"name": "langid"}])

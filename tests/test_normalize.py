@@ -4,10 +4,9 @@ import unicodedata
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from conftest import SAMPLE
 
 from stages.normalize import Normalize, NormalizeConfig
-
-from conftest import SAMPLE
 
 
 def _norm(texts, **cfg):
@@ -38,6 +37,7 @@ def test_nfc_and_idempotence_on_real_text():
     """On real zh and en documents the output is NFC and normalising twice changes nothing."""
     texts = pq.read_table(SAMPLE / "en" / "tweets.parquet", columns=["text"]).column("text").to_pylist()[:2000]
     import json
+
     import zstandard
 
     with zstandard.open(SAMPLE / "zh" / "wikipedia.jsonl.zst", "rt", encoding="utf-8") as f:

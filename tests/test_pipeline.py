@@ -5,14 +5,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import BAD, SAMPLE, sample_inputs, write_config
 
-from winnow.config import load_config
-from pipeline.runner import Runner
 from pipeline.layout import read_manifest, read_sidecars
+from pipeline.runner import Runner
 from pipeline.stats import collect_funnel
 from pipeline.storage import Storage
-
-from conftest import BAD, SAMPLE, sample_inputs, write_config
+from winnow.config import load_config
 
 
 def _run(config_path, workers=None):

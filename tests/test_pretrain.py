@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from conftest import REPO
+
 from stages.pretrain.config import load_pretrain_config
 from stages.pretrain.data import WeightedSampler, build_eval_set, choose_heldout, list_shards, read_meta
 from stages.pretrain.tokenizer import EOS, eos_id, train_tokenizer
-from stages.pretrain.train import evaluate, prepare, run_pretrain
+from stages.pretrain.train import evaluate, run_pretrain
 
 TINY = REPO / "configs" / "pretrain_tiny.yaml"
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from stages.pretrain.model import Llama, ModelConfig, apply_rope, bits_per_byte, lm_loss, rope_tables
 
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models gain nothing from intra-op threads, and on a busy machine threads that spin waiting

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, sample_inputs, write_config
+
 from pipeline.report import SECTIONS, write_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -84,8 +84,8 @@ def test_report_renders_in_chromium(weighted_report, tmp_path):
 
 
 def test_report_on_minimal_run_says_what_is_missing(ray_local, tmp_path):
-    from winnow.config import load_config
     from pipeline.runner import Runner
+    from winnow.config import load_config
 
     config = write_config(tmp_path, sample_inputs())  # normalize + min_length only
     Runner(load_config(config), progress=False).run_all()

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import yaml
+from conftest import sample_inputs, write_config
 from pydantic import Field
 
-from conftest import sample_inputs, write_config
 from pipeline.config import ConfigError, StrictModel, load_config
 from pipeline.exchange import PhaseTask
 from pipeline.layout import read_docs, read_manifest, read_sidecars
@@ -21,7 +21,6 @@ from pipeline.runner import Runner
 from pipeline.stage import MapStage, StageOutput
 from pipeline.storage import Storage
 from stages.registry import STAGES
-
 
 # --- a toy corpus-wide stage: count documents per source over every shard, then annotate each row -----
 

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import REPO
 from pydantic import ValidationError
 
 from stages.url_filter import UrlFilter, UrlFilterConfig
-
-from conftest import REPO
 
 URLS = REPO / "tests" / "data" / "urls"
 UT1 = REPO / "data" / "blocklists" / "ut1"

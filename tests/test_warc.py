@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from stages.ingest_inputs import InputSpec, detect_format
-from stages.ingest import InputFileError, make_id, read_chunks
-from stages.warc import _Stream, decode_html, iter_records
+from stages.ingest import InputFileError, InputSpec, detect_format, make_id, read_chunks
+from stages.ingest.web.charset import decode_html
+from stages.ingest.web.records import WarcStream, iter_records
 
 WARC = Path(__file__).parent / "data" / "warc"
 CC = WARC / "cc-main-2020-34-excerpt.warc.gz"
@@ -47,11 +47,8 @@ def _http(body: bytes, content_type=b"text/html", status=b"200 OK", extra=b"") -
 
 
 def _real_blocks(path=CC) -> list[bytes]:
-    stream = _Stream(str(path))
-    try:
+    with WarcStream(str(path)) as stream:
         return [r.block for r in iter_records(stream) if r.type == "response"]
-    finally:
-        stream.close()
 
 
 def _members(path: Path) -> list[int]:
@@ -253,13 +250,12 @@ def test_web_archives_through_the_pipeline(tmp_path, ray_local):
     """A folder of WARC files is an input like any other: ingest finds them by extension, writes their
     documents with the extra columns, and normalize runs on them; conservation holds."""
     import pyarrow.parquet as pq
+    from conftest import write_config
 
-    from winnow.config import load_config
+    from pipeline.config import load_config
     from pipeline.runner import Runner
     from pipeline.shards import read_sidecars
     from pipeline.storage import Storage
-
-    from conftest import write_config
 
     config = write_config(tmp_path, [{"path": str(WARC), "source": "web"}], stages=[{"name": "normalize"}])
     Runner(load_config(config), progress=False).run_all()

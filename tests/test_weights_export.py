@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -17,13 +16,23 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from conftest import REPO, sample_inputs, write_config
+
 from pipeline.config import ConfigError
-from winnow.config import load_config
 from pipeline.runner import PipelineError, Runner
-from stages.weights import (Boost, MixError, QualityTerm, SafetyTerm, TokenEstimate, boost_term, estimate_tokens, quality_term,
-                            safety_term, solve_mix)
+from stages.weights import (
+    Boost,
+    MixError,
+    QualityTerm,
+    SafetyTerm,
+    TokenEstimate,
+    boost_term,
+    estimate_tokens,
+    quality_term,
+    safety_term,
+    solve_mix,
+)
+from winnow.config import load_config
 
 DEDUP = REPO / "tests" / "data" / "dedup"
 TARGETS = {"dedup-en": 0.3, "dedup-zh": 0.7}

@@ -29,7 +29,15 @@ from ray.train.torch import TorchTrainer
 
 from pipeline.ray_setup import ensure_ray
 from stages.pretrain.config import PretrainConfig
-from stages.pretrain.data import WeightedSampler, build_eval_set, choose_heldout, is_shuffled, list_shards, read_meta, read_texts
+from stages.pretrain.data import (
+    WeightedSampler,
+    build_eval_set,
+    choose_heldout,
+    is_shuffled,
+    list_shards,
+    read_meta,
+    read_texts,
+)
 from stages.pretrain.model import Llama, ModelConfig, bits_per_byte, lm_loss
 from stages.pretrain.tokenizer import eos_id, load_tokenizer, train_tokenizer
 

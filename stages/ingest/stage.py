@@ -24,9 +24,9 @@ from pipeline.shards import Task, build_sidecar, output_fingerprint, raw_file_fi
 from pipeline.stage import Stage, StageError
 from pipeline.storage import AtomicParquetWriter, Storage
 from pipeline.worker import node_id, text_bytes
-from stages.ingest import RESERVED, VERSION, InputFileError, read_chunks, rejects_table
-from stages.ingest import _open_lines as open_lines
-from stages.ingest_inputs import InputSpec, detect_format, expand_input
+from stages.ingest import VERSION, InputFileError, InputSpec, detect_format, expand_input, read_chunks, rejects_table
+from stages.ingest.base import RESERVED
+from stages.ingest.readers.jsonl import open_lines
 
 
 class IngestSettings(StrictModel):
