@@ -35,6 +35,7 @@ class Task:
     fingerprint: str  # identity of the input; a change means redo
     relpath: str = ""  # ingest only: the input path as ids see it
     spec_index: int = -1  # ingest only: which `input:` entry
+    members: tuple[str, ...] = ()  # ingest only: small files read as one task (a folder of HTML pages)
 
     def to_dict(self) -> dict:
         return asdict(self)

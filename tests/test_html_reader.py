@@ -142,3 +142,36 @@ def test_html_suffixes_and_forced_format(tmp_path):
     shutil.copy(HTML / "soldaini.html", tmp_path / "page.txt")
     chunk, = read_chunks(str(tmp_path / "page.txt"), "page.txt", InputSpec(path="x", source="t", format="html"), 10)
     assert chunk.docs.num_rows == 1 and chunk.docs.schema.field("text").type == pa.large_string()
+
+
+def test_a_folder_of_pages_through_the_pipeline_is_few_shards(tmp_path, ray_local):
+    """On the real runner: small page files are read in groups per folder (not a shard per page); every
+    page ends as a document or a reject, with URLs from urls.tsv and the relative path."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from conftest import write_config
+    from pipeline.layout import read_docs, read_rejects, read_sidecars
+    from pipeline.runner import Runner
+    from pipeline.storage import Storage
+    from winnow.config import load_config
+
+    pages = tmp_path / "pages"
+    shutil.copytree(HTML, pages, ignore=shutil.ignore_patterns("*.md", "*.py"))
+    files = [p for p in pages.rglob("*") if p.is_file() and p.name != "urls.tsv"]
+    config = write_config(tmp_path, [{"path": str(pages), "source": "pages"}], [], ingest={"rows_per_shard": 3})
+    Runner(load_config(config), progress=False).run_all()
+    storage = Storage(str(tmp_path / "out"))
+    sidecars = read_sidecars(storage, "00_ingest")
+    assert len(sidecars) == 3  # the top folder's 5 pages in groups of 3, the subfolder's 2 in one
+    docs = read_docs(storage, "00_ingest", ["id", "url", "text"])
+    rejects = read_rejects(storage, ("reason", "detail"))
+    assert docs.num_rows + rejects.num_rows == len(files)
+    assert all(pq.ParquetFile(tmp_path / "out" / "00_ingest" / o["name"]).metadata.num_rows <= 3
+               for sc in sidecars for o in sc["outputs"])
+    urls = set(docs.column("url").to_pylist())
+    assert "https://soldaini.net/" in urls and "pages/ccbot.htm" in urls
+    assert {"html-empty-file", "html-undecodable"} <= set(rejects.column("reason").to_pylist())
+    again = Runner(load_config(config), progress=False).run_all()
+    assert again[0].ran == 0  # a group is resumed like a file

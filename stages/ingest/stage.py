@@ -11,8 +11,10 @@ import glob
 import os
 import time
 from collections import Counter
+from typing import Iterator
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field
@@ -24,7 +26,7 @@ from pipeline.shards import Task, build_sidecar, output_fingerprint, raw_file_fi
 from pipeline.stage import Stage, StageError
 from pipeline.storage import AtomicParquetWriter, Storage
 from pipeline.worker import node_id, text_bytes
-from stages.ingest import VERSION, InputFileError, InputSpec, detect_format, expand_input, read_chunks, rejects_table
+from stages.ingest import VERSION, Chunk, InputFileError, InputSpec, detect_format, expand_input, read_chunks, rejects_table
 from stages.ingest.base import RESERVED
 from stages.ingest.readers.jsonl import open_lines
 
@@ -64,15 +66,30 @@ class Ingest(Stage):
 
     @classmethod
     def plan(cls, ctx) -> list[Task]:
+        """One task per input file; small one-document files (HTML pages) in groups of up to
+        `rows_per_shard` per folder, so a folder of a million pages is not a million shards."""
         tasks = []
         for i, spec in enumerate(ctx.config.input):
             spec_hash = config_hash(spec.model_dump(mode="json"))
             base = input_base(spec.path)
+            pages: dict[str, list[str]] = {}
             for path in expand_input(spec.path):
                 relpath = os.path.relpath(path, base) if base else os.path.basename(path)
+                if (spec.format if spec.format != "auto" else detect_format(path)) in PAGE_FORMATS:
+                    pages.setdefault(os.path.dirname(relpath), []).append(path)
+                    continue
                 key = "part-" + xxhash.xxh32_hexdigest(f"{spec.source}\x1f{relpath}".encode())
                 tasks.append(Task(key=key, input_path=path, fingerprint=raw_file_fingerprint(path, spec_hash), relpath=relpath,
                                   spec_index=i))
+            size = ctx.config.ingest.rows_per_shard
+            for folder, files in sorted(pages.items()):
+                for g in range(0, len(files), size):
+                    group = tuple(files[g:g + size])
+                    relpath = f"{folder or '.'}#{g // size}"
+                    key = "part-" + xxhash.xxh32_hexdigest(f"{spec.source}\x1f{relpath}".encode())
+                    fingerprint = config_hash([raw_file_fingerprint(f, spec_hash) for f in group])
+                    tasks.append(Task(key=key, input_path=os.path.dirname(group[0]), fingerprint=fingerprint, relpath=relpath,
+                                      spec_index=i, members=group))
         keys = [t.key for t in tasks]
         if len(set(keys)) != len(keys):
             raise StageError(f"{ctx.config_path}: two inputs resolve to the same file and source; list each file once")
@@ -83,8 +100,35 @@ class Ingest(Stage):
         ctx.run_shards(ingest_runner, {"specs": list(ctx.config.input), "rows_per_shard": ctx.config.ingest.rows_per_shard})
 
 
+PAGE_FORMATS = {"html"}  # formats of one document per file, read in groups
+
+
 def ingest_runner(storage: Storage, folder: str, chash: str, batch_rows: int, *, specs: list[InputSpec], rows_per_shard: int):
     return lambda task: run_ingest_task(task, specs[task.spec_index], storage, folder, chash, rows_per_shard)
+
+
+def task_chunks(task: Task, spec: InputSpec, rows_per_shard: int) -> Iterator[Chunk]:
+    """The chunks of a task: its file's, or for a group of small files, theirs gathered into chunks of
+    up to `rows_per_shard` documents."""
+    if not task.members:
+        yield from read_chunks(task.input_path, task.relpath, spec, rows_per_shard)
+        return
+    base = input_base(spec.path)
+    docs, rejects, skipped = [], [], Counter()
+    rows = 0
+    for path in task.members:
+        relpath = os.path.relpath(path, base) if base else os.path.basename(path)
+        for chunk in read_chunks(path, relpath, spec, rows_per_shard):
+            rejects += chunk.rejects
+            skipped.update(chunk.skipped)
+            if chunk.docs.num_rows:
+                docs.append(chunk.docs)
+                rows += chunk.docs.num_rows
+        if rows >= rows_per_shard:
+            yield Chunk(pa.concat_tables(docs), rejects, dict(skipped))
+            docs, rejects, skipped, rows = [], [], Counter(), 0
+    if docs or rejects or skipped:
+        yield Chunk(pa.concat_tables(docs) if docs else pa.table({}), rejects, dict(skipped))
 
 
 def run_ingest_task(task: Task, spec: InputSpec, storage: Storage, folder: str, stage_config_hash: str, rows_per_shard: int) -> dict:
@@ -97,7 +141,7 @@ def run_ingest_task(task: Task, spec: InputSpec, storage: Storage, folder: str, 
     written: list[AtomicParquetWriter] = []
     try:
         try:
-            for chunk in read_chunks(task.input_path, task.relpath, spec, rows_per_shard):
+            for chunk in task_chunks(task, spec, rows_per_shard):
                 rejects.extend(chunk.rejects)
                 skipped.update(chunk.skipped)
                 if chunk.docs.num_rows == 0:
@@ -153,7 +197,7 @@ def input_fields(spec: InputSpec) -> set[str]:
         elif fmt == "jsonl":
             names = list(_first_json_keys(path))
         else:
-            return {"fetch_date", "warc_record_id"}
+            return {"fetch_date", "warc_record_id", "charset"}
     except Exception:  # noqa: BLE001 - a damaged file is ingest's to report, with file and row
         return set()
     return {f"orig_{n}" if n in RESERVED else n for n in names if n not in mapped}
