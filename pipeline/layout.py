@@ -3,6 +3,7 @@
     <output>/_config.json              the resolved config of the last run
     <output>/NN_<stage>/part-*.parquet the stage's kept rows, one file per shard (export: shard-*.parquet)
     <output>/NN_<stage>/rejects/       dropped rows with `stage` and `reason`
+    <output>/NN_<stage>/removed/       spans a rewriting stage took out of kept text: id, span, reason
     <output>/NN_<stage>/_stats/<key>.json  one sidecar per task: counts, bytes, drops, signals (the commit marker)
     <output>/NN_<stage>/_manifest.json what the stage read, with which settings, which shards are finished
     <output>/NN_<stage>/_work/         a multi-phase stage's exchange files while it runs
@@ -22,10 +23,11 @@ from pipeline.storage import Storage
 INGEST_FOLDER = "00_ingest"
 STATS_DIR = "_stats"
 REJECTS_DIR = "rejects"
+REMOVED_DIR = "removed"
 WORK_DIR = "_work"
 MANIFEST = "_manifest.json"
 CONFIG_JSON = "_config.json"
-SKIP = ["_", ".", REJECTS_DIR]  # names inside a stage folder that are not its shards
+SKIP = ["_", ".", REJECTS_DIR, REMOVED_DIR]  # names inside a stage folder that are not its shards
 
 
 def stage_folder(index: int, name: str) -> str:
@@ -93,6 +95,18 @@ def read_rejects(storage: Storage, columns: tuple[str, ...] = ("stage", "reason"
         if t.num_rows:
             t = t.append_column("folder", pa.array([folder] * t.num_rows, pa.string()))
             tables.append(t)
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in ("folder", *columns)})
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def read_removed(storage: Storage, columns: tuple[str, ...] = ("stage", "reason", "span", "id", "source", "lang")) -> pa.Table:
+    """Every rewriting stage's removed spans as one table, with the stage folder each came from."""
+    tables = []
+    for folder in stage_folders(storage):
+        t = _read(storage, f"{folder}/{REMOVED_DIR}", list(columns))
+        if t.num_rows:
+            tables.append(t.append_column("folder", pa.array([folder] * t.num_rows, pa.string())))
     if not tables:
         return pa.table({c: pa.array([], pa.string()) for c in ("folder", *columns)})
     return pa.concat_tables(tables, promote_options="permissive")

@@ -19,7 +19,17 @@ from rich.console import Console
 from pipeline.config import ResolvedConfig, StageSpec, config_hash
 from pipeline.context import StageContext
 from pipeline.exchange import PhaseFailed
-from pipeline.layout import CONFIG_JSON, MANIFEST, REJECTS_DIR, STATS_DIR, WORK_DIR, read_manifest, read_sidecars, shard_files
+from pipeline.layout import (
+    CONFIG_JSON,
+    MANIFEST,
+    REJECTS_DIR,
+    REMOVED_DIR,
+    STATS_DIR,
+    WORK_DIR,
+    read_manifest,
+    read_sidecars,
+    shard_files,
+)
 from pipeline.shards import Task, is_done, write_manifest
 from pipeline.stage import StageError
 from pipeline.storage import Storage
@@ -152,10 +162,10 @@ class Runner:
     def remove_orphans(self, folder: str, tasks: list[Task]) -> None:
         """Deletes shards, rejects and sidecars that no current task produced (inputs removed, resharded, or
         another layout of output shards), and the temporary files of writers that were killed."""
-        for where in (self.storage.path(folder), self.storage.path(folder, STATS_DIR), self.storage.path(folder, REJECTS_DIR)):
-            self.storage.remove_temporaries(where)
+        for where in (folder, f"{folder}/{STATS_DIR}", f"{folder}/{REJECTS_DIR}", f"{folder}/{REMOVED_DIR}"):
+            self.storage.remove_temporaries(self.storage.path(where))
         keys = {t.key for t in tasks}
-        wanted_parts, wanted_rejects = set(), set()
+        wanted_parts, wanted_rejects, wanted_removed = set(), set(), set()
         for name in self.storage.list_files(self.storage.path(folder, STATS_DIR), suffix=".json"):
             key = name.removesuffix(".json")
             path = self.storage.path(folder, STATS_DIR, name)
@@ -166,9 +176,12 @@ class Runner:
             wanted_parts.update(o["name"] for o in sidecar.get("outputs", []))
             if sidecar.get("rejects"):
                 wanted_rejects.add(sidecar["rejects"]["name"])
+            if sidecar.get("removed"):
+                wanted_removed.add(sidecar["removed"]["name"])
         for name in shard_files(self.storage, folder):
             if name not in wanted_parts:
                 self.storage.delete(self.storage.path(folder, name))
-        for name in shard_files(self.storage, f"{folder}/{REJECTS_DIR}"):
-            if name not in wanted_rejects:
-                self.storage.delete(self.storage.path(folder, REJECTS_DIR, name))
+        for sub, wanted in ((REJECTS_DIR, wanted_rejects), (REMOVED_DIR, wanted_removed)):
+            for name in shard_files(self.storage, f"{folder}/{sub}"):
+                if name not in wanted:
+                    self.storage.delete(self.storage.path(folder, sub, name))

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from pipeline import __version__
 from pipeline.config import config_hash
-from pipeline.layout import MANIFEST, REJECTS_DIR, read_manifest, read_sidecars, sidecar_path
+from pipeline.layout import MANIFEST, REJECTS_DIR, REMOVED_DIR, read_manifest, read_sidecars, sidecar_path
 from pipeline.storage import Storage
 
 __all__ = ["Task", "build_sidecar", "is_done", "output_fingerprint", "raw_file_fingerprint", "read_manifest", "read_sidecars",
@@ -58,6 +58,8 @@ def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str) -
     files = [storage.path(folder, o["name"]) for o in sidecar.get("outputs", [])]
     if sidecar.get("rejects"):
         files.append(storage.path(folder, REJECTS_DIR, sidecar["rejects"]["name"]))
+    if sidecar.get("removed"):
+        files.append(storage.path(folder, REMOVED_DIR, sidecar["removed"]["name"]))
     return all(storage.exists(f) for f in files)
 
 

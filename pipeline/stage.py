@@ -41,14 +41,31 @@ class StageOutput:
     keep: np.ndarray  # bool, one per row
     reasons: pa.Array  # string, null where kept; a short slug (`too-short`) saying why a row was dropped
     signals: dict[str, np.ndarray] = field(default_factory=dict)  # numeric signals to histogram in stats
+    # A rewriting stage (one that changes `text`) says what it took out: one row per removed span with
+    # `row` (int, the row of `table`), `span` (the text removed, separators included) and `reason`.
+    # The runner keeps them in `<stage>/removed/` and checks characters: in = out + rejected + removed.
+    removed: pa.Table | None = None
 
     def __post_init__(self):
         n = self.table.num_rows
         if len(self.keep) != n or len(self.reasons) != n:
             raise ValueError(f"stage output has {n} rows but keep has {len(self.keep)} and reasons {len(self.reasons)}")
+        if self.removed is not None:
+            missing = {"row", "span", "reason"} - set(self.removed.column_names)
+            if missing:
+                raise ValueError(f"removed spans need the columns row, span and reason; missing {sorted(missing)}")
         dropped_without_reason = (~self.keep) & np.asarray(self.reasons.is_null(), dtype=bool)
         if dropped_without_reason.any():
             raise ValueError(f"{int(dropped_without_reason.sum())} dropped rows have no reason; every drop must say why")
+
+
+REMOVED_SCHEMA = pa.schema([("row", pa.int64()), ("span", pa.large_string()), ("reason", pa.string())])
+
+
+def removed_spans(rows: list[int], spans: list[str], reasons: list[str]) -> pa.Table:
+    """The `removed` table of a rewriting stage, from parallel lists."""
+    return pa.table({"row": pa.array(rows, pa.int64()), "span": pa.array(spans, pa.large_string()),
+                     "reason": pa.array(reasons, pa.string())}, schema=REMOVED_SCHEMA)
 
 
 def keep_all(table: pa.Table) -> StageOutput:
@@ -85,6 +102,7 @@ class Stage:
     corpus_wide: ClassVar[bool] = False  # any shard's result depends on every input shard (dedup, weights, export)
     stateful: ClassVar[bool] = False  # map stages: run in actors that build the stage once (models)
     writes_final: ClassVar[bool] = False  # writes the final shards: must be the last stage
+    rewrites: ClassVar[bool] = False  # changes `text` by removing spans, each reported in StageOutput.removed
 
     @classmethod
     def resources(cls, config: StrictModel) -> Resources:

@@ -17,13 +17,20 @@ import pyarrow.compute as pc
 import ray
 
 from pipeline import faults
-from pipeline.layout import REJECTS_DIR, sidecar_path
+from pipeline.layout import REJECTS_DIR, REMOVED_DIR, sidecar_path
 from pipeline.schema import check_core_columns, with_reject_columns
 from pipeline.shards import Task, build_sidecar, output_fingerprint
-from pipeline.stage import MapStage
+from pipeline.stage import MapStage, StageOutput
 from pipeline.storage import AtomicParquetWriter, Storage
 
 HIST_BINS = 41  # edges from 1e-3 to 1e7: four bins per decade
+
+
+def text_chars(table: pa.Table, column: str = "text") -> int:
+    """Characters (code points) of a text column."""
+    if table.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.utf8_length(table.column(column))).as_py() or 0)
 
 
 def text_bytes(table: pa.Table) -> int:
@@ -69,7 +76,10 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
     parquet = storage.parquet_file(task.input_path)
     out_path = storage.path(folder, f"{task.key}.parquet")
     rej_name = f"{task.key}.parquet"
-    writer = rejects = None
+    writer = rejects = removed = None
+    removed_by_reason: dict[str, dict[str, int]] = {}
+    rewrites = getattr(stage, "rewrites", False)
+    chars = Counter()  # in, out, rejected, removed: conservation of characters for rewriting stages
     drops: Counter = Counter()
     drops_by_lang: dict[str, Counter] = {}
     hist = SignalHistograms()
@@ -83,6 +93,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             first = False
             rows_in += table.num_rows
             bytes_in += text_bytes(table)
+            chars["in"] += text_chars(table)
             result = stage(table)
             check_core_columns(result.table, f"stage {stage.name} on {task.input_path}")
             hist.add(result.signals, result.table.column("lang"))
@@ -92,9 +103,18 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             writer.write(kept)
             faults.hit(f"map:{folder}")
             bytes_out += text_bytes(kept)
+            chars["out"] += text_chars(kept)
+            if result.removed is not None and result.removed.num_rows:
+                spans = removed_table(result, stage.name)
+                chars["removed"] += text_chars(spans, "span")
+                _count_removed(spans, removed_by_reason)
+                if removed is None:
+                    removed = AtomicParquetWriter(storage, storage.path(folder, REMOVED_DIR, rej_name), spans.schema)
+                removed.write(spans)
             dropped_mask = pa.array(~result.keep)
             if not result.keep.all():
                 dropped = result.table.filter(dropped_mask)
+                chars["rejected"] += text_chars(dropped)
                 reasons = result.reasons.filter(dropped_mask)
                 drops.update(reasons.to_pylist())
                 pairs = pa.table({"lang": pc.fill_null(dropped.column("lang"), "unknown"), "reason": reasons})
@@ -108,10 +128,11 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             result = stage(parquet.schema_arrow.empty_table())
             writer = AtomicParquetWriter(storage, out_path, result.table.schema)
         writer.commit()
-        if rejects is not None:
-            rejects.commit()
+        for w in (rejects, removed):
+            if w is not None:
+                w.commit()
     except BaseException:
-        for w in (writer, rejects):
+        for w in (writer, rejects, removed):
             if w is not None:
                 w.abort()
         raise
@@ -123,9 +144,14 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
         rejects={"name": rej_name, "rows": rows_rejected} if rejects is not None else None,
         rows_in=rows_in, rows_out=writer.rows, rows_rejected=rows_rejected, bytes_in=bytes_in, bytes_out=bytes_out, drops=drops,
         drops_by_lang={lang: dict(sorted(c.items())) for lang, c in sorted(drops_by_lang.items())},
-        signals=hist.to_json(), seconds=time.perf_counter() - started, node=node_id())
+        signals=hist.to_json(), seconds=time.perf_counter() - started, node=node_id(),
+        **({"removed": {"name": rej_name, "rows": removed.rows} if removed is not None else None, "chars": dict(chars),
+            "removed_by_reason": removed_by_reason} if rewrites else {}))
     if rows_in != writer.rows + rows_rejected:  # conservation is checked where it could break
         raise AssertionError(f"{task.key}: {rows_in} rows in but {writer.rows} kept + {rows_rejected} rejected")
+    if rewrites and chars["in"] != chars["out"] + chars["rejected"] + chars["removed"]:
+        raise AssertionError(f"{task.key}: {chars['in']} characters in but {chars['out']} out + {chars['rejected']} rejected "
+                             f"+ {chars['removed']} removed: a rewriting stage must report every span it removes")
     storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
     return sidecar
 
@@ -144,6 +170,25 @@ def guarded(run, task: Task) -> dict:
         return {"ok": True, "sidecar": run(task)}
     except Exception as err:
         return {"ok": False, "key": task.key, "input": task.input_path, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def removed_table(result: StageOutput, stage_name: str) -> pa.Table:
+    """A batch's removed spans with the document's id, source and lang, as `removed/` keeps them."""
+    spans = result.removed
+    rows = pa.array(spans.column("row").to_numpy(zero_copy_only=False))
+    return pa.table({
+        "id": result.table.column("id").take(rows), "source": result.table.column("source").take(rows),
+        "lang": result.table.column("lang").take(rows), "stage": pa.array([stage_name] * spans.num_rows, pa.string()),
+        "reason": spans.column("reason").cast(pa.string()), "span": spans.column("span").cast(pa.large_string()),
+    })
+
+
+def _count_removed(spans: pa.Table, into: dict[str, dict[str, int]]) -> None:
+    lengths = pc.utf8_length(spans.column("span")).to_numpy(zero_copy_only=False)
+    for reason, n in zip(spans.column("reason").to_pylist(), lengths):
+        entry = into.setdefault(reason, {"spans": 0, "chars": 0})
+        entry["spans"] += 1
+        entry["chars"] += int(n)
 
 
 def map_runner(storage: Storage, folder: str, config_hash: str, batch_rows: int, *, build, kwargs: dict):
