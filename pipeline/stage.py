@@ -42,8 +42,10 @@ class StageOutput:
     reasons: pa.Array  # string, null where kept; a short slug (`too-short`) saying why a row was dropped
     signals: dict[str, np.ndarray] = field(default_factory=dict)  # numeric signals to histogram in stats
     # A rewriting stage (one that changes `text`) says what it took out: one row per removed span with
-    # `row` (int, the row of `table`), `span` (the text removed, separators included) and `reason`.
-    # The runner keeps them in `<stage>/removed/` and checks characters: in = out + rejected + removed.
+    # `row` (int, the row of `table`), `span` (the text removed, separators included), `reason`, and
+    # optionally `replacement` (what was put in its place, e.g. a typed placeholder; "" when nothing).
+    # The runner keeps them in `<stage>/removed/` and checks characters:
+    # in + replacements = out + rejected + removed.
     removed: pa.Table | None = None
 
     def __post_init__(self):
@@ -62,10 +64,13 @@ class StageOutput:
 REMOVED_SCHEMA = pa.schema([("row", pa.int64()), ("span", pa.large_string()), ("reason", pa.string())])
 
 
-def removed_spans(rows: list[int], spans: list[str], reasons: list[str]) -> pa.Table:
+def removed_spans(rows: list[int], spans: list[str], reasons: list[str], replacements: list[str] | None = None) -> pa.Table:
     """The `removed` table of a rewriting stage, from parallel lists."""
-    return pa.table({"row": pa.array(rows, pa.int64()), "span": pa.array(spans, pa.large_string()),
-                     "reason": pa.array(reasons, pa.string())}, schema=REMOVED_SCHEMA)
+    table = pa.table({"row": pa.array(rows, pa.int64()), "span": pa.array(spans, pa.large_string()),
+                      "reason": pa.array(reasons, pa.string())}, schema=REMOVED_SCHEMA)
+    if replacements is not None:
+        table = table.append_column("replacement", pa.array(replacements, pa.string()))
+    return table
 
 
 def keep_all(table: pa.Table) -> StageOutput:

@@ -107,6 +107,7 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             if result.removed is not None and result.removed.num_rows:
                 spans = removed_table(result, stage.name)
                 chars["removed"] += text_chars(spans, "span")
+                chars["inserted"] += text_chars(spans, "replacement")
                 _count_removed(spans, removed_by_reason)
                 if removed is None:
                     removed = AtomicParquetWriter(storage, storage.path(folder, REMOVED_DIR, rej_name), spans.schema)
@@ -149,9 +150,10 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
             "removed_by_reason": removed_by_reason} if rewrites else {}))
     if rows_in != writer.rows + rows_rejected:  # conservation is checked where it could break
         raise AssertionError(f"{task.key}: {rows_in} rows in but {writer.rows} kept + {rows_rejected} rejected")
-    if rewrites and chars["in"] != chars["out"] + chars["rejected"] + chars["removed"]:
-        raise AssertionError(f"{task.key}: {chars['in']} characters in but {chars['out']} out + {chars['rejected']} rejected "
-                             f"+ {chars['removed']} removed: a rewriting stage must report every span it removes")
+    if rewrites and chars["in"] + chars["inserted"] != chars["out"] + chars["rejected"] + chars["removed"]:
+        raise AssertionError(f"{task.key}: {chars['in']} characters in (+ {chars['inserted']} of placeholders) but {chars['out']} out "
+                             f"+ {chars['rejected']} rejected + {chars['removed']} removed: a rewriting stage must report every span "
+                             "it removes")
     storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
     return sidecar
 
@@ -180,6 +182,8 @@ def removed_table(result: StageOutput, stage_name: str) -> pa.Table:
         "id": result.table.column("id").take(rows), "source": result.table.column("source").take(rows),
         "lang": result.table.column("lang").take(rows), "stage": pa.array([stage_name] * spans.num_rows, pa.string()),
         "reason": spans.column("reason").cast(pa.string()), "span": spans.column("span").cast(pa.large_string()),
+        "replacement": (spans.column("replacement").cast(pa.string()) if "replacement" in spans.column_names
+                        else pa.array([""] * spans.num_rows, pa.string())),
     })
 
 
