@@ -29,6 +29,8 @@ class StageFunnel:
     drops: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # input records that are not documents (WARC requests, ...)
     errors: list[str] = field(default_factory=list)
+    chars: dict[str, int] = field(default_factory=dict)  # rewriting stages: in, out, rejected, removed, inserted
+    removed: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> spans, chars
 
 
 def collect_funnel(output_dir: str) -> list[StageFunnel]:
@@ -47,6 +49,12 @@ def collect_funnel(output_dir: str) -> list[StageFunnel]:
             for kind, n in sidecar.get("skipped", {}).items():
                 row.skipped[kind] = row.skipped.get(kind, 0) + n
             row.errors.extend(sidecar.get("errors", []))
+            for kind, n in (sidecar.get("chars") or {}).items():
+                row.chars[kind] = row.chars.get(kind, 0) + n
+            for reason, counts in (sidecar.get("removed_by_reason") or {}).items():
+                acc = row.removed.setdefault(reason, {"spans": 0, "chars": 0})
+                for k in acc:
+                    acc[k] += counts.get(k, 0)
         funnel.append(row)
     return funnel
 
@@ -157,6 +165,21 @@ def drops_table(funnel: list[StageFunnel]) -> Table:
     for row in funnel:
         for reason, n in sorted(row.drops.items(), key=lambda kv: -kv[1]):
             table.add_row(row.folder, reason, f"{n:,}", f"{100 * n / row.rows_in:.2f}" if row.rows_in else "-")
+    return table
+
+
+def removed_table(funnel: list[StageFunnel]) -> Table | None:
+    """Spans the rewriting stages took out of documents they kept, by reason (None when none did)."""
+    rows = [(row, reason, c) for row in funnel for reason, c in sorted(row.removed.items(), key=lambda kv: -kv[1]["chars"])]
+    if not rows:
+        return None
+    table = Table(title="removed from documents (rewriting stages), by reason", title_justify="left")
+    for col, justify in [("stage", "left"), ("reason", "left"), ("spans", "right"), ("characters", "right"),
+                         ("% of stage's characters in", "right")]:
+        table.add_column(col, justify=justify)
+    for row, reason, c in rows:
+        share = f"{100 * c['chars'] / row.chars['in']:.2f}" if row.chars.get("in") else "-"
+        table.add_row(row.folder, reason, f"{c['spans']:,}", f"{c['chars']:,}", share)
     return table
 
 

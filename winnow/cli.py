@@ -127,12 +127,15 @@ def stats(
 ):
     """Print the funnel (docs and bytes in/out per stage), drops by reason, and the corpus per source and
     language (in, out, share of tokens before/after weighting, targets); with --stage, per-language detail."""
-    from pipeline.stats import drops_table, print_funnel, print_groups, print_stage_detail
+    from pipeline.stats import drops_table, print_funnel, print_groups, print_stage_detail, removed_table
 
     funnel = print_funnel(output_dir, out)
     if not funnel:
         raise typer.Exit(1)
     out.print(drops_table(funnel))
+    removed = removed_table(funnel)
+    if removed is not None:
+        out.print(removed)
     print_groups(output_dir, out)
     if stage_name:
         matches = [f.folder for f in funnel if stage_name in (f.folder, f.folder[3:])]
