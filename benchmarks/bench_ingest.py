@@ -5,7 +5,7 @@
     first and kept, so the wall time excludes Ray start-up. Each repeat writes into a fresh output
     folder (otherwise resume would skip every shard). Also reported: per-stage wall time and the sum
     of the per-shard `seconds` in the stats sidecars (worker compute); wall x cores minus that sum
-    is what Ray Data scheduling, task start-up and idle cores cost.
+    is what Ray scheduling, task start-up and idle cores cost.
 (b) the ceiling: bare pyarrow, one process, pyarrow's thread pools capped at one thread: for every
     input file, read it (pyarrow.json.read_json through a decompressing input stream, or
     pyarrow.parquet.read_table), NFC-normalise the text column with pyarrow.compute.utf8_normalize,
@@ -126,7 +126,7 @@ def run_winnow(config_path: Path, specs: list[dict], work: Path, repeat: int, ro
         wall = time.perf_counter() - started
         funnel = {row.folder: row for row in collect_funnel(str(output))}
         ingest, normalize = funnel["00_ingest"], funnel["01_normalize"]
-        tasks_ingest = len(runner.plan_ingest())
+        tasks_ingest = len(runner.context(cfg.ingest).tasks)
         if ingest.status != "complete" or normalize.status != "complete":
             raise SystemExit(f"winnow run {k}: stages did not complete ({ingest.status}, {normalize.status})")
         runs.append({
@@ -227,7 +227,8 @@ def input_files(specs: list[dict]) -> list[tuple[Path, str]]:
 def run_winnow_serial(config_path: Path, specs: list[dict], work: Path, repeat: int, rows_per_shard: int | None) -> list[dict]:
     """The same shard tasks as (a), called one after another in this process: winnow's own cost, no Ray."""
     from pipeline.runner import Runner
-    from pipeline.worker import run_ingest_task, run_map_task
+    from pipeline.worker import run_map_task
+    from stages.ingest.stage import run_ingest_task
 
     runs = []
     with single_thread():
@@ -239,13 +240,13 @@ def run_winnow_serial(config_path: Path, specs: list[dict], work: Path, repeat: 
             spec = cfg.stages[0]
             stage = spec.stage_cls(spec.config)
             cpu0, started = time.process_time(), time.perf_counter()
-            folder, chash, tasks = runner.stage_plan(None)
-            sidecars = [run_ingest_task(t, cfg.pipeline.input[t.spec_index], runner.storage, folder, chash, cfg.pipeline.ingest.rows_per_shard)
-                        for t in tasks]
+            ctx = runner.context(cfg.ingest)
+            sidecars = [run_ingest_task(t, cfg.pipeline.input[t.spec_index], runner.storage, ctx.folder, ctx.config_hash,
+                                        cfg.pipeline.ingest.rows_per_shard) for t in ctx.tasks]
             mid = time.perf_counter()
-            folder, chash, tasks = runner.stage_plan(spec)
-            for t in tasks:
-                run_map_task(stage, t, runner.storage, folder, chash, cfg.pipeline.batch_rows)
+            ctx = runner.context(spec)
+            for t in ctx.tasks:
+                run_map_task(stage, t, runner.storage, ctx.folder, ctx.config_hash, cfg.pipeline.batch_rows)
             wall = time.perf_counter() - started
             runs.append({"wall_s": wall, "cpu_s": time.process_time() - cpu0, "ingest_s": mid - started, "normalize_s": wall - (mid - started),
                          "docs": sum(s["rows_out"] for s in sidecars), "text_bytes": sum(s["bytes_out"] for s in sidecars)})

@@ -83,7 +83,9 @@ class StageContext:
         gpus = gpus_per_task(self.spec)
         common = dict(storage_uri=self.storage.uri, folder=self.folder, config_hash=self.config_hash, batch_rows=self.batch_rows)
         limit = self.workers or cluster_cpus()
-        results = run_shard_tasks(self.todo, make_runner, common, kwargs, stateful=stateful, limit=limit, gpus=gpus)
+        memory_mb = self.spec.stage_cls.resources(self.config).memory_mb  # Ray schedules no more tasks than fit
+        results = run_shard_tasks(self.todo, make_runner, common, kwargs, stateful=stateful, limit=limit, gpus=gpus,
+                                  memory_mb=memory_mb)
         for result in shard_bar(self.console, self.progress, self.folder, len(self.tasks) - len(self.todo), len(self.tasks), results):
             if result["ok"]:
                 self.done_keys.append(result["sidecar"]["key"])

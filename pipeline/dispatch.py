@@ -43,13 +43,13 @@ class _ShardActor:
 
 
 def run_shard_tasks(tasks: list[Task], make_runner: Callable, common: dict, kwargs: dict, *, stateful: bool, limit: int,
-                    gpus: float = 0) -> Iterator[dict]:
+                    gpus: float = 0, memory_mb: int | None = None) -> Iterator[dict]:
     """Yields each task's result (`{"ok": True, "sidecar": ...}` or the failure) as it finishes,
     with at most `limit` tasks running at once."""
     if not tasks:
         return
     queue = [t.to_dict() for t in tasks]
-    options = {"num_cpus": 1, **({"num_gpus": gpus} if gpus else {})}
+    options = {"num_cpus": 1, **({"num_gpus": gpus} if gpus else {}), **({"memory": memory_mb << 20} if memory_mb else {})}
     in_flight: dict = {}
     if stateful:
         actor_cls = ray.remote(**options, max_restarts=RETRIES, max_task_retries=RETRIES)(_ShardActor)

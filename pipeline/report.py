@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from pipeline.card_reading import CARD_JSON, mix_table
-from pipeline.layout import final_folder, read_docs, read_rejects
+from pipeline.layout import final_folder, read_docs, read_rejects, read_removed
 from pipeline.run_tables import count_by, domains
 from pipeline.stats import StageFunnel, collect_funnel
 from pipeline.storage import Storage
@@ -397,11 +397,35 @@ def extremes_section(run: Run) -> str:
     return "".join(parts)
 
 
+TOP_SPANS = 20
+
+
+def removed_section(run: Run) -> str:
+    """What the rewriting stages took out of documents they kept: spans and characters per stage and
+    reason (boilerplate lines, personal data by type, benchmark overlaps), and the most removed spans."""
+    rows = [[row.folder, reason, f"{c['spans']:,}", f"{c['chars']:,}",
+             f"{100 * c['chars'] / row.chars['in']:.2f}%" if row.chars.get("in") else "-"]
+            for row in run.funnel for reason, c in sorted(row.removed.items(), key=lambda kv: -kv[1]["chars"])]
+    if not rows:
+        raise Skip("no rewriting stage (line_clean, line_dedup, pii, decontaminate in span mode) removed anything.")
+    parts = [table_html(["stage", "reason", "spans", "characters", "of the stage's characters"], rows, numeric={2, 3, 4})]
+    spans = read_removed(run.storage, ("reason", "span"))
+    if spans.num_rows:
+        norm = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(spans.column("span").cast(pa.large_string()), 0, SNIPPET_CHARS))
+        t = pa.table({"folder": spans.column("folder"), "reason": spans.column("reason"), "span": norm})
+        top = count_by(t, ["folder", "reason", "span"])[:TOP_SPANS]
+        parts.append(f"<h3>The {len(top)} most removed spans</h3>")
+        parts.append(table_html(["stage", "reason", "times", "span"], [[r["folder"], r["reason"], f"{r['docs']:,}", r["span"]] for r in top],
+                                numeric={2}, cls="docs"))
+    return "".join(parts)
+
+
 SECTIONS: list[tuple[str, Callable[[Run], str]]] = [
     ("Funnel", funnel_section),
     ("Scores by language", scores_section),
     ("Weights", weights_section),
     ("Mix before and after weighting", mix_section),
+    ("Removed from documents", removed_section),
     ("Top dropped domains", domains_section),
     ("Highest- and lowest-weight documents", extremes_section),
 ]
