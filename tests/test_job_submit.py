@@ -120,7 +120,7 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
     # What was uploaded: the source tree, not the venv, the data or earlier outputs.
     pkg = _uploaded_package(ray_head.temp_dir)
     size_mib = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file()) / 2**20
-    assert (pkg / "pipeline" / "cli.py").is_file() and (pkg / "stages").is_dir()
+    assert (pkg / "winnow" / "cli.py").is_file() and (pkg / "pipeline").is_dir() and (pkg / "stages").is_dir()
     assert not any((pkg / name).exists() for name in (".venv", ".git", "data/sample", "out")), sorted(os.listdir(pkg))
     assert size_mib < MAX_UPLOAD_MIB, f"working dir upload is {size_mib:.1f} MiB; exclude more: {sorted(os.listdir(pkg))}"
 

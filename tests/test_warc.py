@@ -252,7 +252,7 @@ def test_web_archives_through_the_pipeline(tmp_path, ray_local):
     import pyarrow.parquet as pq
     from conftest import write_config
 
-    from pipeline.config import load_config
+    from winnow.config import load_config
     from pipeline.runner import Runner
     from pipeline.shards import read_sidecars
     from pipeline.storage import Storage
