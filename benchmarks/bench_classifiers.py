@@ -32,7 +32,11 @@ SAMPLE = REPO / "data" / "sample"
 
 
 def english_docs() -> list[str]:
-    docs = [json.loads(line)["text"] for line in (SAMPLE / "en" / "ccnet-head.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    docs = [
+        json.loads(line)["text"]
+        for line in (SAMPLE / "en" / "ccnet-head.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     with gzip.open(SAMPLE / "en" / "refined.jsonl.gz", "rt", encoding="utf-8") as f:
         docs += [json.loads(line)["text"] for line in f if line.strip()]
     docs += pq.read_table(SAMPLE / "en" / "tweets.parquet").column("text").to_pylist()
@@ -69,7 +73,7 @@ def bench_fasttext(lang: str, docs: list[str], repeat: int) -> dict:
     clf = load_classifier(f"quality-{lang}")
     model = clf.model
     stage = Quality(QualityConfig(models=[{"name": "fasttext", "models": {lang: f"quality-{lang}"}}]))
-    chunks = [docs[i:i + 2048] for i in range(0, len(docs), 2048)]
+    chunks = [docs[i : i + 2048] for i in range(0, len(docs), 2048)]
     batches = [pa.table({"text": c, "lang": [lang] * len(c)}) for c in chunks]
     max_chars = clf.max_chars
 
@@ -89,8 +93,14 @@ def bench_fasttext(lang: str, docs: list[str], repeat: int) -> dict:
     ours = np.concatenate([stage(b).table.column("quality_fasttext").to_numpy() for b in batches])
     assert np.allclose(ours, clf.predict(docs), atol=1e-6)
     n = len(docs)
-    return {"lang": lang, "docs": n, "chars": sum(len(d) for d in docs), "bare_docs_per_s": n / timed["bare"],
-            "stage_docs_per_s": n / timed["stage"], "overhead_vs_bare": timed["stage"] / timed["bare"] - 1}
+    return {
+        "lang": lang,
+        "docs": n,
+        "chars": sum(len(d) for d in docs),
+        "bare_docs_per_s": n / timed["bare"],
+        "stage_docs_per_s": n / timed["stage"],
+        "overhead_vs_bare": timed["stage"] / timed["bare"] - 1,
+    }
 
 
 def bench_bert(lang: str, docs: list[str], threads: int) -> dict:
@@ -104,8 +114,15 @@ def bench_bert(lang: str, docs: list[str], threads: int) -> dict:
     start = time.perf_counter()
     clf.predict(docs)
     wall = time.perf_counter() - start
-    return {"lang": lang, "docs": len(docs), "device": clf.device, "threads": threads, "max_length": clf.max_length,
-            "docs_per_s": len(docs) / wall, "mean_chars": float(np.mean([len(d) for d in docs]))}
+    return {
+        "lang": lang,
+        "docs": len(docs),
+        "device": clf.device,
+        "threads": threads,
+        "max_length": clf.max_length,
+        "docs_per_s": len(docs) / wall,
+        "mean_chars": float(np.mean([len(d) for d in docs])),
+    }
 
 
 def main() -> None:
@@ -121,16 +138,24 @@ def main() -> None:
     if not args.skip_fasttext:
         for lang, docs in (("en", english_docs()), ("zh", chinese_docs())):
             r = bench_fasttext(lang, docs, args.repeat)
-            print(f"fastText quality-{lang}: {r['docs']:,} docs ({r['chars'] / r['docs']:.0f} chars avg), one core (CPU time, best of {args.repeat})")
-            print(f"  bare fasttext.predict{' + jieba' if lang == 'zh' else '        '} {r['bare_docs_per_s']:>10,.0f} docs/s")
-            print(f"  quality stage                {r['stage_docs_per_s']:>10,.0f} docs/s   overhead: {100 * r['overhead_vs_bare']:+.1f}%")
+            print(
+                f"fastText quality-{lang}: {r['docs']:,} docs ({r['chars'] / r['docs']:.0f} chars avg), one core (CPU time, best of {args.repeat})"
+            )
+            print(
+                f"  bare fasttext.predict{' + jieba' if lang == 'zh' else '        '} {r['bare_docs_per_s']:>10,.0f} docs/s"
+            )
+            print(
+                f"  quality stage                {r['stage_docs_per_s']:>10,.0f} docs/s   overhead: {100 * r['overhead_vs_bare']:+.1f}%"
+            )
     rng = np.random.default_rng(0)
     for lang, docs in (("en", english_docs()), ("zh", chinese_docs())):
         pick = [docs[i] for i in rng.choice(len(docs), size=min(args.bert_docs, len(docs)), replace=False)]
         for threads in args.bert_threads:
             r = bench_bert(lang, pick, threads)
-            print(f"MiniLM safety-{lang}-minilm on {r['device']}: {r['docs']:,} docs ({r['mean_chars']:.0f} chars avg, {r['max_length']} tokens max), "
-                  f"{threads} thread(s): {r['docs_per_s']:,.0f} docs/s")
+            print(
+                f"MiniLM safety-{lang}-minilm on {r['device']}: {r['docs']:,} docs ({r['mean_chars']:.0f} chars avg, {r['max_length']} tokens max), "
+                f"{threads} thread(s): {r['docs_per_s']:,.0f} docs/s"
+            )
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def _proc_table() -> dict[int, tuple[int, float, int]]:
                 raw = f.read()
         except OSError:
             continue
-        fields = raw[raw.rfind(b")") + 2:].split()
+        fields = raw[raw.rfind(b")") + 2 :].split()
         out[int(name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLK, int(fields[19]))
     return out
 
@@ -218,27 +218,43 @@ class TreeMeter:
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         meter_s = (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime)  # this process: the sampler
         return {
-            "rc": rc, "wall_s": wall, "cpu_s": max(cpu_rusage, cpu_sampled), "cpu_rusage_s": cpu_rusage,
-            "cpu_sampled_s": cpu_sampled, "peak_rss_bytes": peak["rss"], "peak_pss_bytes": peak["pss"],
-            "max_processes": peak["procs"], "lingering_pids": lingering, "subreaper": self.subreaper,
+            "rc": rc,
+            "wall_s": wall,
+            "cpu_s": max(cpu_rusage, cpu_sampled),
+            "cpu_rusage_s": cpu_rusage,
+            "cpu_sampled_s": cpu_sampled,
+            "peak_rss_bytes": peak["rss"],
+            "peak_pss_bytes": peak["pss"],
+            "max_processes": peak["procs"],
+            "lingering_pids": lingering,
+            "subreaper": self.subreaper,
             # CPU that processes outside the run used meanwhile: a busy machine makes the wall time meaningless
-            "other_cpu_s": max(0.0, busy - max(cpu_rusage, cpu_sampled) - meter_s), "meter_cpu_s": meter_s,
+            "other_cpu_s": max(0.0, busy - max(cpu_rusage, cpu_sampled) - meter_s),
+            "meter_cpu_s": meter_s,
         }
 
 
 # --------------------------------------------------------------------------- DataTrove (peer side)
 
+
 def _dt_adapter(self, document) -> dict:  # JsonlWriter adapter: ids and cluster metadata only
-    return {"id": document.id, "cluster": document.metadata.get("minhash_cluster_id", -1),
-            "size": document.metadata.get("minhash_cluster_size", -1)}
+    return {
+        "id": document.id,
+        "cluster": document.metadata.get("minhash_cluster_id", -1),
+        "size": document.metadata.get("minhash_cluster_size", -1),
+    }
 
 
 def peer_datatrove(in_dir: str, work: str, workers: int, tasks: int, hash_fc: str) -> None:
     """Runs inside the peer interpreter: DataTrove's four MinHash stages, timed one by one."""
     t_import = time.perf_counter()
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import (MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
-                                          MinhashDedupSignature)
+    from datatrove.pipeline.dedup import (
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -246,27 +262,75 @@ def peer_datatrove(in_dir: str, work: str, workers: int, tasks: int, hash_fc: st
     from datatrove.utils.typeshelper import Languages
 
     import_s = time.perf_counter() - t_import
-    cfg = MinhashConfig(n_grams=NGRAMS, num_buckets=NUM_BUCKETS, hashes_per_bucket=HASHES_PER_BUCKET,
-                        hash_config=HashConfig(precision=64, hash_fc=hash_fc))
+    cfg = MinhashConfig(
+        n_grams=NGRAMS,
+        num_buckets=NUM_BUCKETS,
+        hashes_per_bucket=HASHES_PER_BUCKET,
+        hash_config=HashConfig(precision=64, hash_fc=hash_fc),
+    )
     w = Path(work)
     reader = lambda: JsonlReader(in_dir, glob_pattern="*.jsonl", compression=None)  # noqa: E731
     stages = [
-        ("1 signatures", LocalPipelineExecutor(
-            [reader(), MinhashDedupSignature(output_folder=str(w / "signatures"), config=cfg, language=Languages.english)],
-            tasks=tasks, workers=workers, logging_dir=str(w / "logs/signatures"))),
-        ("2 buckets", LocalPipelineExecutor(
-            [MinhashDedupBuckets(input_folder=str(w / "signatures"), output_folder=str(w / "buckets"), config=cfg)],
-            tasks=cfg.num_buckets, workers=workers, logging_dir=str(w / "logs/buckets"))),
-        ("3 cluster", LocalPipelineExecutor(
-            [MinhashDedupCluster(input_folder=str(w / "buckets"), output_folder=str(w / "remove_ids"), config=cfg,
-                                 save_cluster_id=True, save_cluster_size=True)],
-            tasks=1, workers=1, logging_dir=str(w / "logs/clusters"))),
-        ("4 filter", LocalPipelineExecutor(
-            [reader(),
-             MinhashDedupFilter(input_folder=str(w / "remove_ids"), load_cluster_ids=True, load_cluster_sizes=True,
-                                exclusion_writer=JsonlWriter(str(w / "removed"), compression=None, adapter=_dt_adapter)),
-             JsonlWriter(str(w / "kept"), compression=None, adapter=_dt_adapter)],
-            tasks=tasks, workers=workers, logging_dir=str(w / "logs/filter"))),
+        (
+            "1 signatures",
+            LocalPipelineExecutor(
+                [
+                    reader(),
+                    MinhashDedupSignature(output_folder=str(w / "signatures"), config=cfg, language=Languages.english),
+                ],
+                tasks=tasks,
+                workers=workers,
+                logging_dir=str(w / "logs/signatures"),
+            ),
+        ),
+        (
+            "2 buckets",
+            LocalPipelineExecutor(
+                [
+                    MinhashDedupBuckets(
+                        input_folder=str(w / "signatures"), output_folder=str(w / "buckets"), config=cfg
+                    )
+                ],
+                tasks=cfg.num_buckets,
+                workers=workers,
+                logging_dir=str(w / "logs/buckets"),
+            ),
+        ),
+        (
+            "3 cluster",
+            LocalPipelineExecutor(
+                [
+                    MinhashDedupCluster(
+                        input_folder=str(w / "buckets"),
+                        output_folder=str(w / "remove_ids"),
+                        config=cfg,
+                        save_cluster_id=True,
+                        save_cluster_size=True,
+                    )
+                ],
+                tasks=1,
+                workers=1,
+                logging_dir=str(w / "logs/clusters"),
+            ),
+        ),
+        (
+            "4 filter",
+            LocalPipelineExecutor(
+                [
+                    reader(),
+                    MinhashDedupFilter(
+                        input_folder=str(w / "remove_ids"),
+                        load_cluster_ids=True,
+                        load_cluster_sizes=True,
+                        exclusion_writer=JsonlWriter(str(w / "removed"), compression=None, adapter=_dt_adapter),
+                    ),
+                    JsonlWriter(str(w / "kept"), compression=None, adapter=_dt_adapter),
+                ],
+                tasks=tasks,
+                workers=workers,
+                logging_dir=str(w / "logs/filter"),
+            ),
+        ),
     ]
     times = {}
     for name, ex in stages:
@@ -280,11 +344,15 @@ def peer_datatrove(in_dir: str, work: str, workers: int, tasks: int, hash_fc: st
         from importlib.metadata import version as _v
 
         version = _v("datatrove")
-    (w / "peer_result.json").write_text(json.dumps({"import_s": import_s, "stage_wall_s": times, "version": version,
-                                                    "python": platform.python_version()}))
+    (w / "peer_result.json").write_text(
+        json.dumps(
+            {"import_s": import_s, "stage_wall_s": times, "version": version, "python": platform.python_version()}
+        )
+    )
 
 
 # --------------------------------------------------------------------------- parent side
+
 
 def load_corpus(args) -> dict:
     import pyarrow.parquet as pq
@@ -310,8 +378,15 @@ def prf(pred: list[bool], true: list[bool]) -> dict:
     fn = sum(t and not p for p, t in zip(pred, true))
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": prec, "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0, "predicted": tp + fp}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": prec,
+        "recall": rec,
+        "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+        "predicted": tp + fp,
+    }
 
 
 def run_datatrove(args, corpus: dict, tmp: Path, meter: TreeMeter) -> dict:
@@ -329,11 +404,23 @@ def run_datatrove(args, corpus: dict, tmp: Path, meter: TreeMeter) -> dict:
     hash_fc = args.dt_hash
     if hash_fc == "auto":
         # DataTrove 0.10.1 hashes str, which xxhash >= 4 refuses (it pins xxhash<4 in its `processing` extra)
-        ok = subprocess.run([args.peer_python, "-c", "import xxhash; xxhash.xxh64_intdigest('a')"],
-                            capture_output=True).returncode == 0
+        ok = (
+            subprocess.run(
+                [args.peer_python, "-c", "import xxhash; xxhash.xxh64_intdigest('a')"], capture_output=True
+            ).returncode
+            == 0
+        )
         hash_fc = "xxhash" if ok else "sha1"
-    cmd = [args.peer_python, str(Path(__file__).resolve()), "--_peer-datatrove", str(in_dir), str(work),
-           str(args.workers), str(tasks), hash_fc]
+    cmd = [
+        args.peer_python,
+        str(Path(__file__).resolve()),
+        "--_peer-datatrove",
+        str(in_dir),
+        str(work),
+        str(args.workers),
+        str(tasks),
+        hash_fc,
+    ]
     print(f"DataTrove: {shlex.join(cmd)}", file=sys.stderr)
     m = meter.run(cmd, tmp / "datatrove.log")
     if m["rc"] != 0:
@@ -367,10 +454,16 @@ def run_datatrove(args, corpus: dict, tmp: Path, meter: TreeMeter) -> dict:
     filter_view = removed | in_cluster
     pred_ids = filter_view | from_sizes
     return {
-        **m, "stage_wall_s": peer["stage_wall_s"], "import_s": peer["import_s"], "version": peer["version"],
-        "hash_fc": hash_fc, "tasks": tasks, "removed": len(removed),
+        **m,
+        "stage_wall_s": peer["stage_wall_s"],
+        "import_s": peer["import_s"],
+        "version": peer["version"],
+        "hash_fc": hash_fc,
+        "tasks": tasks,
+        "removed": len(removed),
         "pred": [i in pred_ids for i in corpus["id"]],
-        "only_in_sizes_files": len(from_sizes - filter_view), "only_in_filter_output": len(filter_view - from_sizes),
+        "only_in_sizes_files": len(from_sizes - filter_view),
+        "only_in_filter_output": len(filter_view - from_sizes),
         "rows_without_cluster_metadata": no_meta,
     }
 
@@ -380,12 +473,30 @@ def run_winnow(args, corpus: dict, tmp: Path, meter: TreeMeter) -> dict:
     import pyarrow.parquet as pq
 
     inp, pred_path, settings = tmp / "winnow_input.parquet", tmp / "winnow_pred.parquet", tmp / "settings.yaml"
-    pq.write_table(pa.table({"id": pa.array(corpus["id"], pa.string()), "text": pa.array(corpus["text"], pa.large_string()),
-                             "lang": pa.array(corpus["lang"], pa.string()), "true_dup": pa.array(corpus["true_dup"], pa.bool_())}),
-                   inp)
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array(corpus["id"], pa.string()),
+                "text": pa.array(corpus["text"], pa.large_string()),
+                "lang": pa.array(corpus["lang"], pa.string()),
+                "true_dup": pa.array(corpus["true_dup"], pa.bool_()),
+            }
+        ),
+        inp,
+    )
     settings.write_text(args.winnow_settings + "\n")
-    cmd = [args.winnow, "eval", "dedup", str(inp), "--method", "minhash", "--predictions", str(pred_path),
-           "--config", str(settings)]
+    cmd = [
+        args.winnow,
+        "eval",
+        "dedup",
+        str(inp),
+        "--method",
+        "minhash",
+        "--predictions",
+        str(pred_path),
+        "--config",
+        str(settings),
+    ]
     print(f"winnow: {shlex.join(cmd)}", file=sys.stderr)
     m = meter.run(cmd, tmp / "winnow.log")
     if m["rc"] != 0 or not pred_path.exists():
@@ -396,14 +507,24 @@ def run_winnow(args, corpus: dict, tmp: Path, meter: TreeMeter) -> dict:
     if len(ids) != len(corpus["id"]) or set(ids) != set(corpus["id"]):
         raise SystemExit(f"winnow predictions: {len(ids)} rows, expected one per input id ({len(corpus['id'])})")
     by_id = dict(zip(ids, sz))
-    return {**m, "pred": [by_id[i] >= 2 for i in corpus["id"]],
-            "removed": sum(1 for i, c in zip(ids, cl) if c != i), "log_tail": (tmp / "winnow.log").read_text(errors="replace")[-1500:]}
+    return {
+        **m,
+        "pred": [by_id[i] >= 2 for i in corpus["id"]],
+        "removed": sum(1 for i, c in zip(ids, cl) if c != i),
+        "log_tail": (tmp / "winnow.log").read_text(errors="replace")[-1500:],
+    }
 
 
 def machine() -> str:
     try:
-        model = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-                      if ln.startswith("Model name")), platform.processor())
+        model = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+                if ln.startswith("Model name")
+            ),
+            platform.processor(),
+        )
     except OSError:
         model = platform.processor()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -421,14 +542,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     ap.add_argument("--corpus", help="a Parquet file from make_dedup_sets.py instead of building one")
     ap.add_argument("--peer-python", default=sys.executable, help="interpreter with datatrove installed")
-    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="DataTrove worker processes (default: the cores)")
-    ap.add_argument("--tasks", type=int, default=0, help="DataTrove tasks (= input files) for stages 1 and 4 (default: --workers)")
-    ap.add_argument("--dt-hash", choices=["auto", "xxhash", "sha1"], default="auto",
-                    help="DataTrove's hash function (auto: its default xxhash if the peer has it, else sha1)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="DataTrove worker processes (default: the cores)",
+    )
+    ap.add_argument(
+        "--tasks", type=int, default=0, help="DataTrove tasks (= input files) for stages 1 and 4 (default: --workers)"
+    )
+    ap.add_argument(
+        "--dt-hash",
+        choices=["auto", "xxhash", "sha1"],
+        default="auto",
+        help="DataTrove's hash function (auto: its default xxhash if the peer has it, else sha1)",
+    )
     ap.add_argument("--winnow", default=str(REPO / ".venv" / "bin" / "winnow"), help="the winnow command")
-    ap.add_argument("--winnow-settings", default="{" + ", ".join(f"{k}: {v}" for k, v in SETTINGS.items()) + "}",
-                    help="the YAML mapping given to winnow as --config (default: %(default)s; winnow's num_perm stays "
-                         "at its default 128, of which 14 x 8 = 112 are used, DataTrove computes 112)")
+    ap.add_argument(
+        "--winnow-settings",
+        default="{" + ", ".join(f"{k}: {v}" for k, v in SETTINGS.items()) + "}",
+        help="the YAML mapping given to winnow as --config (default: %(default)s; winnow's num_perm stays "
+        "at its default 128, of which 14 x 8 = 112 are used, DataTrove computes 112)",
+    )
     ap.add_argument("--skip-winnow", action="store_true")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--keep", help="keep the work files in this folder (default: a temporary one, removed)")
@@ -457,55 +592,120 @@ def main(argv: list[str] | None = None) -> int:
         r.update(prf(r["pred"], true))
         r["docs_per_s_per_core"] = n / r["cpu_s"] if r["cpu_s"] else 0.0
         r["docs_per_s"] = n / r["wall_s"]
-    ratio = (results["winnow"]["docs_per_s_per_core"] / results["DataTrove"]["docs_per_s_per_core"]
-             if len(results) == 2 else None)
+    ratio = (
+        results["winnow"]["docs_per_s_per_core"] / results["DataTrove"]["docs_per_s_per_core"]
+        if len(results) == 2
+        else None
+    )
 
     command = "python " + shlex.join(["benchmarks/bench_dedup.py", *argv])
-    header = (f"{n:,} English documents (mean {mean_chars:,.0f} characters; {sum(true):,} in true duplicate "
-              f"clusters, {true_removed:,} copies to remove), 5-grams, 14 bands x 8 rows")
-    rows = [("system", "wall s", "CPU s", "docs/s", "docs/s/core", "peak RSS MiB", "peak PSS MiB", "precision", "recall", "F1", "removed")]
+    header = (
+        f"{n:,} English documents (mean {mean_chars:,.0f} characters; {sum(true):,} in true duplicate "
+        f"clusters, {true_removed:,} copies to remove), 5-grams, 14 bands x 8 rows"
+    )
+    rows = [
+        (
+            "system",
+            "wall s",
+            "CPU s",
+            "docs/s",
+            "docs/s/core",
+            "peak RSS MiB",
+            "peak PSS MiB",
+            "precision",
+            "recall",
+            "F1",
+            "removed",
+        )
+    ]
     for name, r in results.items():
-        rows.append((name, f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['docs_per_s']:,.0f}", f"{r['docs_per_s_per_core']:,.0f}",
-                     f"{r['peak_rss_bytes'] / 2**20:,.0f}", f"{r['peak_pss_bytes'] / 2**20:,.0f}", f"{r['precision']:.4f}",
-                     f"{r['recall']:.4f}", f"{r['f1']:.4f}", f"{r['removed']:,}"))
+        rows.append(
+            (
+                name,
+                f"{r['wall_s']:.1f}",
+                f"{r['cpu_s']:.1f}",
+                f"{r['docs_per_s']:,.0f}",
+                f"{r['docs_per_s_per_core']:,.0f}",
+                f"{r['peak_rss_bytes'] / 2**20:,.0f}",
+                f"{r['peak_pss_bytes'] / 2**20:,.0f}",
+                f"{r['precision']:.4f}",
+                f"{r['recall']:.4f}",
+                f"{r['f1']:.4f}",
+                f"{r['removed']:,}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print(header)
     for row in rows:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
     if "DataTrove" in results:
         d = results["DataTrove"]
-        print(f"DataTrove {d['version']} ({d['hash_fc']}, {args.workers} workers, {d['tasks']} tasks): stages "
-              + ", ".join(f"{k} {v:.1f}s" for k, v in d["stage_wall_s"].items()) + f"; imports {d['import_s']:.1f}s; "
-              f"clustered rows found only in .sizes files: {d['only_in_sizes_files']}, rows without cluster metadata: "
-              f"{d['rows_without_cluster_metadata']}")
+        print(
+            f"DataTrove {d['version']} ({d['hash_fc']}, {args.workers} workers, {d['tasks']} tasks): stages "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in d["stage_wall_s"].items())
+            + f"; imports {d['import_s']:.1f}s; "
+            f"clustered rows found only in .sizes files: {d['only_in_sizes_files']}, rows without cluster metadata: "
+            f"{d['rows_without_cluster_metadata']}"
+        )
     for name, r in results.items():
-        print(f"{name}: CPU by rusage {r['cpu_rusage_s']:.1f}s, by /proc sampling {r['cpu_sampled_s']:.1f}s; "
-              f"up to {r['max_processes']} processes" + (f"; still running after it ended: {r['lingering_pids']}" if r["lingering_pids"] else "")
-              + f"; the meter's own CPU {r['meter_cpu_s']:.1f}s; CPU used by other processes meanwhile: {r['other_cpu_s']:.1f}s")
+        print(
+            f"{name}: CPU by rusage {r['cpu_rusage_s']:.1f}s, by /proc sampling {r['cpu_sampled_s']:.1f}s; "
+            f"up to {r['max_processes']} processes"
+            + (f"; still running after it ended: {r['lingering_pids']}" if r["lingering_pids"] else "")
+            + f"; the meter's own CPU {r['meter_cpu_s']:.1f}s; CPU used by other processes meanwhile: {r['other_cpu_s']:.1f}s"
+        )
         if r["other_cpu_s"] > 0.1 * r["wall_s"]:
-            print(f"  WARNING: other processes kept the machine busy during the {name} run "
-                  f"({r['other_cpu_s'] / r['wall_s']:.1f} cores on average): its wall time is not meaningful", file=sys.stderr)
+            print(
+                f"  WARNING: other processes kept the machine busy during the {name} run "
+                f"({r['other_cpu_s'] / r['wall_s']:.1f} cores on average): its wall time is not meaningful",
+                file=sys.stderr,
+            )
     if ratio:
         print(f"winnow / DataTrove, docs/s per core: {ratio:.2f}x")
 
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    md = [f"**MinHash dedup, winnow vs DataTrove** ({date}; {machine()})", "",
-          f"`{command}`", "", header + ".", "",
-          "| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
+    md = [
+        f"**MinHash dedup, winnow vs DataTrove** ({date}; {machine()})",
+        "",
+        f"`{command}`",
+        "",
+        header + ".",
+        "",
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|",
+    ]
     md += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     if ratio:
         md += ["", f"winnow / DataTrove, docs/s per core: **{ratio:.2f}x**."]
-    busy = [f"{k} {r['other_cpu_s'] / r['wall_s']:.1f}" for k, r in results.items() if r["other_cpu_s"] > 0.1 * r["wall_s"]]
+    busy = [
+        f"{k} {r['other_cpu_s'] / r['wall_s']:.1f}" for k, r in results.items() if r["other_cpu_s"] > 0.1 * r["wall_s"]
+    ]
     if busy:
-        md += ["", "Note: other processes used the machine during the run (cores on average: " + ", ".join(busy)
-               + "), so the wall times are inflated; the CPU figures are less affected."]
-    md += ["", "Predicted duplicate = in a cluster of size >= 2 (both systems); removed = rows not kept as their "
-           "cluster's survivor. CPU = all processes of the run, children included; docs/s/core = docs / CPU s."]
+        md += [
+            "",
+            "Note: other processes used the machine during the run (cores on average: "
+            + ", ".join(busy)
+            + "), so the wall times are inflated; the CPU figures are less affected.",
+        ]
+    md += [
+        "",
+        "Predicted duplicate = in a cluster of size >= 2 (both systems); removed = rows not kept as their "
+        "cluster's survivor. CPU = all processes of the run, children included; docs/s/core = docs / CPU s.",
+    ]
     print("\n" + "\n".join(md))
     if args.json:
-        out = {"docs": n, "mean_chars": mean_chars, "true_dup": sum(true), "true_removed": true_removed,
-               "corpus": corpus["path"], "command": command, "date": date, "machine": machine(), "ratio_per_core": ratio,
-               "results": {k: {kk: vv for kk, vv in v.items() if kk not in ("pred",)} for k, v in results.items()}}
+        out = {
+            "docs": n,
+            "mean_chars": mean_chars,
+            "true_dup": sum(true),
+            "true_removed": true_removed,
+            "corpus": corpus["path"],
+            "command": command,
+            "date": date,
+            "machine": machine(),
+            "ratio_per_core": ratio,
+            "results": {k: {kk: vv for kk, vv in v.items() if kk not in ("pred",)} for k, v in results.items()},
+        }
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
 

@@ -35,13 +35,17 @@ VARIANTS = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", default=[str(REPO / "tests/data/dedup/en.parquet"), str(REPO / "tests/data/dedup/zh.parquet")])
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        default=[str(REPO / "tests/data/dedup/en.parquet"), str(REPO / "tests/data/dedup/zh.parquet")],
+    )
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
 
-    from winnow.eval_dedup import run_eval
     from pipeline.ray_setup import ensure_ray
+    from winnow.eval_dedup import run_eval
 
     ensure_ray(None)
     print("| set | rows (dup) | method | precision | recall | F1 | macro-F1 |")
@@ -54,7 +58,10 @@ def main() -> None:
                 continue
             with tempfile.TemporaryDirectory() as d:
                 _, s, _ = run_eval(path, method, f"{d}/pred.parquet", settings)
-            print(f"| {Path(path).name} | {meta.num_rows} ({s.support}) | {label} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {s.macro_f1:.3f} |", flush=True)
+            print(
+                f"| {Path(path).name} | {meta.num_rows} ({s.support}) | {label} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {s.macro_f1:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

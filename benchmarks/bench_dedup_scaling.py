@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO))
 
 
 def sentence_pool() -> list[str]:
-    texts = [json.loads(l)["text"] for l in open(REPO / "data/sample/en/ccnet-head.jsonl")]
+    texts = [json.loads(line)["text"] for line in open(REPO / "data/sample/en/ccnet-head.jsonl")]
     with gzip.open(REPO / "data/sample/en/refined.jsonl.gz", "rt") as f:
-        texts += [json.loads(l)["text"] for l in f]
+        texts += [json.loads(line)["text"] for line in f]
     pool = [s.strip() for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s.split()) >= 6]
     return pool
 
@@ -89,19 +89,43 @@ def worker_peak_rss_mb() -> float:
 def run_one(n: int, workdir: Path) -> dict:
     import yaml
 
-    from winnow.config import load_config
     from pipeline.ray_setup import ensure_ray
     from pipeline.runner import Runner
+    from winnow.config import load_config
 
     corpus = workdir / f"corpus-{n}.parquet"
     started = time.perf_counter()
     build_corpus(n, corpus)
     built = time.perf_counter() - started
     cfg_path = workdir / f"cfg-{n}.yaml"
-    cfg_path.write_text(yaml.safe_dump({
-        "input": [{"path": str(corpus), "source": "scaling", "format": "parquet", "lang_field": "lang", "url_field": None}],
-        "output": str(workdir / f"out-{n}"), "ingest": {"rows_per_shard": 20_000},
-        "stages": [{"name": "minhash_dedup", "mode": "keep", "ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "keep_work": False}]}))
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "input": [
+                    {
+                        "path": str(corpus),
+                        "source": "scaling",
+                        "format": "parquet",
+                        "lang_field": "lang",
+                        "url_field": None,
+                    }
+                ],
+                "output": str(workdir / f"out-{n}"),
+                "ingest": {"rows_per_shard": 20_000},
+                "stages": [
+                    {
+                        "name": "minhash_dedup",
+                        "mode": "keep",
+                        "ngram": 5,
+                        "num_perm": 112,
+                        "bands": 14,
+                        "rows": 8,
+                        "keep_work": False,
+                    }
+                ],
+            }
+        )
+    )
     import ray
 
     ingest_only = workdir / f"ingest-{n}.yaml"
@@ -117,10 +141,18 @@ def run_one(n: int, workdir: Path) -> dict:
     total = time.perf_counter() - t0
     report = json.loads((workdir / f"out-{n}" / "01_minhash_dedup" / "_dedup.json").read_text())
     secs = report["seconds"]
-    return {"docs": n, "corpus_build_s": round(built, 1), "pipeline_s": round(total, 1), "records_s": secs.get("records", 0),
-            "signatures_to_clusters_s": round(sum(v for k, v in secs.items() if k != "records"), 2),
-            "cc_rounds": report.get("cc_rounds"), "partitions": report.get("partitions"), "clusters": report.get("clusters"),
-            "clustered_docs": report.get("clustered_docs"), "peak_worker_rss_mb": round(worker_peak_rss_mb(), 1)}
+    return {
+        "docs": n,
+        "corpus_build_s": round(built, 1),
+        "pipeline_s": round(total, 1),
+        "records_s": secs.get("records", 0),
+        "signatures_to_clusters_s": round(sum(v for k, v in secs.items() if k != "records"), 2),
+        "cc_rounds": report.get("cc_rounds"),
+        "partitions": report.get("partitions"),
+        "clusters": report.get("clusters"),
+        "clustered_docs": report.get("clustered_docs"),
+        "peak_worker_rss_mb": round(worker_peak_rss_mb(), 1),
+    }
 
 
 def main() -> None:
@@ -135,16 +167,22 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="winnow-scaling-") as d:
-            proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--workdir", d], capture_output=True, text=True, cwd=REPO)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", str(n), "--workdir", d], capture_output=True, text=True, cwd=REPO
+            )
             if proc.returncode != 0:
                 sys.exit(proc.stderr[-3000:])
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
-    print("\n| docs | records (signatures) s | signatures -> clusters s | per 1k docs s | CC rounds | partitions | peak RSS per worker MB |")
+    print(
+        "\n| docs | records (signatures) s | signatures -> clusters s | per 1k docs s | CC rounds | partitions | peak RSS per worker MB |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['docs']:,} | {r['records_s']:.1f} | {r['signatures_to_clusters_s']:.1f} | {1000 * r['signatures_to_clusters_s'] / r['docs']:.3f} | "
-              f"{r['cc_rounds']} | {r['partitions']} | {r['peak_worker_rss_mb']:,.0f} |")
+        print(
+            f"| {r['docs']:,} | {r['records_s']:.1f} | {r['signatures_to_clusters_s']:.1f} | {1000 * r['signatures_to_clusters_s'] / r['docs']:.3f} | "
+            f"{r['cc_rounds']} | {r['partitions']} | {r['peak_worker_rss_mb']:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ def bench_config(config_path: Path, specs: list[dict], output: Path, dest: Path,
 # --- (a) winnow --------------------------------------------------------------------------------------
 
 
-def run_winnow(config_path: Path, specs: list[dict], work: Path, repeat: int, rows_per_shard: int | None) -> list[dict]:
+def run_winnow(
+    config_path: Path, specs: list[dict], work: Path, repeat: int, rows_per_shard: int | None
+) -> list[dict]:
     from pipeline.runner import Runner
     from pipeline.stats import collect_funnel
 
@@ -129,22 +131,27 @@ def run_winnow(config_path: Path, specs: list[dict], work: Path, repeat: int, ro
         tasks_ingest = len(runner.context(cfg.ingest).tasks)
         if ingest.status != "complete" or normalize.status != "complete":
             raise SystemExit(f"winnow run {k}: stages did not complete ({ingest.status}, {normalize.status})")
-        runs.append({
-            "wall_s": wall,
-            "docs": ingest.rows_out,
-            "rejected": ingest.rows_rejected,
-            "text_bytes": ingest.bytes_out,
-            "tasks_ingest": tasks_ingest,
-            "tasks_normalize": normalize.shards,
-            "worker_s_ingest": ingest.seconds,
-            "worker_s_normalize": normalize.seconds,
-            "worker_s": ingest.seconds + normalize.seconds,
-            "wall_s_ingest": stage_walls[0],
-            "wall_s_normalize": stage_walls[1],
-            "rows_per_shard": cfg.pipeline.ingest.rows_per_shard,
-        })
+        runs.append(
+            {
+                "wall_s": wall,
+                "docs": ingest.rows_out,
+                "rejected": ingest.rows_rejected,
+                "text_bytes": ingest.bytes_out,
+                "tasks_ingest": tasks_ingest,
+                "tasks_normalize": normalize.shards,
+                "worker_s_ingest": ingest.seconds,
+                "worker_s_normalize": normalize.seconds,
+                "worker_s": ingest.seconds + normalize.seconds,
+                "wall_s_ingest": stage_walls[0],
+                "wall_s_normalize": stage_walls[1],
+                "rows_per_shard": cfg.pipeline.ingest.rows_per_shard,
+            }
+        )
         shutil.rmtree(output)
-        print(f"  winnow  run {k + 1}/{repeat}: {wall:6.2f} s wall, {runs[-1]['worker_s']:6.2f} s summed worker time", flush=True)
+        print(
+            f"  winnow  run {k + 1}/{repeat}: {wall:6.2f} s wall, {runs[-1]['worker_s']:6.2f} s summed worker time",
+            flush=True,
+        )
     return runs
 
 
@@ -224,7 +231,9 @@ def input_files(specs: list[dict]) -> list[tuple[Path, str]]:
 # --- (c) winnow's worker code without Ray ------------------------------------------------------------
 
 
-def run_winnow_serial(config_path: Path, specs: list[dict], work: Path, repeat: int, rows_per_shard: int | None) -> list[dict]:
+def run_winnow_serial(
+    config_path: Path, specs: list[dict], work: Path, repeat: int, rows_per_shard: int | None
+) -> list[dict]:
     """The same shard tasks as (a), called one after another in this process: winnow's own cost, no Ray."""
     from pipeline.runner import Runner
     from pipeline.worker import run_map_task
@@ -241,18 +250,38 @@ def run_winnow_serial(config_path: Path, specs: list[dict], work: Path, repeat: 
             stage = spec.stage_cls(spec.config)
             cpu0, started = time.process_time(), time.perf_counter()
             ctx = runner.context(cfg.ingest)
-            sidecars = [run_ingest_task(t, cfg.pipeline.input[t.spec_index], runner.storage, ctx.folder, ctx.config_hash,
-                                        cfg.pipeline.ingest.rows_per_shard) for t in ctx.tasks]
+            sidecars = [
+                run_ingest_task(
+                    t,
+                    cfg.pipeline.input[t.spec_index],
+                    runner.storage,
+                    ctx.folder,
+                    ctx.config_hash,
+                    cfg.pipeline.ingest.rows_per_shard,
+                )
+                for t in ctx.tasks
+            ]
             mid = time.perf_counter()
             ctx = runner.context(spec)
             for t in ctx.tasks:
                 run_map_task(stage, t, runner.storage, ctx.folder, ctx.config_hash, cfg.pipeline.batch_rows)
             wall = time.perf_counter() - started
-            runs.append({"wall_s": wall, "cpu_s": time.process_time() - cpu0, "ingest_s": mid - started, "normalize_s": wall - (mid - started),
-                         "docs": sum(s["rows_out"] for s in sidecars), "text_bytes": sum(s["bytes_out"] for s in sidecars)})
+            runs.append(
+                {
+                    "wall_s": wall,
+                    "cpu_s": time.process_time() - cpu0,
+                    "ingest_s": mid - started,
+                    "normalize_s": wall - (mid - started),
+                    "docs": sum(s["rows_out"] for s in sidecars),
+                    "text_bytes": sum(s["bytes_out"] for s in sidecars),
+                }
+            )
             shutil.rmtree(output)
-            print(f"  winnow no Ray run {k + 1}/{repeat}: {wall:6.2f} s wall (ingest {runs[-1]['ingest_s']:.2f} s, "
-                  f"normalize {runs[-1]['normalize_s']:.2f} s)", flush=True)
+            print(
+                f"  winnow no Ray run {k + 1}/{repeat}: {wall:6.2f} s wall (ingest {runs[-1]['ingest_s']:.2f} s, "
+                f"normalize {runs[-1]['normalize_s']:.2f} s)",
+                flush=True,
+            )
     return runs
 
 
@@ -276,17 +305,34 @@ def machine() -> dict:
 
     model = platform.processor() or "unknown"
     try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     ram = "unknown"
     try:
-        kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+        kb = int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
         ram = f"{kb / 2**20:.1f} GiB"
     except (OSError, StopIteration, ValueError):
         pass
-    return {"cpu_model": model, "cores": os.cpu_count(), "ram": ram, "python": platform.python_version(),
-            "pyarrow": pa.__version__, "ray": ray.__version__, "git": git_commit()}
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "ram": ram,
+        "python": platform.python_version(),
+        "pyarrow": pa.__version__,
+        "ray": ray.__version__,
+        "git": git_commit(),
+    }
 
 
 def load_average() -> str:
@@ -300,8 +346,16 @@ def git_commit() -> str:
     import subprocess
 
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if head.returncode != 0:
@@ -321,13 +375,21 @@ def print_report(result: dict) -> None:
     m, w, p = result["machine"], result["winnow"], result["pyarrow"]
     cores = w["cores"]
     print()
-    print(f"machine: {m['cores']} cores, {m['cpu_model']}, {m['ram']} RAM; Python {m['python']}, pyarrow {m['pyarrow']}, "
-          f"Ray {m['ray']}; winnow {m['git']}")
-    busy_before = float(result["load_average"]["before"].split()[0]) if result["load_average"]["before"] != "unknown" else 0.0
-    print(f"load average (1, 5, 15 min) before: {result['load_average']['before']}, after: {result['load_average']['after']}"
-          + ("  (the machine was busy before the run: figures are noisy)" if busy_before > 0.5 else ""))
-    print(f"corpus: {w['docs']:,} docs, {w['text_bytes'] / 1e6:.1f} MB of text ({result['scale']} copies of the sample, "
-          f"{result['files']} files); {result['report']} of {result['repeat']} runs; rows_per_shard {w['rows_per_shard']}")
+    print(
+        f"machine: {m['cores']} cores, {m['cpu_model']}, {m['ram']} RAM; Python {m['python']}, pyarrow {m['pyarrow']}, "
+        f"Ray {m['ray']}; winnow {m['git']}"
+    )
+    busy_before = (
+        float(result["load_average"]["before"].split()[0]) if result["load_average"]["before"] != "unknown" else 0.0
+    )
+    print(
+        f"load average (1, 5, 15 min) before: {result['load_average']['before']}, after: {result['load_average']['after']}"
+        + ("  (the machine was busy before the run: figures are noisy)" if busy_before > 0.5 else "")
+    )
+    print(
+        f"corpus: {w['docs']:,} docs, {w['text_bytes'] / 1e6:.1f} MB of text ({result['scale']} copies of the sample, "
+        f"{result['files']} files); {result['report']} of {result['repeat']} runs; rows_per_shard {w['rows_per_shard']}"
+    )
     header = f"{'':34} {'cores':>5} {'wall s':>7} {'docs/s':>9} {'MB/s':>6} {'docs/s/core':>11} {'MB/s/core':>9} {'vs pyarrow/core':>15}"
     print(header)
     print("-" * len(header))
@@ -335,47 +397,86 @@ def print_report(result: dict) -> None:
         run = result.get(key)
         if run:
             ratio = run["docs_s_core"] / p["docs_s_core"]
-            print(f"{LABELS[key]:34} {run['cores']:>5g} {run['wall_s']:7.2f} {run['docs_s']:9,.0f} {run['mb_s']:6.2f} "
-                  f"{run['docs_s_core']:11,.0f} {run['mb_s_core']:9.2f} {ratio:14.3f}x")
+            print(
+                f"{LABELS[key]:34} {run['cores']:>5g} {run['wall_s']:7.2f} {run['docs_s']:9,.0f} {run['mb_s']:6.2f} "
+                f"{run['docs_s_core']:11,.0f} {run['mb_s_core']:9.2f} {ratio:14.3f}x"
+            )
     print()
     print(f"ratio winnow per core / pyarrow per core: {result['ratio_per_core']:.3f}")
     busy = w["worker_s"] / (w["wall_s"] * cores)
-    print(f"winnow stage wall: ingest {w['wall_s_ingest']:.2f} s ({w['tasks_ingest']} tasks), normalize {w['wall_s_normalize']:.2f} s "
-          f"({w['tasks_normalize']} tasks)")
-    print(f"winnow worker compute (sum of sidecar seconds): {w['worker_s']:.2f} s (ingest {w['worker_s_ingest']:.2f} s, "
-          f"normalize {w['worker_s_normalize']:.2f} s) of wall x cores = {w['wall_s'] * cores:.2f} core-s: busy {100 * busy:.0f}%, "
-          f"{w['wall_s'] * cores - w['worker_s']:.2f} core-s outside shard tasks (Ray Data scheduling, task start-up, driver, idle cores)")
+    print(
+        f"winnow stage wall: ingest {w['wall_s_ingest']:.2f} s ({w['tasks_ingest']} tasks), normalize {w['wall_s_normalize']:.2f} s "
+        f"({w['tasks_normalize']} tasks)"
+    )
+    print(
+        f"winnow worker compute (sum of sidecar seconds): {w['worker_s']:.2f} s (ingest {w['worker_s_ingest']:.2f} s, "
+        f"normalize {w['worker_s_normalize']:.2f} s) of wall x cores = {w['wall_s'] * cores:.2f} core-s: busy {100 * busy:.0f}%, "
+        f"{w['wall_s'] * cores - w['worker_s']:.2f} core-s outside shard tasks (Ray Data scheduling, task start-up, driver, idle cores)"
+    )
     s, pf = result.get("serial"), result.get("pyarrow_full")
     if s and pf:
         total = w["wall_s"] * cores
-        parts = [("pyarrow read + NFC + write", p["wall_s"]),
-                 ("+ rest of winnow's normalize chain (width fold, 5 regexes, trim)", pf["wall_s"] - p["wall_s"]),
-                 ("+ winnow worker code (Python JSONL parsing, intermediate Parquet, bookkeeping)", s["wall_s"] - pf["wall_s"]),
-                 ("+ Ray: scheduling, task overhead, contention, idle cores", total - s["wall_s"])]
+        parts = [
+            ("pyarrow read + NFC + write", p["wall_s"]),
+            ("+ rest of winnow's normalize chain (width fold, 5 regexes, trim)", pf["wall_s"] - p["wall_s"]),
+            (
+                "+ winnow worker code (Python JSONL parsing, intermediate Parquet, bookkeeping)",
+                s["wall_s"] - pf["wall_s"],
+            ),
+            ("+ Ray: scheduling, task overhead, contention, idle cores", total - s["wall_s"]),
+        ]
         print(f"where winnow's {total:.2f} core-s go (differences between rows, so approximate):")
         for label, sec in parts:
             print(f"  {label:84} {sec:6.2f} core-s  {100 * sec / total:4.0f}%")
     for key in ("winnow", "serial", "pyarrow", "pyarrow_full"):
         if key in result["runs"]:
             walls = [r["wall_s"] for r in result["runs"][key]]
-            print(f"{LABELS[key].strip()}: wall per run {', '.join(f'{x:.2f}' for x in walls)} s (median {statistics.median(walls):.2f} s)")
+            print(
+                f"{LABELS[key].strip()}: wall per run {', '.join(f'{x:.2f}' for x in walls)} s (median {statistics.median(walls):.2f} s)"
+            )
     for key in ("pyarrow", "pyarrow_full"):
         run = result.get(key)
         if run:
-            print(f"{LABELS[key].strip()}: read {run['read_s']:.2f} s, normalise {run['normalize_s']:.2f} s, write {run['write_s']:.2f} s; "
-                  f"CPU {run['cpu_s']:.2f} s for {run['wall_s']:.2f} s wall")
+            print(
+                f"{LABELS[key].strip()}: read {run['read_s']:.2f} s, normalise {run['normalize_s']:.2f} s, write {run['write_s']:.2f} s; "
+                f"CPU {run['cpu_s']:.2f} s for {run['wall_s']:.2f} s wall"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Ingest + normalise + write: winnow (real runner, local Ray) vs bare pyarrow.")
-    parser.add_argument("--scale", type=int, default=8, help="copies of the sample corpus to process (default: 8; about a minute in all on 2 cores)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best (or median) is reported (default: 3)")
-    parser.add_argument("--report", choices=["best", "median"], default="best", help="which of the repeats to report (default: best)")
+    parser = argparse.ArgumentParser(
+        description="Ingest + normalise + write: winnow (real runner, local Ray) vs bare pyarrow."
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=8,
+        help="copies of the sample corpus to process (default: 8; about a minute in all on 2 cores)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each measurement; the best (or median) is reported (default: 3)"
+    )
+    parser.add_argument(
+        "--report", choices=["best", "median"], default="best", help="which of the repeats to report (default: best)"
+    )
     parser.add_argument("--cpus", type=int, default=None, help="CPUs for the embedded Ray (default: all cores)")
-    parser.add_argument("--rows-per-shard", type=int, default=None, help="override the config's ingest.rows_per_shard (default: keep it)")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config whose inputs and normalize settings to use")
-    parser.add_argument("--no-extras", action="store_true", help="skip the two explanatory rows: winnow without Ray, pyarrow + normalize_text")
-    parser.add_argument("--tmp", type=Path, default=None, help="folder for the replicated corpus and outputs (default: system temp)")
+    parser.add_argument(
+        "--rows-per-shard",
+        type=int,
+        default=None,
+        help="override the config's ingest.rows_per_shard (default: keep it)",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="config whose inputs and normalize settings to use"
+    )
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="skip the two explanatory rows: winnow without Ray, pyarrow + normalize_text",
+    )
+    parser.add_argument(
+        "--tmp", type=Path, default=None, help="folder for the replicated corpus and outputs (default: system temp)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     if args.scale < 1 or args.repeat < 1:
@@ -408,15 +509,25 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_extras:
             runs["pyarrow_full"] = run_pyarrow(files, work, args.repeat, "full")
 
-        result = {"machine": machine(), "load_average": {"before": load_before, "after": load_average()}, "scale": args.scale, "repeat": args.repeat, "report": args.report, "files": len(files),
-                  "command": " ".join([Path(sys.executable).name, *sys.argv]), "runs": runs}
+        result = {
+            "machine": machine(),
+            "load_average": {"before": load_before, "after": load_average()},
+            "scale": args.scale,
+            "repeat": args.repeat,
+            "report": args.report,
+            "files": len(files),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "runs": runs,
+        }
         for key, key_runs in runs.items():
             result[key] = with_rates(pick(key_runs, args.report), ray_cpus if key == "winnow" else 1)
         w, p = result["winnow"], result["pyarrow"]
         result["ratio_per_core"] = w["docs_s_core"] / p["docs_s_core"]
         if (w["docs"] + w["rejected"], w["text_bytes"]) != (p["docs"], p["text_bytes"]):
-            print(f"note: winnow kept {w['docs']:,} docs ({w['rejected']:,} rejects), {w['text_bytes']:,} text bytes; "
-                  f"pyarrow read {p['docs']:,} docs, {p['text_bytes']:,} bytes")
+            print(
+                f"note: winnow kept {w['docs']:,} docs ({w['rejected']:,} rejects), {w['text_bytes']:,} text bytes; "
+                f"pyarrow read {p['docs']:,} docs, {p['text_bytes']:,} bytes"
+            )
         print_report(result)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

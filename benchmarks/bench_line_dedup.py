@@ -72,7 +72,9 @@ def build(n: int, folder: Path, langs=("en", "zh"), seed: int = 0) -> dict:
             stats["files"] += 1
         lang = langs[i % len(langs)]
         sep = " " if lang == "en" else ""
-        lines = [sep.join(rnd.choice(pools[lang]) for _ in range(rnd.randint(1, 2))) for _ in range(rnd.randint(4, 10))]
+        lines = [
+            sep.join(rnd.choice(pools[lang]) for _ in range(rnd.randint(1, 2))) for _ in range(rnd.randint(4, 10))
+        ]
         if rnd.random() < 0.4:
             lines += rnd.choice(footers[lang])
         text = "\n".join(lines)
@@ -93,8 +95,13 @@ def run_winnow(inputs: list[dict], out: Path, stage: dict, workdir: Path) -> dic
     sampler = Sampler(marker)
     sampler.start()
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "winnow", "run", str(path), "--no-report", "--num-cpus", "2"], env=env, cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "winnow", "run", str(path), "--no-report", "--num-cpus", "2"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     sampler.stop()
     stop_marked(marker, grace_s=10)
@@ -107,11 +114,17 @@ def run_winnow(inputs: list[dict], out: Path, stage: dict, workdir: Path) -> dic
     report = json.loads((folder / "_line_dedup.json").read_text())
     workers = [p for p in sampler.procs.values() if is_ray_worker(p)]
     drivers = [p for p in sampler.procs.values() if "winnow" in p["cmd"] and not is_ray_worker(p)]
-    return {"wall_s": round(wall, 1), "stage_span_s": round(span, 1), "stage_task_s": round(sum(s["seconds"] for s in sidecars), 1),
-            "bytes_in": sum(s["bytes_in"] for s in sidecars), "docs": report["docs"], "units_removed": report["units_removed"],
-            "chars_removed": sum(s["chars"]["removed"] for s in sidecars),
-            "worker_peak_mb": round(max((p["hwm_kb"] for p in workers), default=0) / 1024),
-            "driver_peak_mb": round(max((p["hwm_kb"] for p in drivers), default=0) / 1024)}
+    return {
+        "wall_s": round(wall, 1),
+        "stage_span_s": round(span, 1),
+        "stage_task_s": round(sum(s["seconds"] for s in sidecars), 1),
+        "bytes_in": sum(s["bytes_in"] for s in sidecars),
+        "docs": report["docs"],
+        "units_removed": report["units_removed"],
+        "chars_removed": sum(s["chars"]["removed"] for s in sidecars),
+        "worker_peak_mb": round(max((p["hwm_kb"] for p in workers), default=0) / 1024),
+        "driver_peak_mb": round(max((p["hwm_kb"] for p in drivers), default=0) / 1024),
+    }
 
 
 def part_scaling(sizes: list[int], workdir: Path) -> list[dict]:
@@ -120,22 +133,33 @@ def part_scaling(sizes: list[int], workdir: Path) -> list[dict]:
         corpus = workdir / f"corpus-{n}"
         built = build(n, corpus)
         r = run_winnow([{"path": str(corpus), "source": "web"}], workdir / f"out-{n}", {"name": "line_dedup"}, workdir)
-        r.update(size=n, mb=built["bytes"] / 1e6, docs_s_core=n / r["stage_span_s"] / 2, mb_s_core=built["bytes"] / 1e6 / r["stage_span_s"] / 2)
+        r.update(
+            size=n,
+            mb=built["bytes"] / 1e6,
+            docs_s_core=n / r["stage_span_s"] / 2,
+            mb_s_core=built["bytes"] / 1e6 / r["stage_span_s"] / 2,
+        )
         rows.append(r)
         print(json.dumps(r), flush=True)
-    print("\n| docs | MB | line_dedup span s | task s | docs/s per core | MB/s per core | units removed | worker peak MB | driver peak MB |")
+    print(
+        "\n| docs | MB | line_dedup span s | task s | docs/s per core | MB/s per core | units removed | worker peak MB | driver peak MB |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['size']:,} | {r['mb']:,.0f} | {r['stage_span_s']:,.1f} | {r['stage_task_s']:,.1f} | {r['docs_s_core']:,.0f} | "
-              f"{r['mb_s_core']:.2f} | {r['units_removed']:,} | {r['worker_peak_mb']:,} | {r['driver_peak_mb']:,} |")
+        print(
+            f"| {r['size']:,} | {r['mb']:,.0f} | {r['stage_span_s']:,.1f} | {r['stage_task_s']:,.1f} | {r['docs_s_core']:,.0f} | "
+            f"{r['mb_s_core']:.2f} | {r['units_removed']:,} | {r['worker_peak_mb']:,} | {r['driver_peak_mb']:,} |"
+        )
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
-        print(f"\ntime({b['size']:,}) / time({a['size']:,}) = {b['stage_span_s'] / a['stage_span_s']:.2f} "
-              f"for {b['size'] / a['size']:.0f}x the documents")
+        print(
+            f"\ntime({b['size']:,}) / time({a['size']:,}) = {b['stage_span_s'] / a['stage_span_s']:.2f} "
+            f"for {b['size'] / a['size']:.0f}x the documents"
+        )
     return rows
 
 
-PEER = r'''
+PEER = r"""
 import sys, time
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.readers import JsonlReader
@@ -153,14 +177,16 @@ if __name__ == "__main__":
     LocalPipelineExecutor(pipeline=[JsonlReader(src), SentenceDedupFilter(data_folder=f"{work}/dups", config=cfg),
                                     JsonlWriter(f"{work}/out", compression=None)], tasks=2, workers=2, logging_dir=f"{work}/logs3").run()
     print("PEER_WALL", time.perf_counter() - t0)
-'''
+"""
 
 
 def peer_run(peer_python: str, src: Path, work: Path) -> tuple[float, dict[str, str]]:
     script = work / "peer_sentence_dedup.py"
     script.write_text(PEER)
     t0 = time.perf_counter()
-    proc = subprocess.run([peer_python, str(script), str(src), str(work / "dt")], capture_output=True, text=True, cwd=work)
+    proc = subprocess.run(
+        [peer_python, str(script), str(src), str(work / "dt")], capture_output=True, text=True, cwd=work
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
@@ -181,7 +207,9 @@ def compare(name: str, src_files: list[Path], peer_python: str, workdir: Path) -
     work.mkdir(parents=True, exist_ok=True)
     originals = {}
     for f in src_files:
-        for line in (gzip.open(f, "rt", encoding="utf-8") if f.suffix == ".gz" else zstandard.open(f, "rt", encoding="utf-8")):
+        for line in (
+            gzip.open(f, "rt", encoding="utf-8") if f.suffix == ".gz" else zstandard.open(f, "rt", encoding="utf-8")
+        ):
             d = json.loads(line)
             originals[d["id"]] = d["text"]
     src = work / "input"
@@ -191,8 +219,9 @@ def compare(name: str, src_files: list[Path], peer_python: str, workdir: Path) -
             fh.write(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n")
     stage = {"name": "line_dedup", "mode": "keep_first", "unit": "line", "min_unit_chars": 1, "min_doc_chars": 0}
     w = run_winnow([{"path": str(src / "docs.jsonl"), "source": name, "lang": "en"}], work / "winnow-out", stage, work)
-    kept = ds.dataset(str(work / "winnow-out" / "01_line_dedup"), ignore_prefixes=["_", ".", "rejects", "removed"]).to_table(
-        columns=["id", "text"])
+    kept = ds.dataset(
+        str(work / "winnow-out" / "01_line_dedup"), ignore_prefixes=["_", ".", "rejects", "removed"]
+    ).to_table(columns=["id", "text"])
     ours = dict(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist()))
     peer_wall, theirs = peer_run(peer_python, src, work)
     changed_ours = {i for i, t in originals.items() if ours.get(i, "") != t}
@@ -202,10 +231,20 @@ def compare(name: str, src_files: list[Path], peer_python: str, workdir: Path) -
     agree = sum(1 for i in originals if (i in changed_ours) == (i in changed_theirs)) / len(originals)
     removed_ours = sum(len(originals[i]) - len(ours.get(i, "")) for i in originals)
     removed_theirs = sum(len(originals[i]) - len(theirs.get(i, "")) for i in originals)
-    row = {"set": name, "docs": len(originals), "winnow_wall_s": w["wall_s"], "datatrove_wall_s": round(peer_wall, 1),
-           "speedup": round(peer_wall / w["wall_s"], 2), "changed_winnow": len(changed_ours), "changed_datatrove": len(changed_theirs),
-           "changed_both": len(both), "jaccard_changed": round(len(both) / max(1, len(either)), 3), "agreement": round(agree, 4),
-           "chars_removed_winnow": removed_ours, "chars_removed_datatrove": removed_theirs}
+    row = {
+        "set": name,
+        "docs": len(originals),
+        "winnow_wall_s": w["wall_s"],
+        "datatrove_wall_s": round(peer_wall, 1),
+        "speedup": round(peer_wall / w["wall_s"], 2),
+        "changed_winnow": len(changed_ours),
+        "changed_datatrove": len(changed_theirs),
+        "changed_both": len(both),
+        "jaccard_changed": round(len(both) / max(1, len(either)), 3),
+        "agreement": round(agree, 4),
+        "chars_removed_winnow": removed_ours,
+        "chars_removed_datatrove": removed_theirs,
+    }
     print(json.dumps(row), flush=True)
     return row
 
@@ -221,13 +260,17 @@ def part_peer(peer_python: str, docs: int, workdir: Path) -> list[dict]:
             for i, line in enumerate(src):
                 dst.write(json.dumps({"id": f"mail-{i:05d}", "text": json.loads(line)["text"]}) + "\n")
         rows.append(compare("spamassassin-emails", [real], peer_python, workdir))
-    print("\n| set | docs | winnow s | DataTrove s | DataTrove / winnow | docs changed (winnow / DataTrove / both) | "
-          "same decision | chars removed (winnow / DataTrove) |")
+    print(
+        "\n| set | docs | winnow s | DataTrove s | DataTrove / winnow | docs changed (winnow / DataTrove / both) | "
+        "same decision | chars removed (winnow / DataTrove) |"
+    )
     print("|---|---:|---:|---:|---:|---|---:|---|")
     for r in rows:
-        print(f"| {r['set']} | {r['docs']:,} | {r['winnow_wall_s']} | {r['datatrove_wall_s']} | {r['speedup']}x | "
-              f"{r['changed_winnow']:,} / {r['changed_datatrove']:,} / {r['changed_both']:,} | {100 * r['agreement']:.1f}% | "
-              f"{r['chars_removed_winnow']:,} / {r['chars_removed_datatrove']:,} |")
+        print(
+            f"| {r['set']} | {r['docs']:,} | {r['winnow_wall_s']} | {r['datatrove_wall_s']} | {r['speedup']}x | "
+            f"{r['changed_winnow']:,} / {r['changed_datatrove']:,} / {r['changed_both']:,} | {100 * r['agreement']:.1f}% | "
+            f"{r['chars_removed_winnow']:,} / {r['chars_removed_datatrove']:,} |"
+        )
     return rows
 
 

@@ -59,14 +59,28 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from bench_dedup_scaling import sentence_pool  # noqa: E402  (English sentences of the bundled sample)
-from ray_cluster import (cluster_env, job_status, marked_processes, start_head, start_worker_node,  # noqa: E402
-                         stop_cluster, stop_marked)
+from ray_cluster import (  # noqa: E402
+    cluster_env,
+    job_status,
+    marked_processes,
+    start_head,
+    start_worker_node,
+    stop_cluster,
+    stop_marked,
+)
 
 FILE_DOCS = 100_000
 EN_FILLERS = ["data", "river", "blue", "seven"]  # as bench_dedup_scaling.py's near-copies
 ZH_FILLERS = ["数", "河", "蓝", "七"]
 SOURCES = ("web-en", "web-zh")
-UPLOAD_EXCLUDES = ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "*.egg-info/", "__pycache__/"]  # tests/test_job_submit.py
+UPLOAD_EXCLUDES = [
+    "/data/sample/",
+    "/tests/data/",
+    "/out/",
+    ".pytest_cache/",
+    "*.egg-info/",
+    "__pycache__/",
+]  # tests/test_job_submit.py
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -219,14 +233,18 @@ def stage_figures(out: Path, started_epoch: float) -> list[dict]:
         manifest = folder / "_manifest.json"
         finished = manifest.stat().st_mtime if manifest.exists() else previous
         dedup = json.loads((folder / "_dedup.json").read_text()) if (folder / "_dedup.json").exists() else None
-        rows.append({
-            "stage": folder.name, "tasks": len(sidecars),
-            "sidecar_s": round(sum(sc.get("seconds", 0) for sc in sidecars), 2),
-            "dedup_phases_s": round(sum(dedup["seconds"].values()), 2) if dedup else None,
-            "span_s": round(finished - previous, 1),
-            "rows_in": sum(sc.get("rows_in", 0) for sc in sidecars), "rows_out": sum(sc.get("rows_out", 0) for sc in sidecars),
-            "nodes": sorted({sc.get("node") for sc in sidecars} - {None}),
-        })
+        rows.append(
+            {
+                "stage": folder.name,
+                "tasks": len(sidecars),
+                "sidecar_s": round(sum(sc.get("seconds", 0) for sc in sidecars), 2),
+                "dedup_phases_s": round(sum(dedup["seconds"].values()), 2) if dedup else None,
+                "span_s": round(finished - previous, 1),
+                "rows_in": sum(sc.get("rows_in", 0) for sc in sidecars),
+                "rows_out": sum(sc.get("rows_out", 0) for sc in sidecars),
+                "nodes": sorted({sc.get("node") for sc in sidecars} - {None}),
+            }
+        )
         previous = finished
     return rows
 
@@ -240,7 +258,9 @@ def run_size(n: int, workdir: Path, timeout: float) -> dict:
     built = build_corpus(n, corpus)
     build_s = time.perf_counter() - t0
     inputs = [{"path": str(corpus / s), "source": s} for s in SOURCES]
-    config = write_yaml(default_config(inputs, workdir / "out", {"web-en": 0.5, "web-zh": 0.5}, 20_000), workdir / "pipeline.yaml")
+    config = write_yaml(
+        default_config(inputs, workdir / "out", {"web-en": 0.5, "web-zh": 0.5}, 20_000), workdir / "pipeline.yaml"
+    )
     marker = uuid.uuid4().hex
     env = cluster_env(marker)
     env.pop("WINNOW_FAULTS", None)
@@ -250,8 +270,13 @@ def run_size(n: int, workdir: Path, timeout: float) -> dict:
     sampler.start()
     started_epoch = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "winnow", "run", str(config), "--no-report", "--num-cpus", "2"],
-                            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "winnow", "run", str(config), "--no-report", "--num-cpus", "2"],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         rc = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -262,7 +287,9 @@ def run_size(n: int, workdir: Path, timeout: float) -> dict:
     log.close()
     forced = stop_marked(marker, grace_s=10)  # whatever outlived the driver (normally nothing)
     if rc != 0:
-        raise RuntimeError(f"{n:,} docs: the pipeline exited with {rc}:\n" + (workdir / "run.log").read_text(errors="replace")[-4000:])
+        raise RuntimeError(
+            f"{n:,} docs: the pipeline exited with {rc}:\n" + (workdir / "run.log").read_text(errors="replace")[-4000:]
+        )
     procs = sampler.procs
     driver = procs.get(proc.pid, {"hwm_kb": 0, "cpu_s": 0})
     workers = [p for pid, p in procs.items() if pid != proc.pid and is_ray_worker(p)]
@@ -270,32 +297,50 @@ def run_size(n: int, workdir: Path, timeout: float) -> dict:
     top_system = max(system, key=lambda p: p["hwm_kb"], default={"hwm_kb": 0, "comm": "-"})
     stages = stage_figures(workdir / "out", started_epoch)
     return {
-        "docs": n, "corpus": built, "corpus_build_s": round(build_s, 1),
-        "wall_s": round(wall, 1), "docs_per_s_per_core": round(n / wall / 2, 1),
-        "driver_peak_mb": round(driver["hwm_kb"] / 1024), "worker_peak_mb": round(max((p["hwm_kb"] for p in workers), default=0) / 1024),
-        "ray_system_peak_mb": round(top_system["hwm_kb"] / 1024), "ray_system_peak_proc": top_system.get("comm", top_system.get("name")),
-        "worker_processes": len(workers), "processes": len(procs), "samples": sampler.samples,
-        "cpu_s_all": round(sum(p["cpu_s"] for p in procs.values()), 1), "cpu_s_workers": round(sum(p["cpu_s"] for p in workers), 1),
+        "docs": n,
+        "corpus": built,
+        "corpus_build_s": round(build_s, 1),
+        "wall_s": round(wall, 1),
+        "docs_per_s_per_core": round(n / wall / 2, 1),
+        "driver_peak_mb": round(driver["hwm_kb"] / 1024),
+        "worker_peak_mb": round(max((p["hwm_kb"] for p in workers), default=0) / 1024),
+        "ray_system_peak_mb": round(top_system["hwm_kb"] / 1024),
+        "ray_system_peak_proc": top_system.get("comm", top_system.get("name")),
+        "worker_processes": len(workers),
+        "processes": len(procs),
+        "samples": sampler.samples,
+        "cpu_s_all": round(sum(p["cpu_s"] for p in procs.values()), 1),
+        "cpu_s_workers": round(sum(p["cpu_s"] for p in workers), 1),
         "cpu_s_driver": round(driver["cpu_s"], 1),
-        "load_before": round(load_before, 2), "load_after": round(load(), 2),
-        "kept": stages[-1]["rows_out"] if stages else None, "stages": stages,
+        "load_before": round(load_before, 2),
+        "load_after": round(load(), 2),
+        "kept": stages[-1]["rows_out"] if stages else None,
+        "stages": stages,
         "leftover_processes_forced": forced,
     }
 
 
 def print_scaling(rows: list[dict]) -> None:
-    print("\n| docs | wall s | docs/s | docs/s per core | driver peak RSS MB | worker peak RSS MB | CPU s (all processes) | kept | load before/after |")
+    print(
+        "\n| docs | wall s | docs/s | docs/s per core | driver peak RSS MB | worker peak RSS MB | CPU s (all processes) | kept | load before/after |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['docs']:,} | {r['wall_s']:,.1f} | {r['docs'] / r['wall_s']:,.0f} | {r['docs_per_s_per_core']:,.0f} | {r['driver_peak_mb']:,} | "
-              f"{r['worker_peak_mb']:,} | {r['cpu_s_all']:,.0f} | {r['kept']:,} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+        print(
+            f"| {r['docs']:,} | {r['wall_s']:,.1f} | {r['docs'] / r['wall_s']:,.0f} | {r['docs_per_s_per_core']:,.0f} | {r['driver_peak_mb']:,} | "
+            f"{r['worker_peak_mb']:,} | {r['cpu_s_all']:,.0f} | {r['kept']:,} | {r['load_before']:.1f} / {r['load_after']:.1f} |"
+        )
     for r in rows:
-        print(f"\nPer stage at {r['docs']:,} docs (sidecar s = sum of `seconds` in _stats/*.json; span = wall time between manifests):")
+        print(
+            f"\nPer stage at {r['docs']:,} docs (sidecar s = sum of `seconds` in _stats/*.json; span = wall time between manifests):"
+        )
         print("| stage | tasks | rows in | rows out | sidecar s | dedup phases s | span s |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for s in r["stages"]:
             dp = f"{s['dedup_phases_s']:,.1f}" if s["dedup_phases_s"] is not None else ""
-            print(f"| {s['stage']} | {s['tasks']} | {s['rows_in']:,} | {s['rows_out']:,} | {s['sidecar_s']:,.1f} | {dp} | {s['span_s']:,.1f} |")
+            print(
+                f"| {s['stage']} | {s['tasks']} | {s['rows_in']:,} | {s['rows_out']:,} | {s['sidecar_s']:,.1f} | {dp} | {s['span_s']:,.1f} |"
+            )
 
 
 # --- part 2: 1 node vs 2 nodes -----------------------------------------------------------------------------
@@ -314,8 +359,10 @@ def job_times(head, job_id: str) -> dict:
     try:
         with urllib.request.urlopen(f"{head.dashboard}/api/jobs/{job_id}", timeout=30) as r:
             info = json.loads(r.read())
-        return {"ray_start_to_end_s": round((info["end_time"] - info["start_time"]) / 1000, 2),
-                "driver_node": info.get("driver_node_id")}
+        return {
+            "ray_start_to_end_s": round((info["end_time"] - info["start_time"]) / 1000, 2),
+            "driver_node": info.get("driver_node_id"),
+        }
     except Exception as err:  # noqa: BLE001  (a figure we can do without)
         return {"ray_start_to_end_s": None, "ray_info_error": str(err)[:200]}
 
@@ -337,9 +384,28 @@ def run_nodes(mode: str, workdir: Path, timeout: float) -> dict:
         runtime_env = {"excludes": UPLOAD_EXCLUDES}
         load_before = load()
         t0 = time.perf_counter()
-        res = head.ray("job", "submit", "--log-color=false", "--address", head.dashboard, "--submission-id", job_id,
-                       "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env), "--no-wait", "--",
-                       "python", "-m", "winnow", "run", str(config), "--no-report", timeout=300)
+        res = head.ray(
+            "job",
+            "submit",
+            "--log-color=false",
+            "--address",
+            head.dashboard,
+            "--submission-id",
+            job_id,
+            "--working-dir",
+            str(REPO),
+            "--runtime-env-json",
+            json.dumps(runtime_env),
+            "--no-wait",
+            "--",
+            "python",
+            "-m",
+            "winnow",
+            "run",
+            str(config),
+            "--no-report",
+            timeout=300,
+        )
         submitted = time.perf_counter() - t0
         if res.returncode != 0:
             raise RuntimeError(f"ray job submit failed: {res.stdout}{res.stderr}")
@@ -358,10 +424,19 @@ def run_nodes(mode: str, workdir: Path, timeout: float) -> dict:
         for p in (workdir / "out").glob("[0-9][0-9]_*/_stats/*.json"):
             node = json.loads(p.read_text()).get("node")
             per_node[node] = per_node.get(node, 0) + 1
-        return {"mode": mode, "cpus": "2" if mode == "a" else "1 + 1", "submit_to_succeeded_s": round(elapsed, 1),
-                "submit_call_s": round(submitted, 1), **job_times(head, job_id), "nodes_with_tasks": len(set(per_node) - {None}),
-                "tasks_per_node": sorted((v for k, v in per_node.items() if k is not None), reverse=True), "tasks_without_node": per_node.get(None, 0),
-                "kept": stages[-1]["rows_out"] if stages else None, "load_before": round(load_before, 2), "load_after": round(load(), 2)}
+        return {
+            "mode": mode,
+            "cpus": "2" if mode == "a" else "1 + 1",
+            "submit_to_succeeded_s": round(elapsed, 1),
+            "submit_call_s": round(submitted, 1),
+            **job_times(head, job_id),
+            "nodes_with_tasks": len(set(per_node) - {None}),
+            "tasks_per_node": sorted((v for k, v in per_node.items() if k is not None), reverse=True),
+            "tasks_without_node": per_node.get(None, 0),
+            "kept": stages[-1]["rows_out"] if stages else None,
+            "load_before": round(load_before, 2),
+            "load_after": round(load(), 2),
+        }
     finally:
         forced = stop_cluster(head)
         if forced:
@@ -369,15 +444,19 @@ def run_nodes(mode: str, workdir: Path, timeout: float) -> dict:
 
 
 def print_nodes(rows: list[dict]) -> None:
-    print("\n| cluster | run | submit -> SUCCEEDED s | Ray job start -> end s | nodes that ran shard tasks | shard tasks per node | kept | load before/after |")
+    print(
+        "\n| cluster | run | submit -> SUCCEEDED s | Ray job start -> end s | nodes that ran shard tasks | shard tasks per node | kept | load before/after |"
+    )
     print("|---|---:|---:|---:|---:|---|---:|---|")
     seen: dict[str, int] = {}
     for r in rows:
         seen[r["mode"]] = seen.get(r["mode"], 0) + 1
         name = "(a) 1 node, 2 CPUs" if r["mode"] == "a" else "(b) 2 nodes, 1 + 1 CPUs"
         ray_s = f"{r['ray_start_to_end_s']:.1f}" if r.get("ray_start_to_end_s") is not None else "-"
-        print(f"| {name} | {seen[r['mode']]} | {r['submit_to_succeeded_s']:.1f} | {ray_s} | {r['nodes_with_tasks']} | "
-              f"{' + '.join(map(str, r['tasks_per_node']))} | {r['kept']:,} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+        print(
+            f"| {name} | {seen[r['mode']]} | {r['submit_to_succeeded_s']:.1f} | {ray_s} | {r['nodes_with_tasks']} | "
+            f"{' + '.join(map(str, r['tasks_per_node']))} | {r['kept']:,} | {r['load_before']:.1f} / {r['load_after']:.1f} |"
+        )
 
 
 # --- main ---------------------------------------------------------------------------------------------------

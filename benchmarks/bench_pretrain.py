@@ -30,10 +30,21 @@ def hf_twin(cfg: ModelConfig):
     """transformers' LLaMA with the very same shape."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    hf = LlamaConfig(vocab_size=cfg.vocab_size, hidden_size=cfg.dim, intermediate_size=cfg.hidden_dim, num_hidden_layers=cfg.n_layers,
-                     num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.kv_heads, max_position_embeddings=cfg.max_seq_len,
-                     rms_norm_eps=cfg.norm_eps, rope_theta=cfg.rope_theta, tie_word_embeddings=cfg.tie_embeddings, attention_bias=False,
-                     mlp_bias=False, attn_implementation="sdpa")
+    hf = LlamaConfig(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.dim,
+        intermediate_size=cfg.hidden_dim,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.kv_heads,
+        max_position_embeddings=cfg.max_seq_len,
+        rms_norm_eps=cfg.norm_eps,
+        rope_theta=cfg.rope_theta,
+        tie_word_embeddings=cfg.tie_embeddings,
+        attention_bias=False,
+        mlp_bias=False,
+        attn_implementation="sdpa",
+    )
     return LlamaForCausalLM(hf)
 
 
@@ -74,7 +85,11 @@ def main() -> None:
     mcfg = ModelConfig.model_validate({"vocab_size": cfg.prep.vocab_size, "max_seq_len": seq, **cfg.model})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else (lambda: torch.autocast("cpu", enabled=False))
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+        if bf16
+        else (lambda: torch.autocast("cpu", enabled=False))
+    )
     gen = torch.Generator().manual_seed(0)
     batches = [torch.randint(0, mcfg.vocab_size, (args.batch, seq + 1), generator=gen).to(device) for _ in range(4)]
     tokens_per_step = args.batch * seq
@@ -82,18 +97,30 @@ def main() -> None:
     flops = ours.flops_per_token(seq)
     peak = peak_flops(device)
     name = torch.cuda.get_device_name(device) if bf16 else "CPU"
-    print(f"{args.config}: {ours.num_params():,} parameters ({ours.num_params(non_embedding=True):,} non-embedding), batch {args.batch} x {seq}, "
-          f"{'bf16' if bf16 else 'fp32'}, compile={args.compile}, {name}, torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.config}: {ours.num_params():,} parameters ({ours.num_params(non_embedding=True):,} non-embedding), batch {args.batch} x {seq}, "
+        f"{'bf16' if bf16 else 'fp32'}, compile={args.compile}, {name}, torch threads {torch.get_num_threads()}"
+    )
     results = {}
     if args.only in (None, "winnow"):
         fwd = torch.compile(ours) if args.compile else ours
-        results["winnow"] = time_steps(fwd, list(ours.parameters()), batches, device, autocast, args.steps, args.warmup)
+        results["winnow"] = time_steps(
+            fwd, list(ours.parameters()), batches, device, autocast, args.steps, args.warmup
+        )
     del ours
     if args.only in (None, "hf"):
         hf = hf_twin(mcfg).to(device)
         print(f"transformers LlamaForCausalLM: {sum(p.numel() for p in hf.parameters()):,} parameters")
         model = torch.compile(hf) if args.compile else hf
-        results["hf"] = time_steps(lambda x: model(input_ids=x).logits, list(hf.parameters()), batches, device, autocast, args.steps, args.warmup)
+        results["hf"] = time_steps(
+            lambda x: model(input_ids=x).logits,
+            list(hf.parameters()),
+            batches,
+            device,
+            autocast,
+            args.steps,
+            args.warmup,
+        )
     for key, sec in results.items():
         tps = tokens_per_step / sec
         mfu = f", MFU {100 * flops * tps / peak:.1f}%" if peak else ""

@@ -28,14 +28,39 @@ def _bench_urls(n: int, seed: int = 0) -> list[str]:
     gambling domains, the rest on a few hundred busy hosts; tracking parameters, Chinese
     percent-encoded paths, IDN hosts and duplicates mixed in."""
     rng = random.Random(seed)
-    words = ["news", "blog", "post", "article", "product", "list", "show", "detail", "info", "page", "about",
-             "2021", "2022", "health", "sports", "travel", "recipe", "casino", "sex", "video", "free", "game", "tech",
-             "finance", "xinwen", "chanpin"]
+    words = [
+        "news",
+        "blog",
+        "post",
+        "article",
+        "product",
+        "list",
+        "show",
+        "detail",
+        "info",
+        "page",
+        "about",
+        "2021",
+        "2022",
+        "health",
+        "sports",
+        "travel",
+        "recipe",
+        "casino",
+        "sex",
+        "video",
+        "free",
+        "game",
+        "tech",
+        "finance",
+        "xinwen",
+        "chanpin",
+    ]
     zh = ["新闻", "产品", "博彩", "旅游", "健康", "科技"]
     gambling = [e for _, e in list_lines(resolve_path("data/blocklists/ut1/gambling/domains"))][:5000]
     busy = [f"{rng.choice(words)}{k}.{rng.choice(['com', 'cn', 'net', 'org', 'com.cn'])}" for k in range(300)]
     urls = []
-    for i in range(n):
+    for _ in range(n):
         r = rng.random()
         if r < 0.5:
             prefix = rng.choice(["www.", "m.", ""])
@@ -49,7 +74,7 @@ def _bench_urls(n: int, seed: int = 0) -> list[str]:
         path = "/" + "/".join(rng.choice(words) for _ in range(rng.randrange(1, 4))) + f"/{rng.randrange(10**6)}.html"
         if rng.random() < 0.05:
             path = "/" + quote(rng.choice(zh)) + path
-        query = "?utm_source=feed&id=%d" % rng.randrange(1000) if rng.random() < 0.2 else ""
+        query = f"?utm_source=feed&id={rng.randrange(1000)}" if rng.random() < 0.2 else ""
         urls.append(f"{rng.choice(['http', 'https'])}://{host}{path}{query}")
         if rng.random() < 0.02 and urls:
             urls.append(urls[-1] + "&fbclid=x" if query else urls[-1] + "?gclid=y")
@@ -68,9 +93,11 @@ def main(count: int, batch: int = 2048) -> None:
     for offset in range(0, count, batch):
         dropped += int((~stage(table.slice(offset, batch)).keep).sum())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    print(f"lists loaded in {load_s:.2f} s; {count:,} URLs in {seconds:.2f} s wall, {cpu:.2f} s CPU: "
-          f"{count / seconds:,.0f} URLs/s wall, {count / cpu:,.0f} URLs/s per CPU second (batches of {batch}); "
-          f"{dropped:,} dropped")
+    print(
+        f"lists loaded in {load_s:.2f} s; {count:,} URLs in {seconds:.2f} s wall, {cpu:.2f} s CPU: "
+        f"{count / seconds:,.0f} URLs/s wall, {count / cpu:,.0f} URLs/s per CPU second (batches of {batch}); "
+        f"{dropped:,} dropped"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,11 @@ IGNORED_SIDECAR_KEYS = {"seconds", "node", "config_hash", "fingerprint", "code_v
 
 
 def parquet_digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.glob("[0-9][0-9]_*/**/*.parquet")) if not p.name.startswith(".") and "_work" not in p.parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.glob("[0-9][0-9]_*/**/*.parquet"))
+        if not p.name.startswith(".") and "_work" not in p.parts
+    }
 
 
 def sidecar_counts(root: Path) -> dict[str, dict]:
@@ -55,8 +58,10 @@ def main() -> int:
         print(f"{len(problems)} difference(s) over {files} Parquet files:")
         print("\n".join(problems))
         return 1
-    print(f"identical: {files} Parquet files in {len({Path(n).parts[0] for n in parquet_digests(old)})} stage folders, "
-          f"{len(sidecar_counts(old))} sidecars' counts")
+    print(
+        f"identical: {files} Parquet files in {len({Path(n).parts[0] for n in parquet_digests(old)})} stage folders, "
+        f"{len(sidecar_counts(old))} sidecars' counts"
+    )
     return 0
 
 

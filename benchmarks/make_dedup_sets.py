@@ -97,14 +97,23 @@ NGRAM = 5
 # Where the licensed texts are, per --source. (file label, path, field, filter)
 SOURCES = {
     "en": {
-        "sample": [("dj-refined", "data/sample/en/refined.jsonl.gz", "text", lambda r: "stackexchange" not in r.get("subset", "")),
-                   ("ccnet-head", "data/sample/en/ccnet-head.jsonl", "text", None)],
-        "shared": [("dj-redpajama-c4-refined", "reference/en/dj-redpajama-c4-refined.jsonl", "text", None),
-                   ("dj-redpajama-cc-2023-06-refined", "reference/en/dj-redpajama-cc-2023-06-refined.jsonl", "text", None),
-                   ("dj-the-pile-nih-refined", "reference/en/dj-the-pile-nih-refined.jsonl", "text", None),
-                   ("dj-the-pile-uspto-refined", "reference/en/dj-the-pile-uspto-refined.jsonl", "text", None),
-                   ("ccnet-en-head-0091", "web/jsonl/ccnet-en-head-0091.jsonl", "text", None),
-                   ("ccnet-en-head-0174", "web/jsonl/ccnet-en-head-0174.jsonl", "text", None)],
+        "sample": [
+            (
+                "dj-refined",
+                "data/sample/en/refined.jsonl.gz",
+                "text",
+                lambda r: "stackexchange" not in r.get("subset", ""),
+            ),
+            ("ccnet-head", "data/sample/en/ccnet-head.jsonl", "text", None),
+        ],
+        "shared": [
+            ("dj-redpajama-c4-refined", "reference/en/dj-redpajama-c4-refined.jsonl", "text", None),
+            ("dj-redpajama-cc-2023-06-refined", "reference/en/dj-redpajama-cc-2023-06-refined.jsonl", "text", None),
+            ("dj-the-pile-nih-refined", "reference/en/dj-the-pile-nih-refined.jsonl", "text", None),
+            ("dj-the-pile-uspto-refined", "reference/en/dj-the-pile-uspto-refined.jsonl", "text", None),
+            ("ccnet-en-head-0091", "web/jsonl/ccnet-en-head-0091.jsonl", "text", None),
+            ("ccnet-en-head-0174", "web/jsonl/ccnet-en-head-0174.jsonl", "text", None),
+        ],
     },
     "zh": {
         "sample": [("cmrc2018-wikipedia", "data/sample/zh/wikipedia.jsonl.zst", "text", None)],
@@ -113,24 +122,50 @@ SOURCES = {
 }
 
 EN_HEADERS = [
-    "Share this article", "Share on Facebook | Share on Twitter | Email", "Skip to main content",
-    "Advertisement", "Home » News", "Click here to subscribe to our newsletter!", "You are here: Home",
-    "Posted by admin", "Print this page", "Menu",
+    "Share this article",
+    "Share on Facebook | Share on Twitter | Email",
+    "Skip to main content",
+    "Advertisement",
+    "Home » News",
+    "Click here to subscribe to our newsletter!",
+    "You are here: Home",
+    "Posted by admin",
+    "Print this page",
+    "Menu",
 ]
 EN_FOOTERS = [
-    "Share this article", "Copyright © 2019 All rights reserved.", "All rights reserved.",
-    "Read more articles like this on our blog.", "This article was originally published on our website.",
-    "Comments are closed.", "Leave a comment", "Like this: Like Loading...", "Tags: news, events, community",
-    "Related posts", "Click here to read more.", "Back to top",
+    "Share this article",
+    "Copyright © 2019 All rights reserved.",
+    "All rights reserved.",
+    "Read more articles like this on our blog.",
+    "This article was originally published on our website.",
+    "Comments are closed.",
+    "Leave a comment",
+    "Like this: Like Loading...",
+    "Tags: news, events, community",
+    "Related posts",
+    "Click here to read more.",
+    "Back to top",
 ]
 ZH_HEADERS = [
-    "点击上方蓝字关注我们", "首页 > 新闻 > 正文", "分享到：微信 微博 QQ空间", "来源：网络", "广告",
-    "【字体：大 中 小】", "本文导读",
+    "点击上方蓝字关注我们",
+    "首页 > 新闻 > 正文",
+    "分享到：微信 微博 QQ空间",
+    "来源：网络",
+    "广告",
+    "【字体：大 中 小】",
+    "本文导读",
 ]
 ZH_FOOTERS = [
-    "转载请注明出处", "本文来源于网络，如有侵权请联系删除。", "责任编辑：小编", "（完）",
-    "免责声明：本文仅代表作者个人观点，与本站无关。", "更多精彩内容，请关注我们的微信公众号。",
-    "版权所有 © 2020 保留所有权利", "返回顶部", "相关阅读",
+    "转载请注明出处",
+    "本文来源于网络，如有侵权请联系删除。",
+    "责任编辑：小编",
+    "（完）",
+    "免责声明：本文仅代表作者个人观点，与本站无关。",
+    "更多精彩内容，请关注我们的微信公众号。",
+    "版权所有 © 2020 保留所有权利",
+    "返回顶部",
+    "相关阅读",
 ]
 
 _WORD = re.compile(r"\w+")
@@ -141,13 +176,14 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 # --------------------------------------------------------------------------- shingles
 
+
 def shingles(text: str, lang: str, n: int = NGRAM) -> set:
     """5-gram shingle set: NFKC + casefold; en: `\\w+` words, zh: alphanumeric characters."""
     s = unicodedata.normalize("NFKC", text).casefold()
     units = _WORD.findall(s) if lang == "en" else [c for c in s if c.isalnum()]
     if len(units) < n:
         return {tuple(units)} if units else set()
-    return {tuple(units[i:i + n]) for i in range(len(units) - n + 1)}
+    return {tuple(units[i : i + n]) for i in range(len(units) - n + 1)}
 
 
 def jaccard(a: set, b: set) -> float:
@@ -158,6 +194,7 @@ def jaccard(a: set, b: set) -> float:
 
 
 # --------------------------------------------------------------------------- real texts
+
 
 def _read_records(path: Path) -> list[dict]:
     if path.suffix == ".zst":
@@ -246,6 +283,7 @@ def real_passages(lang: str, source: str, data_dir: Path, rng: random.Random) ->
 
 # --------------------------------------------------------------------------- edits
 
+
 def _edit_words_en(text: str, rng: random.Random) -> str:
     parts = re.split(r"(\s+)", text)  # words at even positions, separators at odd ones
     words = [[parts[i], parts[i + 1] if i + 1 < len(parts) else ""] for i in range(0, len(parts), 2) if parts[i]]
@@ -273,9 +311,9 @@ def _edit_words_en(text: str, rng: random.Random) -> str:
                 j = rng.randrange(len(w) - 1)
                 how = rng.randrange(3)
                 if how == 0:
-                    w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+                    w = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
                 elif how == 1:
-                    w = w[:j] + w[j + 1:]
+                    w = w[:j] + w[j + 1 :]
                 else:
                     w = w[:j] + w[j] + w[j:]
                 words[i][0] = w
@@ -296,9 +334,9 @@ def _edit_chars_zh(text: str, rng: random.Random) -> str:
             chars[i] = rng.choice(cjk)
         elif op == "insert":
             j = rng.randrange(len(chars) - span)
-            chars[i:i] = chars[j:j + span]
+            chars[i:i] = chars[j : j + span]
         elif op == "delete":
-            del chars[i:i + span]
+            del chars[i : i + span]
         elif i + 1 < len(chars):
             chars[i], chars[i + 1] = chars[i + 1], chars[i]
     return "".join(chars)
@@ -315,13 +353,23 @@ def _boilerplate(text: str, lang: str, rng: random.Random) -> str:
 
 
 _CURLY = str.maketrans({"'": "\u2019", '"': "\u201d"})
-_HALF = str.maketrans({"，": ",", "。": ".", "：": ":", "；": ";", "！": "!", "？": "?", "（": "(", "）": ")", "、": ","})
+_HALF = str.maketrans(
+    {"，": ",", "。": ".", "：": ":", "；": ";", "！": "!", "？": "?", "（": "(", "）": ")", "、": ","}
+)
 _FULL = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F) if chr(c).isalnum()}
 
 
 def _format(text: str, lang: str, rng: random.Random) -> str:
     if lang == "en":
-        ops = ["lower", "join_lines", "blank_lines", "double_spaces", "curly_quotes", "drop_commas", "space_before_punct"]
+        ops = [
+            "lower",
+            "join_lines",
+            "blank_lines",
+            "double_spaces",
+            "curly_quotes",
+            "drop_commas",
+            "space_before_punct",
+        ]
     else:
         ops = ["half_width", "full_width", "space_latin", "break_sentences", "join_lines", "drop_commas"]
     for op in rng.sample(ops, rng.randint(1, 2)):
@@ -382,6 +430,7 @@ def make_copy(text: str, lang: str, rng: random.Random) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- the set
 
+
 def remix_units(bases: list[Base], lang: str) -> list[str]:
     """The distinct sentences of the real passages, long ones cut further at commas, semicolons
     and colons: short units keep two documents that share one of them far apart."""
@@ -420,8 +469,17 @@ def remix_document(pool: list[str], lengths: list[int], lang: str, rng: random.R
     return "".join(out).strip()
 
 
-def build(lang: str, docs: int, seed: int = 0, dup_fraction: float = 0.3, max_copies: int = 3,
-          fill: str = "remix", source: str = "sample", data_dir: Path = DEFAULT_SHARED, log=print):
+def build(
+    lang: str,
+    docs: int,
+    seed: int = 0,
+    dup_fraction: float = 0.3,
+    max_copies: int = 3,
+    fill: str = "remix",
+    source: str = "sample",
+    data_dir: Path = DEFAULT_SHARED,
+    log=print,
+):
     """Returns the rows as a dict of columns (see the module docstring)."""
     rng = random.Random(seed)
     bases = real_passages(lang, source, data_dir, rng)
@@ -507,16 +565,18 @@ def build(lang: str, docs: int, seed: int = 0, dup_fraction: float = 0.3, max_co
 def to_table(cols: dict):
     import pyarrow as pa
 
-    return pa.table({
-        "id": pa.array(cols["id"], pa.string()),
-        "text": pa.array(cols["text"], pa.string()),
-        "lang": pa.array(cols["lang"], pa.string()),
-        "cluster": pa.array(cols["cluster"], pa.string()),
-        "true_dup": pa.array(cols["true_dup"], pa.bool_()),
-        "edit": pa.array(cols["edit"], pa.string()),
-        "jaccard_to_original": pa.array(cols["jaccard_to_original"], pa.float64()),
-        "source": pa.array(cols["source"], pa.string()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(cols["id"], pa.string()),
+            "text": pa.array(cols["text"], pa.string()),
+            "lang": pa.array(cols["lang"], pa.string()),
+            "cluster": pa.array(cols["cluster"], pa.string()),
+            "true_dup": pa.array(cols["true_dup"], pa.bool_()),
+            "edit": pa.array(cols["edit"], pa.string()),
+            "jaccard_to_original": pa.array(cols["jaccard_to_original"], pa.float64()),
+            "source": pa.array(cols["source"], pa.string()),
+        }
+    )
 
 
 def write_parquet(cols: dict, out: Path) -> None:
@@ -524,8 +584,13 @@ def write_parquet(cols: dict, out: Path) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     small = len(cols["id"]) <= 10_000  # small sets: smallest file, one row group; big ones: quick
-    pq.write_table(to_table(cols), out, compression="zstd", compression_level=19 if small else 3,
-                   row_group_size=max(1, len(cols["id"])) if small else 20_000)
+    pq.write_table(
+        to_table(cols),
+        out,
+        compression="zstd",
+        compression_level=19 if small else 3,
+        row_group_size=max(1, len(cols["id"])) if small else 20_000,
+    )
 
 
 def summary(cols: dict, audit: bool) -> str:
@@ -554,7 +619,8 @@ def summary(cols: dict, audit: bool) -> str:
         q = lambda p: cs[min(len(cs) - 1, int(p * len(cs)))]  # noqa: E731
         lines.append(
             f"copies' Jaccard to original (5-gram shingles): min {cs[0]:.3f}, p10 {q(0.1):.3f}, median {q(0.5):.3f}; "
-            f">= 0.7: {sum(j >= 0.7 for j in cs) / len(cs):.1%}, >= 0.5: {sum(j >= 0.5 for j in cs) / len(cs):.1%}")
+            f">= 0.7: {sum(j >= 0.7 for j in cs) / len(cs):.1%}, >= 0.5: {sum(j >= 0.5 for j in cs) / len(cs):.1%}"
+        )
     lines.append("edits: " + ", ".join(f"{k} {v}" for k, v in sorted(edits.items(), key=lambda kv: (-kv[1], kv[0]))))
     if audit:
         sh = [shingles(t, lang) for t in cols["text"]]
@@ -570,21 +636,34 @@ def summary(cols: dict, audit: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lang", choices=["en", "zh"], required=True)
     ap.add_argument("--docs", type=int, default=500, help="number of rows (default 500)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True, help="output Parquet file")
-    ap.add_argument("--source", choices=["sample", "shared"], default="sample",
-                    help="sample: data/sample in the repo (default); shared: the shared data folder")
+    ap.add_argument(
+        "--source",
+        choices=["sample", "shared"],
+        default="sample",
+        help="sample: data/sample in the repo (default); shared: the shared data folder",
+    )
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_SHARED, help="the shared data folder (--source shared)")
     ap.add_argument("--dup-fraction", type=float, default=0.3, help="share of originals that get copies (0.3)")
     ap.add_argument("--max-copies", type=int, default=3, help="copies per duplicated original: 1 to this (3)")
-    ap.add_argument("--fill", choices=["remix", "repeat", "none"], default="remix",
-                    help="how to go on when the real passages run out (see the docstring); "
-                         "none: stop there, with fewer rows than --docs")
-    ap.add_argument("--audit", action="store_true",
-                    help="also compute the largest Jaccard between different clusters (all pairs: small sets only)")
+    ap.add_argument(
+        "--fill",
+        choices=["remix", "repeat", "none"],
+        default="remix",
+        help="how to go on when the real passages run out (see the docstring); "
+        "none: stop there, with fewer rows than --docs",
+    )
+    ap.add_argument(
+        "--audit",
+        action="store_true",
+        help="also compute the largest Jaccard between different clusters (all pairs: small sets only)",
+    )
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731

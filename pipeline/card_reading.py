@@ -27,7 +27,11 @@ def mix_table(table: pa.Table, by: str, targets: dict[str, float]) -> dict[str, 
     """Per group: documents, tokens, share of tokens before weighting, expected share after, target,
     and epochs (expected passes over the group per corpus-sized pass)."""
     tokens = token_counts(table)
-    weight = table.column("weight").to_numpy().astype(np.float64) if "weight" in table.column_names else np.ones(len(tokens))
+    weight = (
+        table.column("weight").to_numpy().astype(np.float64)
+        if "weight" in table.column_names
+        else np.ones(len(tokens))
+    )
     counted = {r[by]: r for r in count_by(table, [by], tokens)}
     docs = {g: r["docs"] for g, r in counted.items()}
     tok = {g: r["value"] for g, r in counted.items()}
@@ -35,6 +39,12 @@ def mix_table(table: pa.Table, by: str, targets: dict[str, float]) -> dict[str, 
     total, total_w = sum(tok.values()) or 1.0, sum(weighted.values()) or 1.0
     rows = {}
     for g in sorted(tok, key=lambda g: -tok[g]):
-        rows[g] = {"docs": int(docs[g]), "tokens_est": int(tok[g]), "share_before": tok[g] / total, "share_after": weighted[g] / total_w,
-                   "target": targets.get(g), "epochs": weighted[g] / tok[g] if tok[g] else None}
+        rows[g] = {
+            "docs": int(docs[g]),
+            "tokens_est": int(tok[g]),
+            "share_before": tok[g] / total,
+            "share_after": weighted[g] / total_w,
+            "target": targets.get(g),
+            "epochs": weighted[g] / tok[g] if tok[g] else None,
+        }
     return rows

@@ -117,11 +117,15 @@ def solve(work: str, parts: int, run_step, max_rounds: int) -> tuple[str, int, i
     previous = None
     for r in range(max_rounds):
         src, mid, nxt = round_folder(work, r, "ls"), round_folder(work, r, "ss"), round_folder(work, r + 1, "ls")
-        ls = run_step(f"cc/r{r:03d}/large", "large_star", [dict(src=src, dst=mid, j=j, parts=parts) for j in range(parts)])
+        ls = run_step(
+            f"cc/r{r:03d}/large", "large_star", [dict(src=src, dst=mid, j=j, parts=parts) for j in range(parts)]
+        )
         digest = (sum(int(x["checksum"]) for x in ls) % (1 << 64), sum(x["edges"] for x in ls))
         if digest == previous:
             return src, r, digest[1]
         previous = digest
         run_step(f"cc/r{r:03d}/small", "small_star", [dict(src=mid, dst=nxt, j=j, parts=parts) for j in range(parts)])
-    raise PhaseFailed(f"connected components did not converge in {max_rounds} rounds; raise `max_rounds` "
-                       "(finished rounds are checkpointed, a rerun continues)")
+    raise PhaseFailed(
+        f"connected components did not converge in {max_rounds} rounds; raise `max_rounds` "
+        "(finished rounds are checkpointed, a rerun continues)"
+    )

@@ -33,9 +33,13 @@ class StrictModel(BaseModel):
 
 
 class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray cluster address; empty means RAY_ADDRESS if set, else a local Ray started in-process.")
+    address: str | None = Field(
+        None, description="Ray cluster address; empty means RAY_ADDRESS if set, else a local Ray started in-process."
+    )
     num_cpus: int | None = Field(None, gt=0, description="CPUs for the embedded local Ray (default: all cores).")
-    workers: int | None = Field(None, gt=0, description="Most shards processed at once per stage (default: as many as Ray schedules).")
+    workers: int | None = Field(
+        None, gt=0, description="Most shards processed at once per stage (default: as many as Ray schedules)."
+    )
 
 
 class PipelineConfig(StrictModel):
@@ -45,7 +49,9 @@ class PipelineConfig(StrictModel):
     ingest: Any = Field(default_factory=dict, description="Settings of the ingest stage (stage 0).")
     ray: RayConfig = Field(default_factory=RayConfig)
     batch_rows: int = Field(2048, gt=0, description="Rows per Arrow batch inside a shard (bounds worker memory).")
-    stages: list[dict[str, Any]] = Field(default_factory=list, description="Stages in order, each `name:` plus its settings.")
+    stages: list[dict[str, Any]] = Field(
+        default_factory=list, description="Stages in order, each `name:` plus its settings."
+    )
 
 
 def config_hash(payload: Any) -> str:
@@ -98,7 +104,9 @@ class ResolvedConfig:
             raise ConfigError(f"{self.path}: no stage '{name}' in this config (stages: ingest, {known})")
         if len(matches) > 1:
             folders = ", ".join(s.folder for s in matches)
-            raise ConfigError(f"{self.path}: stage '{name}' appears {len(matches)} times; name it by folder ({folders})")
+            raise ConfigError(
+                f"{self.path}: stage '{name}' appears {len(matches)} times; name it by folder ({folders})"
+            )
         return matches[0]
 
     def upstream(self, spec: StageSpec) -> StageSpec | None:
@@ -109,13 +117,20 @@ class ResolvedConfig:
         return {
             "config_file": self.path,
             "pipeline": self.pipeline.model_dump(mode="json", exclude={"stages"}),
-            "stages": [{"name": s.name, "folder": s.folder, "version": s.version, **s.config.model_dump(mode="json")}
-                       for s in self.stages],
+            "stages": [
+                {"name": s.name, "folder": s.folder, "version": s.version, **s.config.model_dump(mode="json")}
+                for s in self.stages
+            ],
         }
 
 
-def load_config(path: str | os.PathLike, registry: dict[str, type], *, input_override: str | None = None,
-                output_override: str | None = None) -> ResolvedConfig:
+def load_config(
+    path: str | os.PathLike,
+    registry: dict[str, type],
+    *,
+    input_override: str | None = None,
+    output_override: str | None = None,
+) -> ResolvedConfig:
     """Reads and validates a pipeline config: the ingest stage from `input:`/`ingest:`, then every stage's
     own settings (stages looked up in `registry`, which also holds `ingest`), then the column contracts."""
     where = str(path)
@@ -186,6 +201,8 @@ def check_columns(specs: list[StageSpec], where: str, index: LineIndex) -> None:
             full = prefix + tuple(loc)
             close = difflib.get_close_matches(column, sorted(available), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{index.place(where, full)}: {dotted(full) or spec.name}: column '{column}' is not written by "
-                              f"any earlier stage{hint}; columns by then: {', '.join(sorted(available))}")
+            raise ConfigError(
+                f"{index.place(where, full)}: {dotted(full) or spec.name}: column '{column}' is not written by "
+                f"any earlier stage{hint}; columns by then: {', '.join(sorted(available))}"
+            )
         available |= spec.stage_cls.writes(spec.config)

@@ -8,9 +8,9 @@ connected components, a summary per shard. Code between them runs on the driver 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Callable
 
 from rich.console import Console
 
@@ -70,8 +70,14 @@ class StageContext:
     def run_tasks(self, name: str, tasks: list[PhaseTask]) -> dict[str, dict]:
         """A phase of checkpointed tasks under `<work>/<name>`; returns each task's result by name.
         Raises `PhaseFailed` after the other tasks finished when any failed."""
-        return run_phase(self.storage, f"{self.work}/{name}", tasks, label=f"{self.folder} {name}", workers=self.workers,
-                         progress=self.phase_bar)
+        return run_phase(
+            self.storage,
+            f"{self.work}/{name}",
+            tasks,
+            label=f"{self.folder} {name}",
+            workers=self.workers,
+            progress=self.phase_bar,
+        )
 
     def map_shards(self, build: Callable, kwargs: dict, *, stateful: bool = False) -> None:
         """The map phase: `build(**kwargs)` on each worker gives the map, run over every pending shard."""
@@ -81,18 +87,25 @@ class StageContext:
         """Runs every pending task through `make_runner(storage, folder, config_hash, batch_rows, **kwargs)`,
         which returns the per-task function that writes the task's outputs and sidecar."""
         gpus = gpus_per_task(self.spec)
-        common = dict(storage_uri=self.storage.uri, folder=self.folder, config_hash=self.config_hash, batch_rows=self.batch_rows)
+        common = dict(
+            storage_uri=self.storage.uri, folder=self.folder, config_hash=self.config_hash, batch_rows=self.batch_rows
+        )
         limit = self.workers or cluster_cpus()
         memory_mb = self.spec.stage_cls.resources(self.config).memory_mb  # Ray schedules no more tasks than fit
-        results = run_shard_tasks(self.todo, make_runner, common, kwargs, stateful=stateful, limit=limit, gpus=gpus,
-                                  memory_mb=memory_mb)
-        for result in shard_bar(self.console, self.progress, self.folder, len(self.tasks) - len(self.todo), len(self.tasks), results):
+        results = run_shard_tasks(
+            self.todo, make_runner, common, kwargs, stateful=stateful, limit=limit, gpus=gpus, memory_mb=memory_mb
+        )
+        for result in shard_bar(
+            self.console, self.progress, self.folder, len(self.tasks) - len(self.todo), len(self.tasks), results
+        ):
             if result["ok"]:
                 self.done_keys.append(result["sidecar"]["key"])
                 faults.hit(f"driver:{self.folder}")
             else:
                 self.failures.append({k: result[k] for k in ("key", "input", "error")})
-                self.console.print(f"[red]{self.folder}: shard {result['key']} failed[/red]: {result['error']}\n{result['traceback']}")
+                self.console.print(
+                    f"[red]{self.folder}: shard {result['key']} failed[/red]: {result['error']}\n{result['traceback']}"
+                )
 
 
 def gpus_per_task(spec: StageSpec) -> float:

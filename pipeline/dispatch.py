@@ -12,7 +12,7 @@ retries are Ray's: a task whose worker dies runs again, an actor that dies resta
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import ray
 
@@ -42,14 +42,27 @@ class _ShardActor:
         return json.dumps(guarded(self.run, Task(**task)))
 
 
-def run_shard_tasks(tasks: list[Task], make_runner: Callable, common: dict, kwargs: dict, *, stateful: bool, limit: int,
-                    gpus: float = 0, memory_mb: int | None = None) -> Iterator[dict]:
+def run_shard_tasks(
+    tasks: list[Task],
+    make_runner: Callable,
+    common: dict,
+    kwargs: dict,
+    *,
+    stateful: bool,
+    limit: int,
+    gpus: float = 0,
+    memory_mb: int | None = None,
+) -> Iterator[dict]:
     """Yields each task's result (`{"ok": True, "sidecar": ...}` or the failure) as it finishes,
     with at most `limit` tasks running at once."""
     if not tasks:
         return
     queue = [t.to_dict() for t in tasks]
-    options = {"num_cpus": 1, **({"num_gpus": gpus} if gpus else {}), **({"memory": memory_mb << 20} if memory_mb else {})}
+    options = {
+        "num_cpus": 1,
+        **({"num_gpus": gpus} if gpus else {}),
+        **({"memory": memory_mb << 20} if memory_mb else {}),
+    }
     in_flight: dict = {}
     if stateful:
         actor_cls = ray.remote(**options, max_restarts=RETRIES, max_task_retries=RETRIES)(_ShardActor)
@@ -79,5 +92,10 @@ def _result(ref, task: dict) -> dict:
     try:
         return json.loads(ray.get(ref))
     except Exception as err:  # noqa: BLE001 - one shard's failure must not lose the others' work
-        return {"ok": False, "key": task["key"], "input": task["input_path"], "error": f"{type(err).__name__}: {err}",
-                "traceback": ""}
+        return {
+            "ok": False,
+            "key": task["key"],
+            "input": task["input_path"],
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": "",
+        }

@@ -14,9 +14,9 @@ A task is done when its marker `<phase>/_done/<task>.json` exists; it holds the 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,9 @@ def write_parts(storage: Storage, folder: str, writer: str, table: pa.Table, par
     table, part = table.take(pa.array(order)), part[order]
     bounds = np.flatnonzero(np.r_[True, part[1:] != part[:-1], True])
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        w = AtomicParquetWriter(storage, f"{part_folder(storage, folder, int(part[lo]))}/{writer}.parquet", table.schema)
+        w = AtomicParquetWriter(
+            storage, f"{part_folder(storage, folder, int(part[lo]))}/{writer}.parquet", table.schema
+        )
         w.write(table.slice(lo, hi - lo))
         w.commit()
     return table.num_rows
@@ -81,7 +83,7 @@ def marker_path(storage: Storage, phase_folder: str, task: str) -> str:
 def phase_name(phase_folder: str) -> str:
     """`records` or `cc/r001/large` from `<stage>/_work/<fingerprint>/records`."""
     parts = phase_folder.split("/")
-    return "/".join(parts[parts.index("_work") + 2:]) if "_work" in parts else parts[-1]
+    return "/".join(parts[parts.index("_work") + 2 :]) if "_work" in parts else parts[-1]
 
 
 def run_task(storage_uri: str, phase_folder: str, task: PhaseTask) -> dict:
@@ -97,8 +99,15 @@ def run_task(storage_uri: str, phase_folder: str, task: PhaseTask) -> dict:
     return result
 
 
-def run_phase(storage: Storage, phase_folder: str, tasks: list[PhaseTask], *, label: str, workers: int | None,
-              progress: Callable | None = None) -> dict[str, dict]:
+def run_phase(
+    storage: Storage,
+    phase_folder: str,
+    tasks: list[PhaseTask],
+    *,
+    label: str,
+    workers: int | None,
+    progress: Callable | None = None,
+) -> dict[str, dict]:
     """Runs a phase's tasks on Ray (skipping finished ones), at most `workers` at once; returns
     each task's result by name. A failed task raises after the others finished."""
     results: dict[str, dict] = {}

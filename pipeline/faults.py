@@ -37,7 +37,9 @@ def _first_time(item: str) -> bool:
     """True once per fault across all processes that share WINNOW_FAULTS_DIR."""
     folder = os.environ.get("WINNOW_FAULTS_DIR")
     if not folder:
-        raise RuntimeError("WINNOW_FAULTS with a kill needs WINNOW_FAULTS_DIR (a folder every process can write), so each kill fires once")
+        raise RuntimeError(
+            "WINNOW_FAULTS with a kill needs WINNOW_FAULTS_DIR (a folder every process can write), so each kill fires once"
+        )
     os.makedirs(folder, exist_ok=True)
     try:
         with open(os.path.join(folder, hashlib.sha256(item.encode()).hexdigest()[:16]), "x") as f:

@@ -87,7 +87,9 @@ def read_docs(storage: Storage, folder: str, columns: list[str]) -> pa.Table:
     return _read(storage, folder, columns)
 
 
-def read_rejects(storage: Storage, columns: tuple[str, ...] = ("stage", "reason", "source", "lang", "url", "url_domain")) -> pa.Table:
+def read_rejects(
+    storage: Storage, columns: tuple[str, ...] = ("stage", "reason", "source", "lang", "url", "url_domain")
+) -> pa.Table:
     """Every stage's rejects as one table, with the stage folder each came from."""
     tables = []
     for folder in stage_folders(storage):
@@ -100,7 +102,9 @@ def read_rejects(storage: Storage, columns: tuple[str, ...] = ("stage", "reason"
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def read_removed(storage: Storage, columns: tuple[str, ...] = ("stage", "reason", "span", "id", "source", "lang")) -> pa.Table:
+def read_removed(
+    storage: Storage, columns: tuple[str, ...] = ("stage", "reason", "span", "id", "source", "lang")
+) -> pa.Table:
     """Every rewriting stage's removed spans as one table, with the stage folder each came from."""
     tables = []
     for folder in stage_folders(storage):

@@ -5,8 +5,8 @@ Phase bars are transient and shown only on a terminal: in logs they would only l
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,19 +18,33 @@ def phase_bar(console: Console, enabled: bool, label: str, total: int, done: int
     if not enabled or not console.is_terminal:
         yield lambda: None
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tasks"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=console, transient=True) as bar:
         job = bar.add_task(label, total=total, completed=done)
         yield lambda: bar.update(job, advance=1)
 
 
-def shard_bar(console: Console, enabled: bool, folder: str, already: int, total: int, results: Iterator[dict]) -> Iterator[dict]:
+def shard_bar(
+    console: Console, enabled: bool, folder: str, already: int, total: int, results: Iterator[dict]
+) -> Iterator[dict]:
     """Passes shard results through while a bar counts shards and the documents they kept."""
     if not enabled:
         yield from results
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
-               TextColumn("{task.fields[docs]} docs kept"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("shards"),
+        TextColumn("{task.fields[docs]} docs kept"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=console, transient=False) as bar:
         job = bar.add_task(folder, total=total, completed=already, docs=0)
         kept = 0

@@ -19,7 +19,9 @@ def ensure_ray(rc: RayConfig | None = None, num_cpus: int | None = None) -> None
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus or rc.num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True)
+        ray.init(
+            num_cpus=num_cpus or rc.num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True
+        )
 
 
 def cluster_cpus() -> int:

@@ -18,8 +18,8 @@ import html
 import io
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -70,8 +70,12 @@ def _schema(storage: Storage, folder: str) -> pa.Schema | None:
 
 def score_columns(schema: pa.Schema) -> list[str]:
     """`quality`, `safety` and the per-model `quality_*` / `safety_*` columns that hold numbers."""
-    wanted = [f.name for f in schema if (f.name in ("quality", "safety") or f.name.startswith(("quality_", "safety_")))
-              and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+    wanted = [
+        f.name
+        for f in schema
+        if (f.name in ("quality", "safety") or f.name.startswith(("quality_", "safety_")))
+        and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+    ]
     return sorted(wanted, key=lambda c: (not c.startswith("quality"), "_" in c, c))
 
 
@@ -83,7 +87,17 @@ def load_run(output_dir: str) -> Run:
     if folder:
         schema = _schema(storage, folder)
         if schema is not None:
-            wanted = ["id", "source", "lang", "weight", "tokens_est", *TERMS, "dup_cluster_size", "dup_copies", *score_columns(schema)]
+            wanted = [
+                "id",
+                "source",
+                "lang",
+                "weight",
+                "tokens_est",
+                *TERMS,
+                "dup_cluster_size",
+                "dup_copies",
+                *score_columns(schema),
+            ]
             docs = read_docs(storage, folder, wanted)
         card = storage.read_json_or_none(storage.path(folder, CARD_JSON))
     config = storage.read_json_or_none(storage.path("_config.json")) or {}
@@ -97,7 +111,9 @@ def _floats(table: pa.Table, column: str) -> np.ndarray:
 def _strings(table: pa.Table, column: str) -> np.ndarray:
     if column not in table.column_names:
         return np.array(["unknown"] * table.num_rows, dtype=object)
-    return pc.fill_null(table.column(column).cast(pa.string()), "unknown").to_numpy(zero_copy_only=False).astype(object)
+    return (
+        pc.fill_null(table.column(column).cast(pa.string()), "unknown").to_numpy(zero_copy_only=False).astype(object)
+    )
 
 
 # --- HTML and images ------------------------------------------------------------------------------
@@ -120,8 +136,14 @@ def png(fig: Figure, alt: str) -> str:
 def table_html(header: list[str], rows: list[list], numeric: set[int] = frozenset(), cls: str = "") -> str:
     """A plain HTML table; every cell is escaped here, so callers pass raw values."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if i in numeric else f"<td>{esc(c)}</td>"
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{esc(c)}</td>' if i in numeric else f"<td>{esc(c)}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -132,7 +154,9 @@ def palette(n: int) -> list:
 
 def log_ticks(axis, lo: float, hi: float, fmt: Callable[[float], str]) -> None:
     """Labels at 1, 2 and 5 times powers of ten: matplotlib's default labels overlap on spans under a decade."""
-    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)]
+    ticks = [
+        m * 10.0**e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)
+    ]
     ticks = [t for t in ticks if lo / 1.25 <= t <= hi * 1.25] or [lo, hi]  # the axis pads its limits a little
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
@@ -155,13 +179,24 @@ def header(run: Run) -> str:
         tokens = int(pc.sum(run.docs.column("tokens_est")).as_py() or 0)
     done = sum(1 for f in run.funnel if f.status == "complete")
     where = run.storage.uri if "://" in run.storage.uri else run.storage.root
-    facts = [("run folder", where), ("final folder", run.folder or "none"), ("documents", f"{docs:,}"),
-             ("tokens (estimated)", f"{tokens:,}" if tokens is not None else "-"),
-             ("text", f"{t['text_bytes'] / 1e6:,.1f} MB" if "text_bytes" in t else "-"),
-             ("shards", t.get("shards") or (len(run.storage.list_files(run.storage.path(run.folder), suffix=".parquet")) if run.folder else "-")), ("stages", f"{len(run.funnel)} ({done} complete)"),
-             ("written", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))]
+    facts = [
+        ("run folder", where),
+        ("final folder", run.folder or "none"),
+        ("documents", f"{docs:,}"),
+        ("tokens (estimated)", f"{tokens:,}" if tokens is not None else "-"),
+        ("text", f"{t['text_bytes'] / 1e6:,.1f} MB" if "text_bytes" in t else "-"),
+        (
+            "shards",
+            t.get("shards")
+            or (len(run.storage.list_files(run.storage.path(run.folder), suffix=".parquet")) if run.folder else "-"),
+        ),
+        ("stages", f"{len(run.funnel)} ({done} complete)"),
+        ("written", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())),
+    ]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
-    return f"<h1>winnow report: {esc(run.storage.root.rstrip('/').rpartition('/')[2])}</h1><dl class=\"facts\">{items}</dl>"
+    return (
+        f'<h1>winnow report: {esc(run.storage.root.rstrip("/").rpartition("/")[2])}</h1><dl class="facts">{items}</dl>'
+    )
 
 
 def funnel_section(run: Run) -> str:
@@ -177,7 +212,15 @@ def funnel_section(run: Run) -> str:
     ax.bar(x - 0.2, ins, 0.4, label="docs in", color="#9ecae1")
     ax.bar(x + 0.2, outs, 0.4, label="docs out", color="#3182bd")
     for xi, n in zip(x, outs):
-        ax.annotate(f"{n:,}", (xi + 0.2, max(n, 1)), ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            f"{n:,}",
+            (xi + 0.2, max(n, 1)),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     lo, hi = max(1, min([n for n in ins + outs if n > 0], default=1)), max(ins + outs + [1])
     if hi > 20 * lo:  # log only when the funnel spans orders of magnitude; else the small stages would look empty
         ax.set_yscale("log")
@@ -193,10 +236,24 @@ def funnel_section(run: Run) -> str:
     for f in run.funnel:
         drops = ", ".join(f"{r}: {n:,}" for r, n in sorted(f.drops.items(), key=lambda kv: -kv[1])) or "-"
         kept = f"{100 * f.rows_out / f.rows_in:.1f}%" if f.rows_in else "-"
-        rows.append([f.folder, f.status, f"{f.rows_in:,}", f"{f.rows_out:,}", f"{f.rows_rejected:,}", kept,
-                     f"{f.bytes_in / 1e6:.2f}", f"{f.bytes_out / 1e6:.2f}", drops])
-    table = table_html(["stage", "status", "docs in", "docs out", "rejected", "kept", "MB in", "MB out", "drops by reason"],
-                       rows, numeric={2, 3, 4, 5, 6, 7})
+        rows.append(
+            [
+                f.folder,
+                f.status,
+                f"{f.rows_in:,}",
+                f"{f.rows_out:,}",
+                f"{f.rows_rejected:,}",
+                kept,
+                f"{f.bytes_in / 1e6:.2f}",
+                f"{f.bytes_out / 1e6:.2f}",
+                drops,
+            ]
+        )
+    table = table_html(
+        ["stage", "status", "docs in", "docs out", "rejected", "kept", "MB in", "MB out", "drops by reason"],
+        rows,
+        numeric={2, 3, 4, 5, 6, 7},
+    )
     return png(fig, "funnel") + table
 
 
@@ -204,7 +261,9 @@ def scores_section(run: Run) -> str:
     """Score distributions per language: a threshold or a weight curve only makes sense against these."""
     cols = score_columns(run.docs.schema) if run.docs.num_columns else []
     if not cols:
-        raise Skip(f"no quality or safety score columns in {run.folder or 'the final shards'} (the run has no quality or safety stage).")
+        raise Skip(
+            f"no quality or safety score columns in {run.folder or 'the final shards'} (the run has no quality or safety stage)."
+        )
     langs = _strings(run.docs, "lang")
     order = [r["lang"] for r in count_by(run.docs, ["lang"])]
     shown, left = order[:MAX_LANGS], order[MAX_LANGS:]
@@ -213,7 +272,7 @@ def scores_section(run: Run) -> str:
         values = _floats(run.docs, col)
         finite = values[np.isfinite(values)]
         if not len(finite):
-            parts.append(f"<p class=\"skip\">{esc(col)}: every value is null.</p>")
+            parts.append(f'<p class="skip">{esc(col)}: every value is null.</p>')
             continue
         lo, hi = float(finite.min()), float(finite.max())
         bins = np.linspace(0, 1, 41) if lo >= 0 and hi <= 1 else np.linspace(lo, hi if hi > lo else lo + 1, 41)
@@ -227,7 +286,11 @@ def scores_section(run: Run) -> str:
             ax.tick_params(labelsize=7)
         parts.append(png(fig, f"{col} by language"))
     note = f"<p>Languages left out (fewest documents): {esc(', '.join(left))}.</p>" if left else ""
-    return f"<p>Final shards, columns {esc(', '.join(cols))}; one panel per language (most documents first).</p>" + "".join(parts) + note
+    return (
+        f"<p>Final shards, columns {esc(', '.join(cols))}; one panel per language (most documents first).</p>"
+        + "".join(parts)
+        + note
+    )
 
 
 def weights_section(run: Run) -> str:
@@ -255,7 +318,9 @@ def weights_section(run: Run) -> str:
     ax1.set_ylabel("documents")
     ax1.set_title("Weight distribution, stacked by source")
     ax1.legend(fontsize=7, frameon=False)
-    box = ax2.boxplot([d if len(d) else [np.nan] for d in data], orientation="horizontal", patch_artist=True, showfliers=True)
+    box = ax2.boxplot(
+        [d if len(d) else [np.nan] for d in data], orientation="horizontal", patch_artist=True, showfliers=True
+    )
     for patch, color in zip(box["boxes"], colors):
         patch.set_facecolor(color)
     ax2.set_yticks(range(1, len(groups) + 1), groups, fontsize=8)
@@ -266,9 +331,11 @@ def weights_section(run: Run) -> str:
     q = [0.01, 0.1, 0.5, 0.9, 0.99]
     values = np.quantile(w[positive], q)
     zero = int((~positive).sum())
-    stats = table_html(["min", *[f"p{round(p * 100)}" for p in q], "max", "mean", "zero or null"],
-                       [[f"{lo:.3g}", *[f"{v:.3g}" for v in values], f"{hi:.3g}", f"{np.nanmean(w):.3g}", f"{zero:,}"]],
-                       numeric=set(range(8)))
+    stats = table_html(
+        ["min", *[f"p{round(p * 100)}" for p in q], "max", "mean", "zero or null"],
+        [[f"{lo:.3g}", *[f"{v:.3g}" for v in values], f"{hi:.3g}", f"{np.nanmean(w):.3g}", f"{zero:,}"]],
+        numeric=set(range(8)),
+    )
     return png(fig, "weights") + stats
 
 
@@ -276,7 +343,12 @@ def _mix_rows(run: Run) -> tuple[dict, dict, list[str], bool]:
     """Per-group shares from dataset.json when the export wrote one, else computed the same way here."""
     if run.card and run.card.get("mix"):
         mix = run.card["mix"]
-        return {c: mix.get(c, {}) for c in ("source", "lang")}, mix.get("targets") or {}, mix.get("warnings") or [], True
+        return (
+            {c: mix.get(c, {}) for c in ("source", "lang")},
+            mix.get("targets") or {},
+            mix.get("warnings") or [],
+            True,
+        )
     if not run.docs.num_rows:
         raise Skip("the final folder has no documents.")
     table = run.docs
@@ -298,7 +370,9 @@ def mix_section(run: Run) -> str:
     if not mix:
         raise Skip("the final shards have neither a source nor a lang column.")
     fig = Figure(figsize=(11, 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(mix), gridspec_kw={"width_ratios": [max(len(r), 2) for r in mix.values()]}))
+    axes = np.atleast_1d(
+        fig.subplots(1, len(mix), gridspec_kw={"width_ratios": [max(len(r), 2) for r in mix.values()]})
+    )
     tables = []
     for ax, (col, rows) in zip(axes, mix.items()):
         groups = list(rows)
@@ -310,19 +384,48 @@ def mix_section(run: Run) -> str:
             ax.bar(x + 0.2, [rows[g]["share_after"] for g in groups], width, label="after weighting", color="#31a354")
         tx = [xi for xi, g in zip(x, groups) if rows[g].get("target") is not None]
         if tx:
-            ax.scatter(np.asarray(tx) + (0.2 if weighted else 0), [rows[groups[i]]["target"] for i in tx], marker="_", s=600,
-                       linewidths=2.5, color="black", zorder=3, label="target")
+            ax.scatter(
+                np.asarray(tx) + (0.2 if weighted else 0),
+                [rows[groups[i]]["target"] for i in tx],
+                marker="_",
+                s=600,
+                linewidths=2.5,
+                color="black",
+                zorder=3,
+                label="target",
+            )
         ax.set_xticks(x, groups, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("share of tokens")
-        top = max([*before, *[rows[g]["share_after"] for g in groups if weighted], *[rows[g].get("target") or 0 for g in groups]], default=1)
+        top = max(
+            [
+                *before,
+                *[rows[g]["share_after"] for g in groups if weighted],
+                *[rows[g].get("target") or 0 for g in groups],
+            ],
+            default=1,
+        )
         ax.set_ylim(0, top * 1.3)  # room for the legend above the bars
         ax.set_title(f"by {col}")
         ax.legend(fontsize=7, frameon=False)
-        tables.append(f"<h3>by {esc(col)}</h3>" + table_html(
-            ["group", "docs", "tokens (est.)", "before", "after", "target", "epochs"],
-            [[g, f"{r['docs']:,}", f"{r['tokens_est']:,}", pct(r["share_before"]), pct(r["share_after"]) if weighted else "-",
-              pct(r.get("target")), "-" if r.get("epochs") is None or not weighted else f"{r['epochs']:.2f}"] for g, r in rows.items()],
-            numeric={1, 2, 3, 4, 5, 6}))
+        tables.append(
+            f"<h3>by {esc(col)}</h3>"
+            + table_html(
+                ["group", "docs", "tokens (est.)", "before", "after", "target", "epochs"],
+                [
+                    [
+                        g,
+                        f"{r['docs']:,}",
+                        f"{r['tokens_est']:,}",
+                        pct(r["share_before"]),
+                        pct(r["share_after"]) if weighted else "-",
+                        pct(r.get("target")),
+                        "-" if r.get("epochs") is None or not weighted else f"{r['epochs']:.2f}",
+                    ]
+                    for g, r in rows.items()
+                ],
+                numeric={1, 2, 3, 4, 5, 6},
+            )
+        )
     where = f"{CARD_JSON} of {run.folder}" if run.card else f"the shards of {run.folder}"
     notes = [f"<p>Shares of estimated tokens, from {esc(where)}."]
     if not weighted:
@@ -356,8 +459,17 @@ def domains_section(run: Run) -> str:
     y = np.arange(len(top))[::-1]
     left = np.zeros(len(top))
     for reason, color in zip(shown + (["other"] if len(reasons) > 7 else []), palette(len(shown) + 1)):
-        counts = np.array([sum(r["docs"] for r in pairs if r["domain"] == d and (r["reason"] == reason or (reason == "other" and r["reason"] not in shown)))
-                           for d in top], dtype=float)
+        counts = np.array(
+            [
+                sum(
+                    r["docs"]
+                    for r in pairs
+                    if r["domain"] == d and (r["reason"] == reason or (reason == "other" and r["reason"] not in shown))
+                )
+                for d in top
+            ],
+            dtype=float,
+        )
         ax.barh(y, counts, left=left, color=color, label=reason)
         left += counts
     ax.set_yticks(y, top, fontsize=8)
@@ -388,12 +500,29 @@ def extremes_section(run: Run) -> str:
     for label, idx in picks.items():
         sub = run.docs.take(pa.array(idx))
         where = pc.index_in(sub.column("id"), value_set=texts.column("id").combine_chunks())
-        snippets = [(" ".join(str(texts.column("text")[i].as_py() or "").split()))[:SNIPPET_CHARS] if i is not None else "" for i in where.to_pylist()]
+        snippets = [
+            (" ".join(str(texts.column("text")[i].as_py() or "").split()))[:SNIPPET_CHARS] if i is not None else ""
+            for i in where.to_pylist()
+        ]
         rows = []
         for k in range(sub.num_rows):
             vals = [sub.column(c)[k].as_py() for c in cols]
-            rows.append([f"{w[idx[k]]:.3g}", *[f"{v:.3g}" if isinstance(v, float) else ("-" if v is None else v) for v in vals], snippets[k]])
-        parts.append(f"<h3>{label} weights</h3>" + table_html(["weight", *cols, "text"], rows, numeric={0} | {i + 1 for i, c in enumerate(cols) if c not in ("source", "lang")}, cls="docs"))
+            rows.append(
+                [
+                    f"{w[idx[k]]:.3g}",
+                    *[f"{v:.3g}" if isinstance(v, float) else ("-" if v is None else v) for v in vals],
+                    snippets[k],
+                ]
+            )
+        parts.append(
+            f"<h3>{label} weights</h3>"
+            + table_html(
+                ["weight", *cols, "text"],
+                rows,
+                numeric={0} | {i + 1 for i, c in enumerate(cols) if c not in ("source", "lang")},
+                cls="docs",
+            )
+        )
     return "".join(parts)
 
 
@@ -403,20 +532,38 @@ TOP_SPANS = 20
 def removed_section(run: Run) -> str:
     """What the rewriting stages took out of documents they kept: spans and characters per stage and
     reason (boilerplate lines, personal data by type, benchmark overlaps), and the most removed spans."""
-    rows = [[row.folder, reason, f"{c['spans']:,}", f"{c['chars']:,}",
-             f"{100 * c['chars'] / row.chars['in']:.2f}%" if row.chars.get("in") else "-"]
-            for row in run.funnel for reason, c in sorted(row.removed.items(), key=lambda kv: -kv[1]["chars"])]
+    rows = [
+        [
+            row.folder,
+            reason,
+            f"{c['spans']:,}",
+            f"{c['chars']:,}",
+            f"{100 * c['chars'] / row.chars['in']:.2f}%" if row.chars.get("in") else "-",
+        ]
+        for row in run.funnel
+        for reason, c in sorted(row.removed.items(), key=lambda kv: -kv[1]["chars"])
+    ]
     if not rows:
         raise Skip("no rewriting stage (line_clean, line_dedup, pii, decontaminate in span mode) removed anything.")
-    parts = [table_html(["stage", "reason", "spans", "characters", "of the stage's characters"], rows, numeric={2, 3, 4})]
+    parts = [
+        table_html(["stage", "reason", "spans", "characters", "of the stage's characters"], rows, numeric={2, 3, 4})
+    ]
     spans = read_removed(run.storage, ("reason", "span"))
     if spans.num_rows:
-        norm = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(spans.column("span").cast(pa.large_string()), 0, SNIPPET_CHARS))
+        norm = pc.utf8_trim_whitespace(
+            pc.utf8_slice_codeunits(spans.column("span").cast(pa.large_string()), 0, SNIPPET_CHARS)
+        )
         t = pa.table({"folder": spans.column("folder"), "reason": spans.column("reason"), "span": norm})
         top = count_by(t, ["folder", "reason", "span"])[:TOP_SPANS]
         parts.append(f"<h3>The {len(top)} most removed spans</h3>")
-        parts.append(table_html(["stage", "reason", "times", "span"], [[r["folder"], r["reason"], f"{r['docs']:,}", r["span"]] for r in top],
-                                numeric={2}, cls="docs"))
+        parts.append(
+            table_html(
+                ["stage", "reason", "times", "span"],
+                [[r["folder"], r["reason"], f"{r['docs']:,}", r["span"]] for r in top],
+                numeric={2},
+                cls="docs",
+            )
+        )
     return "".join(parts)
 
 
@@ -459,9 +606,11 @@ def render(run: Run) -> str:
             content = f'<p class="skip">Skipped: {esc(why)}</p>'
         body.append(f"<section><h2>{esc(title)}</h2>{content}</section>")
     title = f"winnow report: {run.storage.root.rstrip('/').rpartition('/')[2]}"
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>\n'
-            f"<body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>\n'
+        f"<body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n"
+    )
 
 
 def write_report(output_dir: str, path: str | None = None) -> str:

@@ -51,8 +51,9 @@ class StageReport:
 class Runner:
     """Runs a resolved config stage by stage, or one stage again."""
 
-    def __init__(self, cfg: ResolvedConfig, *, workers: int | None = None, console: Console | None = None,
-                 progress: bool = True):
+    def __init__(
+        self, cfg: ResolvedConfig, *, workers: int | None = None, console: Console | None = None, progress: bool = True
+    ):
         self.cfg = cfg
         self.storage = Storage(cfg.pipeline.output)
         self.workers = workers or cfg.pipeline.ray.workers
@@ -67,7 +68,9 @@ class Runner:
         for sidecar in read_sidecars(self.storage, folder):
             for out in sidecar["outputs"]:
                 key = out["name"].removesuffix(".parquet")
-                tasks.append(Task(key=key, input_path=self.storage.path(folder, out["name"]), fingerprint=out["fingerprint"]))
+                tasks.append(
+                    Task(key=key, input_path=self.storage.path(folder, out["name"]), fingerprint=out["fingerprint"])
+                )
         return sorted(tasks, key=lambda t: t.key)
 
     def context(self, spec: StageSpec) -> StageContext:
@@ -77,9 +80,18 @@ class Runner:
         chash = spec.config_hash
         if spec.stage_cls.corpus_wide:  # every shard's result depends on every input shard
             chash = config_hash([spec.config_hash, [t.fingerprint for t in inputs]])
-        ctx = StageContext(spec=spec, storage=self.storage, upstream=upstream.folder if upstream else None, inputs=inputs,
-                           config_hash=chash, batch_rows=self.cfg.pipeline.batch_rows, workers=self.workers,
-                           console=self.console, progress=self.progress, config_path=self.cfg.path)
+        ctx = StageContext(
+            spec=spec,
+            storage=self.storage,
+            upstream=upstream.folder if upstream else None,
+            inputs=inputs,
+            config_hash=chash,
+            batch_rows=self.cfg.pipeline.batch_rows,
+            workers=self.workers,
+            console=self.console,
+            progress=self.progress,
+            config_path=self.cfg.path,
+        )
         ctx.tasks = spec.stage_cls.plan(ctx)
         ctx.todo = [t for t in ctx.tasks if not is_done(self.storage, spec.folder, t, chash)]
         todo_keys = {t.key for t in ctx.todo}
@@ -104,11 +116,15 @@ class Runner:
 
     def require_complete(self, spec: StageSpec) -> None:
         if not self.storage.exists(self.storage.path(spec.folder, MANIFEST)):
-            raise PipelineError(f"{spec.folder} has not run yet; run `winnow run` (or `winnow stage {spec.name}`) first")
+            raise PipelineError(
+                f"{spec.folder} has not run yet; run `winnow run` (or `winnow stage {spec.name}`) first"
+            )
         ctx = self.context(spec)
         if ctx.todo:
-            raise PipelineError(f"{spec.folder} is out of date ({len(ctx.todo)} of {len(ctx.tasks)} shards need work); "
-                                f"rerun it first with `winnow stage {spec.name}`")
+            raise PipelineError(
+                f"{spec.folder} is out of date ({len(ctx.todo)} of {len(ctx.tasks)} shards need work); "
+                f"rerun it first with `winnow stage {spec.name}`"
+            )
 
     def mark_downstream_stale(self, spec: StageSpec) -> list[tuple[str, int]]:
         """After a stage reran, later stages whose inputs changed get status `stale` in their manifest."""
@@ -122,15 +138,23 @@ class Runner:
             if ctx.todo or upstream_stale:
                 upstream_stale = True
                 stale.append((later.folder, len(ctx.todo) if ctx.todo else len(ctx.tasks)))
-                manifest.update(status="stale", pending_shards=sorted(t.key for t in ctx.todo) or manifest.get("done_shards", []))
+                manifest.update(
+                    status="stale", pending_shards=sorted(t.key for t in ctx.todo) or manifest.get("done_shards", [])
+                )
                 self.storage.write_json(self.storage.path(later.folder, MANIFEST), manifest)
         return stale
 
     def run_stage(self, spec: StageSpec) -> StageReport:
         ctx = self.context(spec)
         folder, cls = spec.folder, spec.stage_cls
-        manifest = dict(stage=spec.name, version=spec.version, settings=spec.config.model_dump(mode="json"),
-                        stage_config_hash=ctx.config_hash, inputs=ctx.inputs or ctx.tasks, tasks=ctx.tasks)
+        manifest = dict(
+            stage=spec.name,
+            version=spec.version,
+            settings=spec.config.model_dump(mode="json"),
+            stage_config_hash=ctx.config_hash,
+            inputs=ctx.inputs or ctx.tasks,
+            tasks=ctx.tasks,
+        )
         write_manifest(self.storage, folder, **manifest, done=ctx.done_keys, status="running")
         ran = len(ctx.todo)
         if ctx.todo:
@@ -138,7 +162,9 @@ class Runner:
                 cls.run_phases(ctx)
             except (StageError, PhaseFailed) as err:
                 ctx.failures.append({"key": folder, "input": ctx.upstream or "", "error": str(err)})
-                write_manifest(self.storage, folder, **manifest, done=ctx.done_keys, status="incomplete", failures=ctx.failures)
+                write_manifest(
+                    self.storage, folder, **manifest, done=ctx.done_keys, status="incomplete", failures=ctx.failures
+                )
                 raise PipelineError(f"{folder}: {err}") from None
         failures = ctx.failures
         if not failures:
@@ -149,8 +175,10 @@ class Runner:
         write_manifest(self.storage, folder, **manifest, done=ctx.done_keys, status=status, failures=failures)
         if failures:
             first = failures[0]
-            raise PipelineError(f"{folder}: {len(failures)} of {len(ctx.tasks)} shards failed (first: {first['key']}: "
-                                f"{first['error']}); finished shards are kept, rerun the same command to retry the rest")
+            raise PipelineError(
+                f"{folder}: {len(failures)} of {len(ctx.tasks)} shards failed (first: {first['key']}: "
+                f"{first['error']}); finished shards are kept, rerun the same command to retry the rest"
+            )
         try:
             cls.finish(ctx)
         except StageError as err:

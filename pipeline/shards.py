@@ -22,8 +22,17 @@ from pipeline.config import config_hash
 from pipeline.layout import MANIFEST, REJECTS_DIR, REMOVED_DIR, read_manifest, read_sidecars, sidecar_path
 from pipeline.storage import Storage
 
-__all__ = ["Task", "build_sidecar", "is_done", "output_fingerprint", "raw_file_fingerprint", "read_manifest", "read_sidecars",
-           "sidecar_path", "write_manifest"]
+__all__ = [
+    "Task",
+    "build_sidecar",
+    "is_done",
+    "output_fingerprint",
+    "raw_file_fingerprint",
+    "read_manifest",
+    "read_sidecars",
+    "sidecar_path",
+    "write_manifest",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,11 @@ def raw_file_fingerprint(path: str, spec_hash: str) -> str:
 
 def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str) -> bool:
     sidecar = storage.read_json_or_none(sidecar_path(storage, folder, task.key))
-    if not sidecar or sidecar.get("fingerprint") != task.fingerprint or sidecar.get("config_hash") != stage_config_hash:
+    if (
+        not sidecar
+        or sidecar.get("fingerprint") != task.fingerprint
+        or sidecar.get("config_hash") != stage_config_hash
+    ):
         return False
     files = [storage.path(folder, o["name"]) for o in sidecar.get("outputs", [])]
     if sidecar.get("rejects"):
@@ -63,8 +76,20 @@ def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str) -
     return all(storage.exists(f) for f in files)
 
 
-def write_manifest(storage: Storage, folder: str, *, stage: str, version: str, settings: dict, stage_config_hash: str,
-                   inputs: list[Task], tasks: list[Task], done: list[str], status: str, failures: list[dict] | None = None) -> dict:
+def write_manifest(
+    storage: Storage,
+    folder: str,
+    *,
+    stage: str,
+    version: str,
+    settings: dict,
+    stage_config_hash: str,
+    inputs: list[Task],
+    tasks: list[Task],
+    done: list[str],
+    status: str,
+    failures: list[dict] | None = None,
+) -> dict:
     """The stage's record of what it read, with which settings, and which of its tasks are finished."""
     manifest = {
         "stage": stage,
@@ -83,16 +108,48 @@ def write_manifest(storage: Storage, folder: str, *, stage: str, version: str, s
     return manifest
 
 
-def build_sidecar(*, stage: str, folder: str, task: Task, config_hash: str, version: str | None, outputs: list[dict],
-                  rejects: dict | None, rows_in: int, rows_out: int, rows_rejected: int, bytes_in: int, bytes_out: int,
-                  drops: dict, seconds: float, node: str | None, signals: dict | None = None, errors: list[str] | None = None,
-                  **extra) -> dict:
+def build_sidecar(
+    *,
+    stage: str,
+    folder: str,
+    task: Task,
+    config_hash: str,
+    version: str | None,
+    outputs: list[dict],
+    rejects: dict | None,
+    rows_in: int,
+    rows_out: int,
+    rows_rejected: int,
+    bytes_in: int,
+    bytes_out: int,
+    drops: dict,
+    seconds: float,
+    node: str | None,
+    signals: dict | None = None,
+    errors: list[str] | None = None,
+    **extra,
+) -> dict:
     """A task's stats sidecar, the same fields for every stage (written last: it is the commit marker)."""
     sidecar = {
-        "stage": stage, "folder": folder, "key": task.key, "input": task.input_path, "fingerprint": task.fingerprint,
-        "config_hash": config_hash, "code_version": version, "outputs": outputs, "rejects": rejects,
-        "rows_in": rows_in, "rows_out": rows_out, "rows_rejected": rows_rejected, "bytes_in": bytes_in, "bytes_out": bytes_out,
-        "drops": dict(sorted(drops.items())), **extra, "signals": signals or {}, "errors": errors or [],
-        "seconds": round(seconds, 4), "node": node,
+        "stage": stage,
+        "folder": folder,
+        "key": task.key,
+        "input": task.input_path,
+        "fingerprint": task.fingerprint,
+        "config_hash": config_hash,
+        "code_version": version,
+        "outputs": outputs,
+        "rejects": rejects,
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "rows_rejected": rows_rejected,
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+        "drops": dict(sorted(drops.items())),
+        **extra,
+        "signals": signals or {},
+        "errors": errors or [],
+        "seconds": round(seconds, 4),
+        "node": node,
     }
     return sidecar

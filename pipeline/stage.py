@@ -51,23 +51,35 @@ class StageOutput:
     def __post_init__(self):
         n = self.table.num_rows
         if len(self.keep) != n or len(self.reasons) != n:
-            raise ValueError(f"stage output has {n} rows but keep has {len(self.keep)} and reasons {len(self.reasons)}")
+            raise ValueError(
+                f"stage output has {n} rows but keep has {len(self.keep)} and reasons {len(self.reasons)}"
+            )
         if self.removed is not None:
             missing = {"row", "span", "reason"} - set(self.removed.column_names)
             if missing:
                 raise ValueError(f"removed spans need the columns row, span and reason; missing {sorted(missing)}")
         dropped_without_reason = (~self.keep) & np.asarray(self.reasons.is_null(), dtype=bool)
         if dropped_without_reason.any():
-            raise ValueError(f"{int(dropped_without_reason.sum())} dropped rows have no reason; every drop must say why")
+            raise ValueError(
+                f"{int(dropped_without_reason.sum())} dropped rows have no reason; every drop must say why"
+            )
 
 
 REMOVED_SCHEMA = pa.schema([("row", pa.int64()), ("span", pa.large_string()), ("reason", pa.string())])
 
 
-def removed_spans(rows: list[int], spans: list[str], reasons: list[str], replacements: list[str] | None = None) -> pa.Table:
+def removed_spans(
+    rows: list[int], spans: list[str], reasons: list[str], replacements: list[str] | None = None
+) -> pa.Table:
     """The `removed` table of a rewriting stage, from parallel lists."""
-    table = pa.table({"row": pa.array(rows, pa.int64()), "span": pa.array(spans, pa.large_string()),
-                      "reason": pa.array(reasons, pa.string())}, schema=REMOVED_SCHEMA)
+    table = pa.table(
+        {
+            "row": pa.array(rows, pa.int64()),
+            "span": pa.array(spans, pa.large_string()),
+            "reason": pa.array(reasons, pa.string()),
+        },
+        schema=REMOVED_SCHEMA,
+    )
     if replacements is not None:
         table = table.append_column("replacement", pa.array(replacements, pa.string()))
     return table

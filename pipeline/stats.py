@@ -61,15 +61,35 @@ def collect_funnel(output_dir: str) -> list[StageFunnel]:
 
 def funnel_table(funnel: list[StageFunnel], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for name, justify in [("stage", "left"), ("status", "left"), ("shards", "right"), ("docs in", "right"), ("docs out", "right"),
-                          ("rejected", "right"), ("MB in", "right"), ("MB out", "right"), ("kept %", "right"), ("drops by reason", "left")]:
+    for name, justify in [
+        ("stage", "left"),
+        ("status", "left"),
+        ("shards", "right"),
+        ("docs in", "right"),
+        ("docs out", "right"),
+        ("rejected", "right"),
+        ("MB in", "right"),
+        ("MB out", "right"),
+        ("kept %", "right"),
+        ("drops by reason", "left"),
+    ]:
         table.add_column(name, justify=justify)
     for row in funnel:
         drops = ", ".join(f"{r}: {n:,}" for r, n in sorted(row.drops.items(), key=lambda kv: -kv[1]))
         kept = f"{100 * row.rows_out / row.rows_in:.1f}" if row.rows_in else "-"
         status = row.status if row.status == "complete" else f"[yellow]{row.status}[/yellow]"
-        table.add_row(row.folder, status, f"{row.shards:,}", f"{row.rows_in:,}", f"{row.rows_out:,}", f"{row.rows_rejected:,}",
-                      f"{row.bytes_in / 1e6:.2f}", f"{row.bytes_out / 1e6:.2f}", kept, drops)
+        table.add_row(
+            row.folder,
+            status,
+            f"{row.shards:,}",
+            f"{row.rows_in:,}",
+            f"{row.rows_out:,}",
+            f"{row.rows_rejected:,}",
+            f"{row.bytes_in / 1e6:.2f}",
+            f"{row.bytes_out / 1e6:.2f}",
+            kept,
+            drops,
+        )
     return table
 
 
@@ -97,7 +117,9 @@ def print_funnel(output_dir: str, console: Console | None = None) -> list[StageF
 SPARK = " ▁▂▃▄▅▆▇█"
 
 
-def stage_detail(output_dir: str, folder: str) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, list[int]]], list[float]]:
+def stage_detail(
+    output_dir: str, folder: str
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, list[int]]], list[float]]:
     """Drops by language and reason, and signal histograms by language, summed over a stage's shards."""
     storage = Storage(output_dir)
     drops: dict[str, dict[str, int]] = {}
@@ -145,7 +167,10 @@ def print_stage_detail(output_dir: str, folder: str, console: Console) -> None:
     console.print(table)
     if not hists:
         return
-    table = Table(title=f"{folder}: signals by language (log-spaced bins 0, 1e-3 .. 1e7; quantiles are bin upper edges)", title_justify="left")
+    table = Table(
+        title=f"{folder}: signals by language (log-spaced bins 0, 1e-3 .. 1e7; quantiles are bin upper edges)",
+        title_justify="left",
+    )
     for col in ("signal", "lang", "docs", "p10 ≤", "p50 ≤", "p90 ≤", "histogram"):
         table.add_column(col, justify="left" if col in ("signal", "lang", "histogram") else "right")
     for signal in sorted(hists):
@@ -170,12 +195,19 @@ def drops_table(funnel: list[StageFunnel]) -> Table:
 
 def removed_table(funnel: list[StageFunnel]) -> Table | None:
     """Spans the rewriting stages took out of documents they kept, by reason (None when none did)."""
-    rows = [(row, reason, c) for row in funnel for reason, c in sorted(row.removed.items(), key=lambda kv: -kv[1]["chars"])]
+    rows = [
+        (row, reason, c) for row in funnel for reason, c in sorted(row.removed.items(), key=lambda kv: -kv[1]["chars"])
+    ]
     if not rows:
         return None
     table = Table(title="removed from documents (rewriting stages), by reason", title_justify="left")
-    for col, justify in [("stage", "left"), ("reason", "left"), ("spans", "right"), ("characters", "right"),
-                         ("% of stage's characters in", "right")]:
+    for col, justify in [
+        ("stage", "left"),
+        ("reason", "left"),
+        ("spans", "right"),
+        ("characters", "right"),
+        ("% of stage's characters in", "right"),
+    ]:
         table.add_column(col, justify=justify)
     for row, reason, c in rows:
         share = f"{100 * c['chars'] / row.chars['in']:.2f}" if row.chars.get("in") else "-"
@@ -204,22 +236,50 @@ def group_rows(output_dir: str, by: str) -> list[dict]:
     for group in sorted(set(out) | set(reasons), key=lambda g: -(out.get(g, {}).get("value", 0))):
         kept = out.get(group, {}).get("docs", 0)
         dropped = sum(n for _, n in reasons.get(group, []))
-        rows.append({by: group, "docs_in": kept + dropped, "docs_out": kept, "tokens_out": out.get(group, {}).get("value", 0.0),
-                     "share_before": out.get(group, {}).get("value", 0.0) / total_tokens, "share_after": weighted.get(group, 0.0) / total_weighted,
-                     "target": targets.get(group), "reasons": reasons.get(group, [])})
+        rows.append(
+            {
+                by: group,
+                "docs_in": kept + dropped,
+                "docs_out": kept,
+                "tokens_out": out.get(group, {}).get("value", 0.0),
+                "share_before": out.get(group, {}).get("value", 0.0) / total_tokens,
+                "share_after": weighted.get(group, 0.0) / total_weighted,
+                "target": targets.get(group),
+                "reasons": reasons.get(group, []),
+            }
+        )
     return rows
 
 
 def groups_table(rows: list[dict], by: str) -> Table:
     table = Table(title=f"per {by}: in, out, and share of tokens before/after weighting", title_justify="left")
-    for col in (by, "docs in", "docs out", "kept %", "tokens out (est.)", "share before", "share after", "target", "main drop reasons"):
+    for col in (
+        by,
+        "docs in",
+        "docs out",
+        "kept %",
+        "tokens out (est.)",
+        "share before",
+        "share after",
+        "target",
+        "main drop reasons",
+    ):
         table.add_column(col, justify="left" if col in (by, "main drop reasons") else "right")
     for r in rows:
         kept = f"{100 * r['docs_out'] / r['docs_in']:.1f}" if r["docs_in"] else "-"
         reasons = ", ".join(f"{reason}: {n:,}" for reason, n in r["reasons"][:3])
         target = "-" if r["target"] is None else f"{100 * r['target']:.1f}%"
-        table.add_row(r[by], f"{r['docs_in']:,}", f"{r['docs_out']:,}", kept, f"{r['tokens_out']:,.0f}",
-                      f"{100 * r['share_before']:.1f}%", f"{100 * r['share_after']:.1f}%", target, reasons)
+        table.add_row(
+            r[by],
+            f"{r['docs_in']:,}",
+            f"{r['docs_out']:,}",
+            kept,
+            f"{r['tokens_out']:,.0f}",
+            f"{100 * r['share_before']:.1f}%",
+            f"{100 * r['share_after']:.1f}%",
+            target,
+            reasons,
+        )
     return table
 
 

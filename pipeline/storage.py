@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -25,7 +26,9 @@ class Storage:
 
     def __init__(self, root: str):
         self.uri = root
-        self.fs, self.root = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), _abspath(root))
+        self.fs, self.root = (
+            pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), _abspath(root))
+        )
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *[p.strip("/") for p in parts if p]])

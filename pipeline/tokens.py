@@ -11,8 +11,12 @@ from pipeline.config import StrictModel
 
 
 class TokenEstimate(StrictModel):
-    han_chars_per_token: float = Field(1.3, gt=0, description="Chinese characters per token (typical of BPE vocabularies with Chinese merges).")
-    bytes_per_token: float = Field(4.0, gt=0, description="UTF-8 bytes per token for everything else (English web text: about 4).")
+    han_chars_per_token: float = Field(
+        1.3, gt=0, description="Chinese characters per token (typical of BPE vocabularies with Chinese merges)."
+    )
+    bytes_per_token: float = Field(
+        4.0, gt=0, description="UTF-8 bytes per token for everything else (English web text: about 4)."
+    )
 
 
 def estimate_tokens(table: pa.Table, cfg: TokenEstimate) -> np.ndarray:

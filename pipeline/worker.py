@@ -61,8 +61,10 @@ class SignalHistograms:
 
     def to_json(self) -> dict:
         edges = histogram_edges().tolist()
-        return {name: {"edges": edges, "counts": {lang: c.tolist() for lang, c in sorted(per_lang.items())}}
-                for name, per_lang in sorted(self.counts.items())}
+        return {
+            name: {"edges": edges, "counts": {lang: c.tolist() for lang, c in sorted(per_lang.items())}}
+            for name, per_lang in sorted(self.counts.items())
+        }
 
 
 def histogram_edges() -> np.ndarray:
@@ -70,7 +72,9 @@ def histogram_edges() -> np.ndarray:
     return np.concatenate([[0.0], np.logspace(-3, 7, HIST_BINS)])
 
 
-def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, stage_config_hash: str, batch_rows: int) -> dict:
+def run_map_task(
+    stage: MapStage, task: Task, storage: Storage, folder: str, stage_config_hash: str, batch_rows: int
+) -> dict:
     """Runs a map stage over one shard and commits its output, rejects and sidecar."""
     started = time.perf_counter()
     parquet = storage.parquet_file(task.input_path)
@@ -139,21 +143,47 @@ def run_map_task(stage: MapStage, task: Task, storage: Storage, folder: str, sta
         raise
     rows_rejected = sum(drops.values())
     sidecar = build_sidecar(
-        stage=stage.name, folder=folder, task=task, config_hash=stage_config_hash, version=stage.version,
-        outputs=[{"name": f"{task.key}.parquet", "rows": writer.rows,
-                  "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, task.key)}],
+        stage=stage.name,
+        folder=folder,
+        task=task,
+        config_hash=stage_config_hash,
+        version=stage.version,
+        outputs=[
+            {
+                "name": f"{task.key}.parquet",
+                "rows": writer.rows,
+                "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, task.key),
+            }
+        ],
         rejects={"name": rej_name, "rows": rows_rejected} if rejects is not None else None,
-        rows_in=rows_in, rows_out=writer.rows, rows_rejected=rows_rejected, bytes_in=bytes_in, bytes_out=bytes_out, drops=drops,
+        rows_in=rows_in,
+        rows_out=writer.rows,
+        rows_rejected=rows_rejected,
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        drops=drops,
         drops_by_lang={lang: dict(sorted(c.items())) for lang, c in sorted(drops_by_lang.items())},
-        signals=hist.to_json(), seconds=time.perf_counter() - started, node=node_id(),
-        **({"removed": {"name": rej_name, "rows": removed.rows} if removed is not None else None, "chars": dict(chars),
-            "removed_by_reason": removed_by_reason} if rewrites else {}))
+        signals=hist.to_json(),
+        seconds=time.perf_counter() - started,
+        node=node_id(),
+        **(
+            {
+                "removed": {"name": rej_name, "rows": removed.rows} if removed is not None else None,
+                "chars": dict(chars),
+                "removed_by_reason": removed_by_reason,
+            }
+            if rewrites
+            else {}
+        ),
+    )
     if rows_in != writer.rows + rows_rejected:  # conservation is checked where it could break
         raise AssertionError(f"{task.key}: {rows_in} rows in but {writer.rows} kept + {rows_rejected} rejected")
     if rewrites and chars["in"] + chars["inserted"] != chars["out"] + chars["rejected"] + chars["removed"]:
-        raise AssertionError(f"{task.key}: {chars['in']} characters in (+ {chars['inserted']} of placeholders) but {chars['out']} out "
-                             f"+ {chars['rejected']} rejected + {chars['removed']} removed: a rewriting stage must report every span "
-                             "it removes")
+        raise AssertionError(
+            f"{task.key}: {chars['in']} characters in (+ {chars['inserted']} of placeholders) but {chars['out']} out "
+            f"+ {chars['rejected']} rejected + {chars['removed']} removed: a rewriting stage must report every span "
+            "it removes"
+        )
     storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
     return sidecar
 
@@ -171,20 +201,34 @@ def guarded(run, task: Task) -> dict:
     try:
         return {"ok": True, "sidecar": run(task)}
     except Exception as err:
-        return {"ok": False, "key": task.key, "input": task.input_path, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+        return {
+            "ok": False,
+            "key": task.key,
+            "input": task.input_path,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(),
+        }
 
 
 def removed_table(result: StageOutput, stage_name: str) -> pa.Table:
     """A batch's removed spans with the document's id, source and lang, as `removed/` keeps them."""
     spans = result.removed
     rows = pa.array(spans.column("row").to_numpy(zero_copy_only=False))
-    return pa.table({
-        "id": result.table.column("id").take(rows), "source": result.table.column("source").take(rows),
-        "lang": result.table.column("lang").take(rows), "stage": pa.array([stage_name] * spans.num_rows, pa.string()),
-        "reason": spans.column("reason").cast(pa.string()), "span": spans.column("span").cast(pa.large_string()),
-        "replacement": (spans.column("replacement").cast(pa.string()) if "replacement" in spans.column_names
-                        else pa.array([""] * spans.num_rows, pa.string())),
-    })
+    return pa.table(
+        {
+            "id": result.table.column("id").take(rows),
+            "source": result.table.column("source").take(rows),
+            "lang": result.table.column("lang").take(rows),
+            "stage": pa.array([stage_name] * spans.num_rows, pa.string()),
+            "reason": spans.column("reason").cast(pa.string()),
+            "span": spans.column("span").cast(pa.large_string()),
+            "replacement": (
+                spans.column("replacement").cast(pa.string())
+                if "replacement" in spans.column_names
+                else pa.array([""] * spans.num_rows, pa.string())
+            ),
+        }
+    )
 
 
 def _count_removed(spans: pa.Table, into: dict[str, dict[str, int]]) -> None:

@@ -51,8 +51,9 @@ def dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
 
 
-def format_validation_error(err: ValidationError, model: type[BaseModel], where: str, index: LineIndex,
-                            prefix: tuple = ()) -> str:
+def format_validation_error(
+    err: ValidationError, model: type[BaseModel], where: str, index: LineIndex, prefix: tuple = ()
+) -> str:
     """Turns pydantic's errors into one line each: `file:line: key.path: what is wrong (hint)`."""
     lines = []
     for item in err.errors():

@@ -42,50 +42,117 @@ _Opt = float | None
 class Thresholds(StrictModel):
     """One language profile. Defaults are the English (published) values; null switches a rule off."""
 
-    junk_min_letters: int | None = Field(1, description="Drop (`junk-only-symbols`) text with no letter at all: only digits, punctuation, symbols or whitespace (or empty).")
-    junk_max_mojibake_frac: _Opt = Field(0.002, description="Drop (`junk-mojibake`) when mojibake hits beyond the first (U+FFFD, private-use characters, `Ã©`, `â€`, `锟斤拷`, ...) per non-space character exceed this (1 in 500; good reference text has none).")
+    junk_min_letters: int | None = Field(
+        1,
+        description="Drop (`junk-only-symbols`) text with no letter at all: only digits, punctuation, symbols or whitespace (or empty).",
+    )
+    junk_max_mojibake_frac: _Opt = Field(
+        0.002,
+        description="Drop (`junk-mojibake`) when mojibake hits beyond the first (U+FFFD, private-use characters, `Ã©`, `â€`, `锟斤拷`, ...) per non-space character exceed this (1 in 500; good reference text has none).",
+    )
 
     gopher_min_words: int | None = Field(50, description="Gopher: fewer words than this is `gopher-word-count`.")
     gopher_max_words: int | None = Field(100_000, description="Gopher: more words than this is `gopher-word-count`.")
-    gopher_min_mean_word_len: _Opt = Field(3.0, description="Gopher: mean word length (characters) below this is `gopher-mean-word-length`.")
-    gopher_max_mean_word_len: _Opt = Field(10.0, description="Gopher: mean word length above this is `gopher-mean-word-length`.")
-    gopher_max_symbol_word_ratio: _Opt = Field(0.1, description="Gopher: `#` or ellipses per word above this is `gopher-symbol-ratio`.")
-    gopher_max_bullet_line_frac: _Opt = Field(0.9, description="Gopher: share of lines starting with a bullet above this is `gopher-bullet-lines`.")
-    gopher_max_ellipsis_line_frac: _Opt = Field(0.3, description="Gopher: share of lines ending in an ellipsis above this is `gopher-ellipsis-lines`.")
-    gopher_min_alpha_frac: _Opt = Field(0.8, description="Gopher: share of tokens holding a letter below this is `gopher-alpha-words`.")
-    gopher_min_stopwords: int | None = Field(2, description="Gopher: fewer distinct stopwords (the, be, to, of, and, that, have, with) is `gopher-stopwords`.")
+    gopher_min_mean_word_len: _Opt = Field(
+        3.0, description="Gopher: mean word length (characters) below this is `gopher-mean-word-length`."
+    )
+    gopher_max_mean_word_len: _Opt = Field(
+        10.0, description="Gopher: mean word length above this is `gopher-mean-word-length`."
+    )
+    gopher_max_symbol_word_ratio: _Opt = Field(
+        0.1, description="Gopher: `#` or ellipses per word above this is `gopher-symbol-ratio`."
+    )
+    gopher_max_bullet_line_frac: _Opt = Field(
+        0.9, description="Gopher: share of lines starting with a bullet above this is `gopher-bullet-lines`."
+    )
+    gopher_max_ellipsis_line_frac: _Opt = Field(
+        0.3, description="Gopher: share of lines ending in an ellipsis above this is `gopher-ellipsis-lines`."
+    )
+    gopher_min_alpha_frac: _Opt = Field(
+        0.8, description="Gopher: share of tokens holding a letter below this is `gopher-alpha-words`."
+    )
+    gopher_min_stopwords: int | None = Field(
+        2,
+        description="Gopher: fewer distinct stopwords (the, be, to, of, and, that, have, with) is `gopher-stopwords`.",
+    )
     gopher_max_dup_line_frac: _Opt = Field(0.30, description="Gopher: share of lines repeating an earlier line.")
-    gopher_max_dup_para_frac: _Opt = Field(0.30, description="Gopher: share of paragraphs repeating an earlier paragraph.")
+    gopher_max_dup_para_frac: _Opt = Field(
+        0.30, description="Gopher: share of paragraphs repeating an earlier paragraph."
+    )
     gopher_max_dup_line_char_frac: _Opt = Field(0.20, description="Gopher: share of characters in repeated lines.")
-    gopher_max_dup_para_char_frac: _Opt = Field(0.20, description="Gopher: share of characters in repeated paragraphs.")
-    gopher_max_top_2gram_frac: _Opt = Field(0.20, description="Gopher: share of characters in the most frequent word 2-gram.")
-    gopher_max_top_3gram_frac: _Opt = Field(0.18, description="Gopher: share of characters in the most frequent word 3-gram.")
-    gopher_max_top_4gram_frac: _Opt = Field(0.16, description="Gopher: share of characters in the most frequent word 4-gram.")
+    gopher_max_dup_para_char_frac: _Opt = Field(
+        0.20, description="Gopher: share of characters in repeated paragraphs."
+    )
+    gopher_max_top_2gram_frac: _Opt = Field(
+        0.20, description="Gopher: share of characters in the most frequent word 2-gram."
+    )
+    gopher_max_top_3gram_frac: _Opt = Field(
+        0.18, description="Gopher: share of characters in the most frequent word 3-gram."
+    )
+    gopher_max_top_4gram_frac: _Opt = Field(
+        0.16, description="Gopher: share of characters in the most frequent word 4-gram."
+    )
     gopher_max_dup_5gram_frac: _Opt = Field(0.15, description="Gopher: share of characters in repeated word 5-grams.")
     gopher_max_dup_6gram_frac: _Opt = Field(0.14, description="Gopher: share of characters in repeated word 6-grams.")
     gopher_max_dup_7gram_frac: _Opt = Field(0.13, description="Gopher: share of characters in repeated word 7-grams.")
     gopher_max_dup_8gram_frac: _Opt = Field(0.12, description="Gopher: share of characters in repeated word 8-grams.")
     gopher_max_dup_9gram_frac: _Opt = Field(0.11, description="Gopher: share of characters in repeated word 9-grams.")
-    gopher_max_dup_10gram_frac: _Opt = Field(0.10, description="Gopher: share of characters in repeated word 10-grams.")
+    gopher_max_dup_10gram_frac: _Opt = Field(
+        0.10, description="Gopher: share of characters in repeated word 10-grams."
+    )
 
-    c4_lorem_ipsum: bool = Field(True, description="C4: drop pages with 'lorem ipsum' in a line C4 keeps (`c4-lorem-ipsum`).")
-    c4_curly_bracket: bool = Field(True, description="C4: drop pages with '{' in a line C4 keeps (`c4-curly-bracket`); drops code, as C4 meant to.")
-    c4_min_sentences: int | None = Field(2, description="C4: fewer sentences in the lines C4 keeps is `c4-too-few-sentences` (C4 published 5, counted after deleting lines; see docs/heuristics.md).")
+    c4_lorem_ipsum: bool = Field(
+        True, description="C4: drop pages with 'lorem ipsum' in a line C4 keeps (`c4-lorem-ipsum`)."
+    )
+    c4_curly_bracket: bool = Field(
+        True,
+        description="C4: drop pages with '{' in a line C4 keeps (`c4-curly-bracket`); drops code, as C4 meant to.",
+    )
+    c4_min_sentences: int | None = Field(
+        2,
+        description="C4: fewer sentences in the lines C4 keeps is `c4-too-few-sentences` (C4 published 5, counted after deleting lines; see docs/heuristics.md).",
+    )
     c4_min_words_per_line: int = Field(3, ge=0, description="C4: lines with fewer words count as removed.")
-    c4_max_removed_frac: _Opt = Field(0.75, description="Drop (`c4-removed-lines`) when C4's line removal would delete more than this share of the characters (winnow's stand-in for C4's line edits; no good reference document is above it).")
+    c4_max_removed_frac: _Opt = Field(
+        0.75,
+        description="Drop (`c4-removed-lines`) when C4's line removal would delete more than this share of the characters (winnow's stand-in for C4's line edits; no good reference document is above it).",
+    )
 
-    line_stops_as_terminal: int | None = Field(None, description="C4 and FineWeb line checks: a line holding at least this many sentence stops (。！？) counts as ending in terminal punctuation even when its end is cut off; null: only the line end counts (as published).")
+    line_stops_as_terminal: int | None = Field(
+        None,
+        description="C4 and FineWeb line checks: a line holding at least this many sentence stops (。！？) counts as ending in terminal punctuation even when its end is cut off; null: only the line end counts (as published).",
+    )
 
-    fineweb_min_line_punct_frac: _Opt = Field(0.12, description="FineWeb: share of lines ending in terminal punctuation below this is `fineweb-line-punct`.")
-    fineweb_max_short_line_frac: _Opt = Field(0.67, description="FineWeb: share of short lines above this is `fineweb-short-lines`.")
-    fineweb_short_line_chars: int = Field(30, gt=0, description="FineWeb: a line of at most this many characters is short.")
-    fineweb_max_dup_line_char_frac: _Opt = Field(0.01, description="FineWeb: share of characters (newlines excluded) in repeated lines above this is `fineweb-dup-line-chars`.")
-    fineweb_max_newline_ratio: _Opt = Field(0.3, description="FineWeb: newlines per token above this is `fineweb-list-lines`.")
+    fineweb_min_line_punct_frac: _Opt = Field(
+        0.12, description="FineWeb: share of lines ending in terminal punctuation below this is `fineweb-line-punct`."
+    )
+    fineweb_max_short_line_frac: _Opt = Field(
+        0.67, description="FineWeb: share of short lines above this is `fineweb-short-lines`."
+    )
+    fineweb_short_line_chars: int = Field(
+        30, gt=0, description="FineWeb: a line of at most this many characters is short."
+    )
+    fineweb_max_dup_line_char_frac: _Opt = Field(
+        0.01,
+        description="FineWeb: share of characters (newlines excluded) in repeated lines above this is `fineweb-dup-line-chars`.",
+    )
+    fineweb_max_newline_ratio: _Opt = Field(
+        0.3, description="FineWeb: newlines per token above this is `fineweb-list-lines`."
+    )
 
-    zh_min_char_ratio: _Opt = Field(None, description="Chinese: Han characters per non-space character below this is `zh-char-ratio`.")
-    zh_max_spam_hits: int | None = Field(None, description="Chinese: more gambling/lottery phrase hits than this is `zh-spam-gambling`.")
-    zh_max_contact_hits: int | None = Field(None, description="Chinese: more phone/QQ/WeChat solicitations than this is `zh-spam-contact`.")
-    zh_max_top_word_share: _Opt = Field(None, description="Chinese: share of words taken by the most frequent content word above this is `zh-keyword-stuffing`.")
+    zh_min_char_ratio: _Opt = Field(
+        None, description="Chinese: Han characters per non-space character below this is `zh-char-ratio`."
+    )
+    zh_max_spam_hits: int | None = Field(
+        None, description="Chinese: more gambling/lottery phrase hits than this is `zh-spam-gambling`."
+    )
+    zh_max_contact_hits: int | None = Field(
+        None, description="Chinese: more phone/QQ/WeChat solicitations than this is `zh-spam-contact`."
+    )
+    zh_max_top_word_share: _Opt = Field(
+        None,
+        description="Chinese: share of words taken by the most frequent content word above this is `zh-keyword-stuffing`.",
+    )
 
 
 class EnThresholds(Thresholds):
@@ -98,43 +165,113 @@ class ZhThresholds(Thresholds):
     Wikipedia paragraphs (= data/sample/zh/wikipedia.jsonl.zst) and the CSLDCP abstracts; bad text is
     the ChineseWebText Common Crawl sample (gambling/SEO spam) and its `dirty` set."""
 
-    gopher_min_mean_word_len: _Opt = Field(1.2, description="Mean jieba word length below this is `gopher-mean-word-length` (good text: 1st percentile 1.37).")
-    gopher_max_mean_word_len: _Opt = Field(3.5, description="Mean jieba word length above this (good text: 99th percentile 2.4; long unsegmented Latin runs, codes).")
-    gopher_min_alpha_frac: _Opt = Field(0.5, description="Share of tokens holding a letter (Han counts) below this; jieba splits every punctuation mark and number off, so good text sits at 0.58-0.93.")
-    gopher_min_stopwords: int | None = Field(2, description="Fewer distinct Chinese function words (data/lexicons/zh-function-words.txt) than this.")
-    gopher_max_top_2gram_frac: _Opt = Field(0.30, description="Most frequent 2-gram share; jieba splits a repeated term into several words, so abstracts reach 0.25 (99th percentile).")
-    gopher_max_top_3gram_frac: _Opt = Field(0.30, description="Most frequent 3-gram share (good text 99th percentile: 0.30).")
-    gopher_max_top_4gram_frac: _Opt = Field(0.30, description="Most frequent 4-gram share (good text 99th percentile: 0.34 on short abstracts, 0.17 on Wikipedia).")
-    gopher_max_dup_5gram_frac: _Opt = Field(0.25, description="Repeated 5-gram share (good text 99th percentile: 0.20).")
+    gopher_min_mean_word_len: _Opt = Field(
+        1.2,
+        description="Mean jieba word length below this is `gopher-mean-word-length` (good text: 1st percentile 1.37).",
+    )
+    gopher_max_mean_word_len: _Opt = Field(
+        3.5,
+        description="Mean jieba word length above this (good text: 99th percentile 2.4; long unsegmented Latin runs, codes).",
+    )
+    gopher_min_alpha_frac: _Opt = Field(
+        0.5,
+        description="Share of tokens holding a letter (Han counts) below this; jieba splits every punctuation mark and number off, so good text sits at 0.58-0.93.",
+    )
+    gopher_min_stopwords: int | None = Field(
+        2, description="Fewer distinct Chinese function words (data/lexicons/zh-function-words.txt) than this."
+    )
+    gopher_max_top_2gram_frac: _Opt = Field(
+        0.30,
+        description="Most frequent 2-gram share; jieba splits a repeated term into several words, so abstracts reach 0.25 (99th percentile).",
+    )
+    gopher_max_top_3gram_frac: _Opt = Field(
+        0.30, description="Most frequent 3-gram share (good text 99th percentile: 0.30)."
+    )
+    gopher_max_top_4gram_frac: _Opt = Field(
+        0.30,
+        description="Most frequent 4-gram share (good text 99th percentile: 0.34 on short abstracts, 0.17 on Wikipedia).",
+    )
+    gopher_max_dup_5gram_frac: _Opt = Field(
+        0.25, description="Repeated 5-gram share (good text 99th percentile: 0.20)."
+    )
     gopher_max_dup_6gram_frac: _Opt = Field(0.22, description="Repeated 6-gram share.")
     gopher_max_dup_7gram_frac: _Opt = Field(0.19, description="Repeated 7-gram share.")
     gopher_max_dup_8gram_frac: _Opt = Field(0.16, description="Repeated 8-gram share.")
     gopher_max_dup_9gram_frac: _Opt = Field(0.13, description="Repeated 9-gram share.")
-    gopher_max_dup_10gram_frac: _Opt = Field(0.10, description="Repeated 10-gram share (as Gopher: good text 99th percentile 0.08).")
+    gopher_max_dup_10gram_frac: _Opt = Field(
+        0.10, description="Repeated 10-gram share (as Gopher: good text 99th percentile 0.08)."
+    )
     c4_min_words_per_line: int = Field(3, ge=0, description="C4: lines with fewer jieba tokens count as removed.")
-    c4_min_sentences: int | None = Field(1, description="Sentences (。！？, or ASCII . before a Han character) in the lines C4 keeps below this.")
-    line_stops_as_terminal: int | None = Field(2, description="A line holding at least this many sentence stops counts as ending in terminal punctuation: one-line Chinese paragraphs whose last sentence was cut are prose, not menus.")
-    fineweb_short_line_chars: int = Field(10, gt=0, description="A Chinese line of at most this many characters is short (10 Chinese characters hold about as much as 30 Latin ones).")
-    zh_min_char_ratio: _Opt = Field(0.3, description="Han characters per non-space character below this is `zh-char-ratio` (good text: 1st percentile 0.44).")
-    zh_max_spam_hits: int | None = Field(1, description="`h_spam_hits` above this is `zh-spam-gambling`: one brand phrase (2) or two gambling words (1 each).")
-    zh_max_contact_hits: int | None = Field(3, description="More phone/QQ/WeChat solicitations than this is `zh-spam-contact`.")
-    zh_max_top_word_share: _Opt = Field(0.2, description="Share of words taken by the most frequent content word above this is `zh-keyword-stuffing` (good text: 99th percentile 0.12).")
+    c4_min_sentences: int | None = Field(
+        1, description="Sentences (。！？, or ASCII . before a Han character) in the lines C4 keeps below this."
+    )
+    line_stops_as_terminal: int | None = Field(
+        2,
+        description="A line holding at least this many sentence stops counts as ending in terminal punctuation: one-line Chinese paragraphs whose last sentence was cut are prose, not menus.",
+    )
+    fineweb_short_line_chars: int = Field(
+        10,
+        gt=0,
+        description="A Chinese line of at most this many characters is short (10 Chinese characters hold about as much as 30 Latin ones).",
+    )
+    zh_min_char_ratio: _Opt = Field(
+        0.3,
+        description="Han characters per non-space character below this is `zh-char-ratio` (good text: 1st percentile 0.44).",
+    )
+    zh_max_spam_hits: int | None = Field(
+        1,
+        description="`h_spam_hits` above this is `zh-spam-gambling`: one brand phrase (2) or two gambling words (1 each).",
+    )
+    zh_max_contact_hits: int | None = Field(
+        3, description="More phone/QQ/WeChat solicitations than this is `zh-spam-contact`."
+    )
+    zh_max_top_word_share: _Opt = Field(
+        0.2,
+        description="Share of words taken by the most frequent content word above this is `zh-keyword-stuffing` (good text: 99th percentile 0.12).",
+    )
 
 
 class HeuristicsConfig(StrictModel):
-    disabled: list[RuleName] = Field(default_factory=list, description="Rules switched off for every language, by name (e.g. `c4-curly-bracket`).")
-    en: EnThresholds = Field(default_factory=EnThresholds, description="Thresholds for English and every non-Chinese document.")
+    disabled: list[RuleName] = Field(
+        default_factory=list, description="Rules switched off for every language, by name (e.g. `c4-curly-bracket`)."
+    )
+    en: EnThresholds = Field(
+        default_factory=EnThresholds, description="Thresholds for English and every non-Chinese document."
+    )
     zh: ZhThresholds = Field(default_factory=ZhThresholds, description="Thresholds for Chinese documents.")
-    zh_detect_min_ratio: float = Field(0.3, ge=0, le=1, description="With no `lang`, a document is Chinese when this share of its non-space characters is Han (and it has little kana).")
-    max_analyzed_chars: int = Field(100_000, gt=0, description="Rules look at this many leading characters of a document (bounds time on huge documents); the word count is extrapolated.")
-    jieba_hmm: bool = Field(False, description="jieba's HMM for unknown words; off is faster (dictionary words only) and enough for counting.")
-    t2s: bool = Field(False, description="Convert Traditional to Simplified (OpenCC t2s) before the zh rules; the stored text is never changed. Needs the `opencc` package.")
+    zh_detect_min_ratio: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="With no `lang`, a document is Chinese when this share of its non-space characters is Han (and it has little kana).",
+    )
+    max_analyzed_chars: int = Field(
+        100_000,
+        gt=0,
+        description="Rules look at this many leading characters of a document (bounds time on huge documents); the word count is extrapolated.",
+    )
+    jieba_hmm: bool = Field(
+        False,
+        description="jieba's HMM for unknown words; off is faster (dictionary words only) and enough for counting.",
+    )
+    t2s: bool = Field(
+        False,
+        description="Convert Traditional to Simplified (OpenCC t2s) before the zh rules; the stored text is never changed. Needs the `opencc` package.",
+    )
 
 
 class View:
     """A batch split once for every rule: the analysed text, its non-empty lines and its words."""
 
-    def __init__(self, text: pa.Array, lang: pa.Array | None, config: HeuristicsConfig, segmenter, t2s, spam_patterns: tuple[str, str]):
+    def __init__(
+        self,
+        text: pa.Array,
+        lang: pa.Array | None,
+        config: HeuristicsConfig,
+        segmenter,
+        t2s,
+        spam_patterns: tuple[str, str],
+    ):
         self.n = n = len(text)
         self.config = config
         self.spam_patterns = spam_patterns
@@ -182,7 +319,9 @@ class View:
             return detected
         code = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(lang, pa.string())))
         known = pc.fill_null(pc.greater(pc.utf8_length(code), 0), False).to_numpy(zero_copy_only=False)
-        tagged_zh = pc.fill_null(pc.or_(pc.starts_with(code, "zh"), pc.equal(code, "cmn")), False).to_numpy(zero_copy_only=False)
+        tagged_zh = pc.fill_null(pc.or_(pc.starts_with(code, "zh"), pc.equal(code, "cmn")), False).to_numpy(
+            zero_copy_only=False
+        )
         tagged_en = pc.fill_null(pc.starts_with(code, "en"), False).to_numpy(zero_copy_only=False)
         self.en_stopwords = ~known | tagged_en  # the English stopword list means nothing for other languages
         return np.where(known, tagged_zh, detected)
@@ -278,7 +417,9 @@ class Heuristics(MapStage):
             column = pa.array(values.astype(np.float32) if values.dtype.kind == "f" else values.astype(np.int32))
             table = _set_column(table, name, column)
         table = _set_column(table, "h_profile", pa.array(np.where(view.is_zh, "zh", "en").astype(object), pa.string()))
-        return StageOutput(table, keep, pa.array(reasons, pa.string()), signals={k: v.astype(np.float64) for k, v in signals.items()})
+        return StageOutput(
+            table, keep, pa.array(reasons, pa.string()), signals={k: v.astype(np.float64) for k, v in signals.items()}
+        )
 
     def _failed(self, rule: Rule, values: np.ndarray, view: View) -> np.ndarray:
         thresholds = []

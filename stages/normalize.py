@@ -28,13 +28,21 @@ _SPACES = r"[\x{00A0}\x{1680}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}]"
 _FULLWIDTH_ALNUM = r"[\x{FF10}-\x{FF19}\x{FF21}-\x{FF3A}\x{FF41}-\x{FF5A}]"
 _FULLWIDTH_ANY = r"[\x{FF01}-\x{FF5E}]"
 
-_ALNUM_TABLE = {cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for cp in range(r[0], r[1] + 1)}
+_ALNUM_TABLE = {
+    cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for cp in range(r[0], r[1] + 1)
+}
 _ANY_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 
 
 class NormalizeConfig(StrictModel):
-    form: str = Field("NFC", pattern="^(NFC|NFKC)$", description="Unicode normal form; NFKC also folds ligatures, circled digits and more.")
-    fullwidth_punctuation: bool = Field(False, description="Also fold full-width punctuation (，。！) to ASCII; off keeps Chinese typography.")
+    form: str = Field(
+        "NFC",
+        pattern="^(NFC|NFKC)$",
+        description="Unicode normal form; NFKC also folds ligatures, circled digits and more.",
+    )
+    fullwidth_punctuation: bool = Field(
+        False, description="Also fold full-width punctuation (，。！) to ASCII; off keeps Chinese typography."
+    )
 
 
 class Normalize(MapStage):

@@ -45,7 +45,9 @@ def is_chinese(langs: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(zh.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def shingle(texts: pa.Array | pa.ChunkedArray, langs, *, word_ngram: int, zh_ngram: int, zh_shingle: str = "char") -> Shingles:
+def shingle(
+    texts: pa.Array | pa.ChunkedArray, langs, *, word_ngram: int, zh_ngram: int, zh_shingle: str = "char"
+) -> Shingles:
     """All shingle hashes of a batch, Chinese documents by `zh_shingle` ("char" or "word" for jieba)."""
     texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
     n = len(texts)
@@ -136,7 +138,7 @@ def ngrams(tokens: np.ndarray, doc: np.ndarray, n: int, n_docs: int) -> Shingles
                 h = h[:0]
                 break
             h = h[:-1] * _P + tokens[k:]
-    start = np.flatnonzero(doc[: len(h)] == doc[n - 1:]) if len(h) else np.zeros(0, np.int64)
+    start = np.flatnonzero(doc[: len(h)] == doc[n - 1 :]) if len(h) else np.zeros(0, np.int64)
     hashes, hdoc = mix64(h[start]), doc[start]
     counts = np.bincount(doc, minlength=n_docs)
     short = np.flatnonzero((counts > 0) & (counts < n))
@@ -146,7 +148,7 @@ def ngrams(tokens: np.ndarray, doc: np.ndarray, n: int, n_docs: int) -> Shingles
         with np.errstate(over="ignore"):
             for j, (s, c) in enumerate(zip(first, counts[short])):
                 acc = np.uint64(0)
-                for t in tokens[s:s + c]:
+                for t in tokens[s : s + c]:
                     acc = acc * _P + t
                 extra[j] = acc
         hashes = np.concatenate([hashes, mix64(extra)])
@@ -158,5 +160,11 @@ def ngrams(tokens: np.ndarray, doc: np.ndarray, n: int, n_docs: int) -> Shingles
 
 def shingle_set(text: str, lang: str | None, *, word_ngram: int, zh_ngram: int, zh_shingle: str = "char") -> set[int]:
     """The shingle hashes of one document, as a set (for exact Jaccard on candidate pairs)."""
-    sh = shingle(pa.array([text], pa.large_string()), pa.array([lang], pa.string()), word_ngram=word_ngram, zh_ngram=zh_ngram, zh_shingle=zh_shingle)
+    sh = shingle(
+        pa.array([text], pa.large_string()),
+        pa.array([lang], pa.string()),
+        word_ngram=word_ngram,
+        zh_ngram=zh_ngram,
+        zh_shingle=zh_shingle,
+    )
     return set(sh.hashes.tolist())

@@ -37,7 +37,7 @@ def fingerprints(sh: Shingles, weights: str = "tf") -> tuple[np.ndarray, np.ndar
     weight = (1.0 + np.log(counts)).astype(np.float32) if weights == "tf" else np.ones(len(counts), np.float32)
     acc = np.zeros((sh.n_docs, 64), dtype=np.float32)
     for lo in range(0, len(h), _CHUNK_ROWS):
-        hh, dd, ww = h[lo:lo + _CHUNK_ROWS], doc[lo:lo + _CHUNK_ROWS], weight[lo:lo + _CHUNK_ROWS]
+        hh, dd, ww = h[lo : lo + _CHUNK_ROWS], doc[lo : lo + _CHUNK_ROWS], weight[lo : lo + _CHUNK_ROWS]
         bits = np.unpackbits(hh.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
         signed = (bits.astype(np.float32) * 2.0 - 1.0) * ww[:, None]
         seg = np.flatnonzero(np.r_[True, dd[1:] != dd[:-1]])

@@ -35,7 +35,9 @@ from pipeline.stage import MapStage, StageError, StageOutput
 from pipeline.storage import AtomicParquetWriter, Storage
 from pipeline.tokens import TokenEstimate, estimate_tokens
 
-CLUSTERS_SCHEMA = pa.schema([("dup_cluster", pa.string()), ("group", pa.string()), ("copies", pa.int64()), ("base_tokens", pa.float64())])
+CLUSTERS_SCHEMA = pa.schema(
+    [("dup_cluster", pa.string()), ("group", pa.string()), ("copies", pa.int64()), ("base_tokens", pa.float64())]
+)
 TERMS = ("w_quality", "w_cluster", "w_safety", "w_boost", "w_mix")
 
 
@@ -46,10 +48,20 @@ class QualityBucket(StrictModel):
 
 class QualityTerm(StrictModel):
     column: str = Field("quality", description="Score column in [0, 1]; absent: w_quality = 1.")
-    floor: float = Field(0.2, gt=0, le=1, description="Smooth form: w_quality at score 0 (a positive floor keeps every document samplable).")
+    floor: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Smooth form: w_quality at score 0 (a positive floor keeps every document samplable).",
+    )
     power: float = Field(1.0, gt=0, description="Smooth form: w_quality = floor + (1 - floor) * score ** power.")
-    buckets: list[QualityBucket] | None = Field(None, description="Instead of the smooth form: each document gets the weight of the highest bucket whose `min` its score reaches.")
-    missing_score: float = Field(0.5, ge=0, le=1, description="Score assumed where the column is null (no model for the language).")
+    buckets: list[QualityBucket] | None = Field(
+        None,
+        description="Instead of the smooth form: each document gets the weight of the highest bucket whose `min` its score reaches.",
+    )
+    missing_score: float = Field(
+        0.5, ge=0, le=1, description="Score assumed where the column is null (no model for the language)."
+    )
 
     @field_validator("buckets")
     @classmethod
@@ -61,8 +73,15 @@ class QualityTerm(StrictModel):
 
 class SafetyTerm(StrictModel):
     column: str = Field("safety", description="Unsafe probability in [0, 1]; absent: no penalty.")
-    penalty: float = Field(0.5, ge=0, lt=1, description="w_safety = 1 - penalty * safety: a borderline document kept by the filter counts less.")
-    unsafe_factor: float = Field(0.1, gt=0, le=1, description="Extra factor where `unsafe` is true (a safety stage in keep mode).")
+    penalty: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="w_safety = 1 - penalty * safety: a borderline document kept by the filter counts less.",
+    )
+    unsafe_factor: float = Field(
+        0.1, gt=0, le=1, description="Extra factor where `unsafe` is true (a safety stage in keep mode)."
+    )
 
 
 class Boost(StrictModel):
@@ -73,7 +92,10 @@ class Boost(StrictModel):
 
 class MixConfig(StrictModel):
     by: Literal["source", "lang"] = Field("source", description="Group documents by this column for the targets.")
-    targets: dict[str, float] = Field(default_factory=dict, description="Group -> share of expected sampled tokens; groups not listed share the remainder in proportion to their weighted tokens. Empty: no targets.")
+    targets: dict[str, float] = Field(
+        default_factory=dict,
+        description="Group -> share of expected sampled tokens; groups not listed share the remainder in proportion to their weighted tokens. Empty: no targets.",
+    )
 
     @field_validator("targets")
     @classmethod
@@ -82,15 +104,24 @@ class MixConfig(StrictModel):
         if bad:
             raise ValueError(f"targets must be in (0, 1]: {bad}")
         if sum(v.values()) > 1 + 1e-9:
-            raise ValueError(f"targets sum to {sum(v.values()):.4f}; they are shares of tokens and must sum to at most 1")
+            raise ValueError(
+                f"targets sum to {sum(v.values()):.4f}; they are shares of tokens and must sum to at most 1"
+            )
         return v
 
 
 class WeightsConfig(StrictModel):
     quality: QualityTerm = Field(default_factory=QualityTerm)
-    cluster_power: float = Field(1.0, ge=0, le=1, description="w_cluster = 1 / k ** cluster_power for k kept copies: 1 gives each copy its share, 0.5 a softer discount, 0 none.")
+    cluster_power: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="w_cluster = 1 / k ** cluster_power for k kept copies: 1 gives each copy its share, 0.5 a softer discount, 0 none.",
+    )
     safety: SafetyTerm = Field(default_factory=SafetyTerm)
-    boosts: list[Boost] = Field(default_factory=list, description="Multipliers for documents a classifier marks as positive-value content.")
+    boosts: list[Boost] = Field(
+        default_factory=list, description="Multipliers for documents a classifier marks as positive-value content."
+    )
     mix: MixConfig = Field(default_factory=MixConfig)
     tokens: TokenEstimate = Field(default_factory=TokenEstimate)
 
@@ -122,7 +153,7 @@ def quality_term(table: pa.Table, cfg: QualityTerm) -> np.ndarray:
         mins = np.array([b.min for b in edges])
         weights = np.array([b.weight for b in edges])
         return weights[np.searchsorted(mins, q, side="right") - 1]
-    return cfg.floor + (1 - cfg.floor) * q ** cfg.power
+    return cfg.floor + (1 - cfg.floor) * q**cfg.power
 
 
 def safety_term(table: pa.Table, cfg: SafetyTerm) -> np.ndarray:
@@ -141,7 +172,9 @@ def boost_term(table: pa.Table, boosts: list[Boost]) -> np.ndarray:
     for b in boosts:
         score = _float(table, b.column, -math.inf)
         if score is None:
-            raise ValueError(f"boost on column '{b.column}', which this pipeline does not produce (columns: {', '.join(table.column_names)})")
+            raise ValueError(
+                f"boost on column '{b.column}', which this pipeline does not produce (columns: {', '.join(table.column_names)})"
+            )
         # compare at the column's precision, so a float32 score of 0.9 reaches a threshold of 0.9
         threshold = float(np.float32(b.threshold)) if table.column(b.column).type == pa.float32() else b.threshold
         w = np.where(score >= threshold, w * b.factor, w)
@@ -162,7 +195,9 @@ def clustered_rows(table: pa.Table) -> np.ndarray:
 
 def base_terms(table: pa.Table, cfg: WeightsConfig) -> tuple[np.ndarray, np.ndarray]:
     """(tokens_est, w_quality * w_safety * w_boost): the terms that need nothing corpus-wide."""
-    return estimate_tokens(table, cfg.tokens), quality_term(table, cfg.quality) * safety_term(table, cfg.safety) * boost_term(table, cfg.boosts)
+    return estimate_tokens(table, cfg.tokens), quality_term(table, cfg.quality) * safety_term(
+        table, cfg.safety
+    ) * boost_term(table, cfg.boosts)
 
 
 # --- summary pass and combine (corpus-wide) -------------------------------------------------------
@@ -187,13 +222,27 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
             acc["singles_base_tokens"] += float((base * tokens)[rows & ~inside].sum())
         if inside.any():
             rows = np.flatnonzero(inside)
-            partials.append(pa.table({"dup_cluster": table.column("dup_cluster").take(rows).cast(pa.string()),
-                                      "group": pa.array(group[rows].astype(str), pa.string()),
-                                      "copies": pa.array(np.ones(len(rows), np.int64)),
-                                      "base_tokens": pa.array((base * tokens)[rows])}))
+            partials.append(
+                pa.table(
+                    {
+                        "dup_cluster": table.column("dup_cluster").take(rows).cast(pa.string()),
+                        "group": pa.array(group[rows].astype(str), pa.string()),
+                        "copies": pa.array(np.ones(len(rows), np.int64)),
+                        "base_tokens": pa.array((base * tokens)[rows]),
+                    }
+                )
+            )
     if partials:
-        t = pa.concat_tables(partials).group_by(["dup_cluster", "group"], use_threads=False).aggregate([("copies", "sum"), ("base_tokens", "sum")])
-        t = t.rename_columns({"copies_sum": "copies", "base_tokens_sum": "base_tokens"}).select(CLUSTERS_SCHEMA.names).cast(CLUSTERS_SCHEMA)
+        t = (
+            pa.concat_tables(partials)
+            .group_by(["dup_cluster", "group"], use_threads=False)
+            .aggregate([("copies", "sum"), ("base_tokens", "sum")])
+        )
+        t = (
+            t.rename_columns({"copies_sum": "copies", "base_tokens_sum": "base_tokens"})
+            .select(CLUSTERS_SCHEMA.names)
+            .cast(CLUSTERS_SCHEMA)
+        )
         writer = AtomicParquetWriter(storage, storage.path(out), CLUSTERS_SCHEMA)
         writer.write(t)
         writer.commit()
@@ -204,7 +253,9 @@ class MixError(ValueError):
     """The targets cannot be met with the documents there are."""
 
 
-def solve_mix(weighted_tokens: dict[str, float], total_tokens: float, targets: dict[str, float]) -> tuple[dict[str, float], dict[str, float], list[str]]:
+def solve_mix(
+    weighted_tokens: dict[str, float], total_tokens: float, targets: dict[str, float]
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
     """Per-group factors so that group g's share of sum(weight * tokens) is its target (unlisted groups
     share what is left in proportion to their weighted tokens) and the total equals `total_tokens`.
     Returns (factors, effective shares, warnings)."""
@@ -215,8 +266,10 @@ def solve_mix(weighted_tokens: dict[str, float], total_tokens: float, targets: d
     unlisted = sorted(set(weighted_tokens) - set(present))
     listed_sum = sum(present.values())
     if unlisted and listed_sum >= 1 - 1e-9:
-        raise MixError(f"groups {unlisted} have documents but no mix target, and the targets already sum to 1; "
-                       "give them a target or lower the others")
+        raise MixError(
+            f"groups {unlisted} have documents but no mix target, and the targets already sum to 1; "
+            "give them a target or lower the others"
+        )
     if not unlisted and present and abs(listed_sum - 1) > 1e-9:
         warnings.append(f"targets of the groups present sum to {listed_sum:.4f}; scaled to 1")
         present = {g: t / listed_sum for g, t in present.items()}
@@ -244,10 +297,16 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
     clusters_path = None
     if files:
         parts = pa.concat_tables([storage.read_parquet(storage.path(f)) for f in files])
-        per_cluster = parts.group_by("dup_cluster", use_threads=False).aggregate([("copies", "sum")]).rename_columns({"copies_sum": "kept"})
-        joined = parts.join(per_cluster, "dup_cluster", use_threads=False).sort_by([("dup_cluster", "ascending"), ("group", "ascending")])
+        per_cluster = (
+            parts.group_by("dup_cluster", use_threads=False)
+            .aggregate([("copies", "sum")])
+            .rename_columns({"copies_sum": "kept"})
+        )
+        joined = parts.join(per_cluster, "dup_cluster", use_threads=False).sort_by(
+            [("dup_cluster", "ascending"), ("group", "ascending")]
+        )
         kept = joined.column("kept").to_numpy().astype(np.float64)
-        share = joined.column("base_tokens").to_numpy() / kept ** cfg.cluster_power
+        share = joined.column("base_tokens").to_numpy() / kept**cfg.cluster_power
         group = joined.column("group").to_numpy(zero_copy_only=False)
         for g in np.unique(group):
             weighted[str(g)] += float(share[group == g].sum())
@@ -257,8 +316,16 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
         writer.commit()
     total_tokens = float(sum(acc["tokens"] for acc in groups.values()))
     factors, shares, warnings = ({}, {}, []) if not groups else solve_mix(weighted, total_tokens, cfg.mix.targets)
-    return {"by": cfg.mix.by, "factors": factors, "shares": shares, "warnings": warnings, "groups": groups,
-            "weighted_tokens": weighted, "total_tokens": total_tokens, "clusters": clusters_path}
+    return {
+        "by": cfg.mix.by,
+        "factors": factors,
+        "shares": shares,
+        "warnings": warnings,
+        "groups": groups,
+        "weighted_tokens": weighted,
+        "total_tokens": total_tokens,
+        "clusters": clusters_path,
+    }
 
 
 # --- the map ----------------------------------------------------------------------------------------
@@ -286,9 +353,19 @@ class Weights(MapStage):
     @classmethod
     def run_phases(cls, ctx) -> None:
         settings = ctx.config.model_dump(mode="json")
-        summary = [PhaseTask(t.key, "stages.weights:summarize_task",
-                             dict(path=t.input_path, settings=settings, out=f"{ctx.work}/summary/{t.key}.parquet",
-                                  batch_rows=ctx.batch_rows)) for t in ctx.inputs]
+        summary = [
+            PhaseTask(
+                t.key,
+                "stages.weights:summarize_task",
+                dict(
+                    path=t.input_path,
+                    settings=settings,
+                    out=f"{ctx.work}/summary/{t.key}.parquet",
+                    batch_rows=ctx.batch_rows,
+                ),
+            )
+            for t in ctx.inputs
+        ]
         results = ctx.run_tasks("summary", summary)
         try:
             context = combine(ctx.storage, work=ctx.work, results=results, settings=settings)
@@ -300,7 +377,9 @@ class Weights(MapStage):
     def __init__(self, config: WeightsConfig, context: dict | None = None, storage_uri: str | None = None):
         super().__init__(config)
         if context is None:
-            raise ValueError("the weights stage needs its corpus summary; run it through the pipeline (`winnow run` / `winnow stage weights`)")
+            raise ValueError(
+                "the weights stage needs its corpus summary; run it through the pipeline (`winnow run` / `winnow stage weights`)"
+            )
         self.factors = context["factors"]
         self.clusters = None
         if context.get("clusters"):
@@ -323,7 +402,11 @@ class Weights(MapStage):
         cfg = self.config
         n = table.num_rows
         tokens = estimate_tokens(table, cfg.tokens)
-        terms = {"w_quality": quality_term(table, cfg.quality), "w_safety": safety_term(table, cfg.safety), "w_boost": boost_term(table, cfg.boosts)}
+        terms = {
+            "w_quality": quality_term(table, cfg.quality),
+            "w_safety": safety_term(table, cfg.safety),
+            "w_boost": boost_term(table, cfg.boosts),
+        }
         copies = self.kept_copies(table)
         terms["w_cluster"] = 1.0 / copies.astype(np.float64) ** cfg.cluster_power
         group = groups_of(table, cfg.mix.by)
@@ -334,11 +417,17 @@ class Weights(MapStage):
         weight = np.ones(n)
         for name in TERMS:
             weight = weight * terms[name]
-        columns = {"tokens_est": pa.array(tokens, pa.int64()), "dup_copies": pa.array(copies, pa.int64()),
-                   **{name: pa.array(terms[name], pa.float64()) for name in TERMS}, "weight": pa.array(weight, pa.float64())}
+        columns = {
+            "tokens_est": pa.array(tokens, pa.int64()),
+            "dup_copies": pa.array(copies, pa.int64()),
+            **{name: pa.array(terms[name], pa.float64()) for name in TERMS},
+            "weight": pa.array(weight, pa.float64()),
+        }
         for name, values in columns.items():
             if name in table.column_names:
                 table = table.drop_columns([name])
             table = table.append_column(name, values)
         keep = np.ones(n, dtype=bool)
-        return StageOutput(table, keep, pa.nulls(n, pa.string()), {"weight": weight, "tokens_est": tokens.astype(float)})
+        return StageOutput(
+            table, keep, pa.nulls(n, pa.string()), {"weight": weight, "tokens_est": tokens.astype(float)}
+        )

@@ -31,7 +31,11 @@ def ray_local():
 
 def write_config(tmp_path: Path, inputs: list[dict], stages: list[dict] | None = None, **extra) -> Path:
     """Writes a pipeline YAML into tmp_path and returns its path."""
-    data = {"input": inputs, "output": str(tmp_path / "out"), "stages": stages if stages is not None else default_stages()}
+    data = {
+        "input": inputs,
+        "output": str(tmp_path / "out"),
+        "stages": stages if stages is not None else default_stages(),
+    }
     data.update(extra)
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

@@ -8,7 +8,11 @@ from pathlib import Path
 
 PACKAGES = ("pipeline", "stages", "classifiers", "winnow")
 # pipeline/ is the machinery: it must not know a concrete stage, a classifier or the application.
-FORBIDDEN = {"pipeline": ("stages", "classifiers", "winnow"), "stages": ("winnow",), "classifiers": ("stages", "winnow")}
+FORBIDDEN = {
+    "pipeline": ("stages", "classifiers", "winnow"),
+    "stages": ("winnow",),
+    "classifiers": ("stages", "winnow"),
+}
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -41,7 +45,9 @@ def imports_of(root: Path, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
             continue

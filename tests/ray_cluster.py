@@ -35,7 +35,9 @@ class Head:
     nodes: list[str] = field(default_factory=list)  # markers of the worker nodes started with start_worker_node
 
     def ray(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(RAY), *args], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(RAY), *args], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
 
 
 def free_ports(n: int) -> list[int]:
@@ -120,8 +122,11 @@ def stop_marked(marker: str, grace_s: float = 30) -> list[str]:
         procs = marked_processes(marker)
         chosen = [pid for pid, name in procs.items() if pick(name)]
         forced += [f"{pid} ({procs[pid]})" for pid in _terminate(chosen, grace_s / 3)]
-    forced += [f"{pid} ({name}, appeared late)" for pid, name in marked_processes(marker).items()
-               if pid in _terminate([pid], 0)]
+    forced += [
+        f"{pid} ({name}, appeared late)"
+        for pid, name in marked_processes(marker).items()
+        if pid in _terminate([pid], 0)
+    ]
     return forced
 
 
@@ -134,7 +139,9 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 def head_logs(temp_dir: str) -> str:
     logs = Path(temp_dir) / "session_latest" / "logs"
-    return "\n".join(f"--- {name} (tail) ---\n{_tail(logs / name)}" for name in ("dashboard.log", "raylet.err", "gcs_server.err"))
+    return "\n".join(
+        f"--- {name} (tail) ---\n{_tail(logs / name)}" for name in ("dashboard.log", "raylet.err", "gcs_server.err")
+    )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -167,11 +174,21 @@ def start_head(num_cpus: int = 2, resources: dict | None = None, dashboard: bool
     gcs, dash, agent, client = free_ports(4)
     head = Head(f"http://127.0.0.1:{dash}", cluster_env(marker), temp_dir, marker, gcs_port=gcs)
     # No --node-ip-address=127.0.0.1: Ray maps a loopback node address to the machine's own IP anyway.
-    args = ["start", "--head", f"--port={gcs}",
-            f"--include-dashboard={'true' if dashboard else 'false'}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-            f"--dashboard-agent-listen-port={agent}",
-            f"--num-cpus={num_cpus}", "--num-gpus=0", f"--object-store-memory={256 * 1024**2}",
-            f"--temp-dir={temp_dir}", "--disable-usage-stats", "--log-color=false"]
+    args = [
+        "start",
+        "--head",
+        f"--port={gcs}",
+        f"--include-dashboard={'true' if dashboard else 'false'}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dash}",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        f"--object-store-memory={256 * 1024**2}",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+        "--log-color=false",
+    ]
     if resources:
         args.append(f"--resources={json.dumps(resources)}")
     if get_ray_client_dependency_error() is None:  # ray[default] brings grpcio, and with it a client server on 10001
@@ -179,7 +196,9 @@ def start_head(num_cpus: int = 2, resources: dict | None = None, dashboard: bool
     started = head.ray(*args, timeout=180)
     if started.returncode != 0:
         stop_marked(marker)
-        raise RuntimeError(f"ray start failed ({started.returncode}):\n{started.stdout}\n{started.stderr}\n{head_logs(temp_dir)}")
+        raise RuntimeError(
+            f"ray start failed ({started.returncode}):\n{started.stdout}\n{started.stderr}\n{head_logs(temp_dir)}"
+        )
     return head
 
 
@@ -191,17 +210,31 @@ def start_worker_node(head: Head, num_cpus: int = 1, resources: dict | None = No
     marker = uuid.uuid4().hex
     env = cluster_env(marker)
     manager, objects, agent, metrics, runtime_env, lo = free_ports(6)
-    args = [str(RAY), "start", f"--address=127.0.0.1:{head.gcs_port}", f"--num-cpus={num_cpus}", "--num-gpus=0",
-            f"--object-store-memory={256 * 1024**2}", f"--node-manager-port={manager}", f"--object-manager-port={objects}",
-            f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
-            f"--min-worker-port={lo + 1000 if lo < 60000 else 20000}", f"--max-worker-port={(lo + 1000 if lo < 60000 else 20000) + 200}",
-            "--disable-usage-stats", "--log-color=false"]
+    args = [
+        str(RAY),
+        "start",
+        f"--address=127.0.0.1:{head.gcs_port}",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        f"--object-store-memory={256 * 1024**2}",
+        f"--node-manager-port={manager}",
+        f"--object-manager-port={objects}",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--metrics-export-port={metrics}",
+        f"--runtime-env-agent-port={runtime_env}",
+        f"--min-worker-port={lo + 1000 if lo < 60000 else 20000}",
+        f"--max-worker-port={(lo + 1000 if lo < 60000 else 20000) + 200}",
+        "--disable-usage-stats",
+        "--log-color=false",
+    ]
     if resources:
         args.append(f"--resources={json.dumps(resources)}")
     started = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
     if started.returncode != 0:
         stop_marked(marker)
-        raise RuntimeError(f"ray start (worker node) failed ({started.returncode}):\n{started.stdout}\n{started.stderr}")
+        raise RuntimeError(
+            f"ray start (worker node) failed ({started.returncode}):\n{started.stdout}\n{started.stderr}"
+        )
     head.nodes.append(marker)
     return marker
 

@@ -31,12 +31,16 @@ def test_rules_fail_on_a_broken_copy(tmp_path):
     root = _copy_tree(tmp_path)
     runner = root / "pipeline" / "runner.py"
     # the runner reaching for a concrete stage, inside a function as the old code did to dodge loops
-    runner.write_text(runner.read_text() + "\n\ndef _dedup():\n    from stages.dedup import ExactDedup\n\n    return ExactDedup\n")
+    runner.write_text(
+        runner.read_text() + "\n\ndef _dedup():\n    from stages.dedup import ExactDedup\n\n    return ExactDedup\n"
+    )
     graph = import_graph(root)
     assert "pipeline.runner imports stages.dedup" in forbidden_imports(graph)
     # a loop: the layout module importing the runner, which imports the layout
     layout = root / "pipeline" / "layout.py"
-    layout.write_text(layout.read_text() + "\n\ndef _runner():\n    from pipeline import runner\n\n    return runner\n")
+    layout.write_text(
+        layout.read_text() + "\n\ndef _runner():\n    from pipeline import runner\n\n    return runner\n"
+    )
     loops = cycles(import_graph(root))
     assert any({"pipeline.layout", "pipeline.runner"} <= set(c) for c in loops), loops
 

@@ -33,8 +33,20 @@ from winnow.config import load_config
 
 GIANT_BYTES = 50_000_000
 GIANT_ID = "giant-50mb"
-STAGES = ["00_ingest", "01_url_filter", "02_normalize", "03_min_length", "04_langid", "05_heuristics", "06_exact_dedup",
-          "07_minhash_dedup", "08_quality", "09_safety", "10_weights", "11_export"]
+STAGES = [
+    "00_ingest",
+    "01_url_filter",
+    "02_normalize",
+    "03_min_length",
+    "04_langid",
+    "05_heuristics",
+    "06_exact_dedup",
+    "07_minhash_dedup",
+    "08_quality",
+    "09_safety",
+    "10_weights",
+    "11_export",
+]
 
 # Files that give no document at all, and what their ingest error says after the file's path.
 UNREADABLE = {
@@ -66,7 +78,11 @@ def _bad_files() -> list[Path]:
 
 def _write_giant(path: Path) -> None:
     """One JSONL line: real sample text (the ccnet documents, joined) repeated to 50 MB of UTF-8."""
-    recs = [json.loads(line) for line in (SAMPLE / "en" / "ccnet-head.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    recs = [
+        json.loads(line)
+        for line in (SAMPLE / "en" / "ccnet-head.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     block = "\n\n".join(r["text"] for r in recs) + "\n\n"
     text = block * (GIANT_BYTES // len(block.encode("utf-8")) + 1)
     rec = {"id": GIANT_ID, "text": text, "url": recs[0]["url"]}
@@ -95,7 +111,13 @@ def bad_run(tmp_path_factory, ray_local):
     config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     started = time.perf_counter()
     reports = Runner(load_config(config), progress=False).run_all()
-    yield {"out": tmp / "out", "config": config, "reports": reports, "giant": giant, "seconds": time.perf_counter() - started}
+    yield {
+        "out": tmp / "out",
+        "config": config,
+        "reports": reports,
+        "giant": giant,
+        "seconds": time.perf_counter() - started,
+    }
     giant.unlink()  # 50 MB; the (compressed) outputs stay for inspection
 
 
@@ -126,7 +148,11 @@ def test_run_finishes_and_every_stage_conserves_rows(bad_run):
         assert stage.rows_in == stage.rows_out + stage.rows_rejected, stage.folder
         assert stage.rows_rejected == sum(stage.drops.values()), stage.folder
         for sc in read_sidecars(storage, stage.folder):
-            assert sc["rows_in"] == sc["rows_out"] + sc["rows_rejected"] == sum(o["rows"] for o in sc["outputs"]) + sc["rows_rejected"]
+            assert (
+                sc["rows_in"]
+                == sc["rows_out"] + sc["rows_rejected"]
+                == sum(o["rows"] for o in sc["outputs"]) + sc["rows_rejected"]
+            )
     for before, after in zip(funnel, funnel[1:]):
         assert after.rows_in == before.rows_out, after.folder
     assert funnel[-1].rows_out > 0  # some real text survives all of it
@@ -158,7 +184,8 @@ def test_every_ingested_document_ends_exactly_once(bad_run):
     duplicated = {k: n for k, n in ended.items() if n != 1}
     assert not duplicated, f"documents that ended more than once: {sorted(duplicated)[:10]}"
     assert set(ended) == set(ingested), (
-        f"lost: {sorted(set(ingested) - set(ended))[:10]}; appeared from nowhere: {sorted(set(ended) - set(ingested))[:10]}")
+        f"lost: {sorted(set(ingested) - set(ended))[:10]}; appeared from nowhere: {sorted(set(ended) - set(ingested))[:10]}"
+    )
     assert sum(1 for k in ended if k not in reasons) == collect_funnel(str(out))[-1].rows_out
 
 
@@ -199,7 +226,11 @@ def test_unreadable_files_are_named_and_do_not_stop_the_run(bad_run):
     assert sidecars["truncated.jsonl.gz"]["rows_out"] == 9  # the whole lines before the damage
     # mistyped but usable columns are cast to strings; a null id gets a generated one
     id_int = _read(bad_run["out"] / "00_ingest" / sidecars["id_int.parquet"]["outputs"][0]["name"], ["id"])
-    assert [r["id"] for r in id_int][:3] == ["7", "8", "9"] and len({r["id"] for r in id_int}) == 6 and all(r["id"] for r in id_int)
+    assert (
+        [r["id"] for r in id_int][:3] == ["7", "8", "9"]
+        and len({r["id"] for r in id_int}) == 6
+        and all(r["id"] for r in id_int)
+    )
     url_int = _read(bad_run["out"] / "00_ingest" / sidecars["url_int.parquet"]["outputs"][0]["name"], ["url"])
     assert [r["url"] for r in url_int] == ["1000", "1001", None, "1003", "1004", "1005"]
 
@@ -210,7 +241,11 @@ def test_giant_document_is_rejected_as_too_long(bad_run):
     out = bad_run["out"]
     sc = _ingest_sidecars(out)["giant.jsonl"]
     assert (sc["rows_in"], sc["rows_out"], sc["errors"]) == (1, 1, []) and sc["bytes_out"] >= GIANT_BYTES
-    table = pq.read_table(out / "03_min_length" / "rejects", filters=[("id", "=", GIANT_ID)], columns=["id", "source", "stage", "reason", "text"])
+    table = pq.read_table(
+        out / "03_min_length" / "rejects",
+        filters=[("id", "=", GIANT_ID)],
+        columns=["id", "source", "stage", "reason", "text"],
+    )
     assert table.num_rows == 1
     row = table.slice(0, 1).drop_columns(["text"]).to_pylist()[0]
     assert row == {"id": GIANT_ID, "source": "giant", "stage": "min_length", "reason": "too-long"}
@@ -228,7 +263,9 @@ def test_hostile_urls_pass_the_url_filter_and_are_accounted_for(bad_run):
     raw = [json.loads(line) for line in (BAD / "hostile_urls.jsonl").read_bytes().splitlines()]
     assert len(raw) >= 40 and max(len(r["url"]) for r in raw if isinstance(r["url"], str)) > 10_000
     shard = _ingest_sidecars(out)["hostile_urls.jsonl"]["outputs"][0]["name"]
-    sc = next(s for s in read_sidecars(Storage(str(out)), "01_url_filter") if s["key"] == shard.removesuffix(".parquet"))
+    sc = next(
+        s for s in read_sidecars(Storage(str(out)), "01_url_filter") if s["key"] == shard.removesuffix(".parquet")
+    )
     assert sc["rows_in"] == len(raw) and sc["errors"] == []
     kept = _read(out / "01_url_filter" / shard, ["id", "url", "url_norm", "url_domain"])
     rejects = _read(out / "01_url_filter" / "rejects" / shard, ["id", "url", "reason"]) if sc["rejects"] else []
@@ -251,8 +288,14 @@ def test_stats_command_names_the_bad_files(bad_run):
     """`winnow stats OUT` exits 0 and lists every file that could not be read."""
     env = dict(os.environ, COLUMNS="2000", NO_COLOR="1", TERM="dumb")
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run([sys.executable, "-m", "winnow", "stats", str(bad_run["out"])], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "winnow", "stats", str(bad_run["out"])],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout
     assert "input file problem(s)" in text
@@ -267,7 +310,9 @@ def test_lone_surrogate_escape_is_a_reject_not_a_crash(tmp_path, ray_local):
     text. That line should be a reject naming file and line, and the run should go on."""
     line = json.loads((SAMPLE / "en" / "ccnet-head.jsonl").read_text(encoding="utf-8").splitlines()[0])
     good = json.dumps({"id": "good", "text": line["text"], "url": line["url"]})
-    bad = json.dumps({"id": "surrogate", "text": line["text"], "url": "http://example.com/"}).replace("example.com/", "example.com/\\ud800")
+    bad = json.dumps({"id": "surrogate", "text": line["text"], "url": "http://example.com/"}).replace(
+        "example.com/", "example.com/\\ud800"
+    )
     assert "\\ud800" in bad
     path = tmp_path / "surrogate.jsonl"
     path.write_text(good + "\n" + bad + "\n")

@@ -34,7 +34,10 @@ from pipeline.runner import Runner
 from pipeline.stats import collect_funnel
 from winnow.config import load_config
 
-pytestmark = [pytest.mark.cluster, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds processes through /proc")]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds processes through /proc"),
+]
 
 STAGES = [
     {"name": "normalize"},
@@ -52,8 +55,11 @@ def fault_config(tmp_path: Path) -> Path:
 
 def parquet_digests(out: Path) -> dict[str, str]:
     """sha256 of every Parquet file a run leaves (shards, rejects, exports), by path; work files aside."""
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*.parquet")) if "_work" not in p.parts}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*.parquet"))
+        if "_work" not in p.parts
+    }
 
 
 def assert_conserved(out: Path) -> None:
@@ -84,8 +90,14 @@ def run_cli(config: Path, faults: str | None, fault_dir: Path, timeout: float = 
     if faults:
         env.update(WINNOW_FAULTS=faults, WINNOW_FAULTS_DIR=str(fault_dir))
     try:
-        return subprocess.run([sys.executable, "-m", "winnow", "run", str(config), "--no-report", "--num-cpus", "2"],
-                              env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "winnow", "run", str(config), "--no-report", "--num-cpus", "2"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     finally:
         stop_marked(marker, grace_s=10)
 
@@ -143,10 +155,32 @@ def two_nodes():
 
 def submit(head, config: Path, env_vars: dict | None = None) -> str:
     job_id = f"winnow-{uuid.uuid4().hex[:8]}"
-    runtime_env = {"excludes": ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "__pycache__/"], "env_vars": env_vars or {}}
-    res = head.ray("job", "submit", "--log-color=false", "--address", head.dashboard, "--submission-id", job_id, "--working-dir", str(REPO),
-                   "--runtime-env-json", json.dumps(runtime_env), "--no-wait", "--",
-                   "python", "-m", "winnow", "run", str(config), "--no-report", timeout=180)
+    runtime_env = {
+        "excludes": ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "__pycache__/"],
+        "env_vars": env_vars or {},
+    }
+    res = head.ray(
+        "job",
+        "submit",
+        "--log-color=false",
+        "--address",
+        head.dashboard,
+        "--submission-id",
+        job_id,
+        "--working-dir",
+        str(REPO),
+        "--runtime-env-json",
+        json.dumps(runtime_env),
+        "--no-wait",
+        "--",
+        "python",
+        "-m",
+        "winnow",
+        "run",
+        str(config),
+        "--no-report",
+        timeout=180,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return job_id
 

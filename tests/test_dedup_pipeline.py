@@ -42,9 +42,20 @@ def dup_corpus(tmp_path_factory):
             base = f"{lang}{i:03d}"
             rows.append({"id": base, "text": text, "lang": lang, "quality": 0.5, "group": base, "kind": "original"})
             if i % 4 == 0:
-                rows.append({"id": base + "-exact", "text": text, "lang": lang, "quality": 0.9, "group": base, "kind": "exact"})
+                rows.append(
+                    {"id": base + "-exact", "text": text, "lang": lang, "quality": 0.9, "group": base, "kind": "exact"}
+                )
             if i % 4 == 1:
-                rows.append({"id": base + "-near", "text": edited(text, 0.01, rnd, lang == "zh"), "lang": lang, "quality": 0.2, "group": base, "kind": "near"})
+                rows.append(
+                    {
+                        "id": base + "-near",
+                        "text": edited(text, 0.01, rnd, lang == "zh"),
+                        "lang": lang,
+                        "quality": 0.2,
+                        "group": base,
+                        "kind": "near",
+                    }
+                )
     rnd.shuffle(rows)
     folder = tmp_path_factory.mktemp("dups")
     for k in range(3):
@@ -62,7 +73,9 @@ def dedup_config(tmp_path, folder, *, workers=None, partitions=None, minhash_mod
         {"name": "simhash_dedup", "mode": "keep", **part},
     ]
     inputs = [{"path": str(folder), "source": "dups", "lang_field": "lang"}]
-    return write_config(tmp_path, inputs, stages, ingest={"rows_per_shard": 15}, ray={"workers": workers} if workers else {})
+    return write_config(
+        tmp_path, inputs, stages, ingest={"rows_per_shard": 15}, ray={"workers": workers} if workers else {}
+    )
 
 
 def test_dedup_stages_drop_copies_across_shards_and_keep_the_best(ray_local, tmp_path, dup_corpus):
@@ -80,7 +93,7 @@ def test_dedup_stages_drop_copies_across_shards_and_keep_the_best(ray_local, tmp
     n_exact = sum(r["kind"] == "exact" for r in rows.values())
     assert rej.num_rows == n_exact and set(rej.column("reason").to_pylist()) == {"exact-dup"}
     assert all(rows[i]["kind"] == "original" for i in rej.column("id").to_pylist())  # quality 0.5 loses to 0.9
-    kept_exact = {i: c for i, c in zip(exact.column("id").to_pylist(), exact.column("dup_cluster").to_pylist())}
+    kept_exact = dict(zip(exact.column("id").to_pylist(), exact.column("dup_cluster").to_pylist()))
     for i, c in kept_exact.items():
         assert c == i  # in drop mode every survivor is its own cluster's id
 
@@ -116,7 +129,12 @@ def test_keep_mode_annotates_cluster_sizes_and_survivors(ray_local, tmp_path, du
     Runner(cfg, progress=False).run_all()
     t = read_stage(Path(cfg.pipeline.output), "02_minhash_dedup")
     assert t.num_rows == len(rows) - sum(r["kind"] == "exact" for r in rows.values())
-    by_id = dict(zip(t.column("id").to_pylist(), zip(t.column("dup_cluster").to_pylist(), t.column("dup_cluster_size").to_pylist())))
+    by_id = dict(
+        zip(
+            t.column("id").to_pylist(),
+            zip(t.column("dup_cluster").to_pylist(), t.column("dup_cluster_size").to_pylist()),
+        )
+    )
     pairs = [i for i, r in rows.items() if r["kind"] == "near" and by_id[i][1] == 2]
     assert len(pairs) >= 0.9 * sum(r["kind"] == "near" for r in rows.values())
     for i in pairs:
@@ -133,7 +151,12 @@ def test_same_clusters_whatever_the_workers_and_partitions(ray_local, tmp_path, 
         cfg = load_config(dedup_config(d, folder, workers=workers, partitions=parts, minhash_mode="keep"))
         Runner(cfg, progress=False).run_all()
         out = Path(cfg.pipeline.output)
-        results.append([read_stage(out, f).select(["id", "dup_cluster", "dup_cluster_size"]) for f in ("01_exact_dedup", "02_minhash_dedup", "03_simhash_dedup")])
+        results.append(
+            [
+                read_stage(out, f).select(["id", "dup_cluster", "dup_cluster_size"])
+                for f in ("01_exact_dedup", "02_minhash_dedup", "03_simhash_dedup")
+            ]
+        )
     for a, b in zip(*results):
         assert a.equals(b)
 
@@ -163,22 +186,52 @@ def test_eval_dedup_command_scores_a_labelled_file(tmp_path, dup_corpus):
     """The CLI as users run it: one prediction row per input id, scores printed."""
     _, rows = dup_corpus
     groups = Counter(r["group"] for r in rows.values())
-    table = pa.Table.from_pylist([{"id": r["id"], "text": r["text"], "lang": r["lang"], "true_dup": groups[r["group"]] > 1} for r in rows.values()])
+    table = pa.Table.from_pylist(
+        [
+            {"id": r["id"], "text": r["text"], "lang": r["lang"], "true_dup": groups[r["group"]] > 1}
+            for r in rows.values()
+        ]
+    )
     src = tmp_path / "labelled.parquet"
     pq.write_table(table, src)
     settings = tmp_path / "s.yaml"
     settings.write_text("ngram: 5\nbands: 14\nrows: 8\nnum_perm: 112\n")
     pred = tmp_path / "pred.parquet"
-    proc = subprocess.run([sys.executable, "-m", "winnow", "eval", "dedup", str(src), "--method", "minhash", "--predictions", str(pred),
-                           "--config", str(settings), "--num-cpus", "2"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "winnow",
+            "eval",
+            "dedup",
+            str(src),
+            "--method",
+            "minhash",
+            "--predictions",
+            str(pred),
+            "--config",
+            str(settings),
+            "--num-cpus",
+            "2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = pq.read_table(pred)
     assert sorted(got.column("id").to_pylist()) == sorted(rows)
     assert "F1" in proc.stdout
     f1 = float(proc.stdout.split("F1 ")[1].split()[0])
     assert f1 >= 0.9
-    bad = subprocess.run([sys.executable, "-m", "winnow", "eval", "dedup", str(src), "--method", "minhsh", "--predictions", str(pred)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "winnow", "eval", "dedup", str(src), "--method", "minhsh", "--predictions", str(pred)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "minhsh" in bad.stderr
 
 

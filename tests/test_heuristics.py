@@ -165,7 +165,11 @@ def test_gopher_alpha_words(stage):
 def test_gopher_stopwords(stage):
     """gopher-stopwords: a real Spanish page (no English stopword) is dropped when its language is not
     known, skipped when it is tagged `es` (the English list means nothing there)."""
-    spanish = [r["text"] for r in read_jsonl(SAMPLE / "en" / "refined.jsonl.gz") if r["subset"].endswith("stackexchange-refined")]
+    spanish = [
+        r["text"]
+        for r in read_jsonl(SAMPLE / "en" / "refined.jsonl.gz")
+        if r["subset"].endswith("stackexchange-refined")
+    ]
     text = next(t for t in spanish if "Dónde se encuentra" in t)
     assert reasons(stage, [text], None) == ["gopher-stopwords"]
     assert reasons(stage, [text], "es") == [None]
@@ -186,7 +190,9 @@ def test_gopher_duplicate_lines_and_paragraphs(stage):
     long_repeat = "\n".join(lines + [max(lines, key=len)] * 3)
     out = run(stage, [long_repeat])
     assert out.table.column("h_dup_line_char_frac")[0].as_py() > 0.2
-    assert make_stage(disabled=["gopher-dup-line-frac"])(out.table).reasons.to_pylist() == ["gopher-dup-line-char-frac"]
+    assert make_stage(disabled=["gopher-dup-line-frac"])(out.table).reasons.to_pylist() == [
+        "gopher-dup-line-char-frac"
+    ]
 
 
 def test_gopher_dup_para_char_frac():
@@ -232,9 +238,14 @@ def test_c4_too_few_sentences(stage):
 def test_c4_removed_lines(stage):
     """c4-removed-lines: most characters sit in lines C4 would delete (javascript notices, cookie and
     privacy lines, lines without terminal punctuation); the counts are kept as signals."""
-    boiler = "\n".join(["Please enable JavaScript in your browser to view this content properly.",
-                        "This website uses cookies to improve your experience, see our cookie policy.",
-                        "Read our privacy policy and terms of use before you continue reading here."] * 8)
+    boiler = "\n".join(
+        [
+            "Please enable JavaScript in your browser to view this content properly.",
+            "This website uses cookies to improve your experience, see our cookie policy.",
+            "Read our privacy policy and terms of use before you continue reading here.",
+        ]
+        * 8
+    )
     text = " ".join(SENTENCES[:4]) + "\n" + boiler
     out = run(make_stage(disabled=[*REPETITION, "fineweb-dup-line-chars"]), [text])
     assert out.reasons.to_pylist() == ["c4-removed-lines"]
@@ -254,7 +265,9 @@ def test_fineweb_rules(stage):
     footer = para + "\n" + "\n".join(SENTENCES[5:12]) + "\n" + "Copyright 2020 Example Inc. All rights reserved.\n" * 2
     fw = make_stage(disabled=["c4-removed-lines", *REPETITION])
     assert reasons(fw, [para + "\n" + nav, footer]) == ["fineweb-line-punct", "fineweb-dup-line-chars"]
-    assert reasons(make_stage(disabled=["c4-removed-lines", "fineweb-line-punct", *REPETITION]), [para + "\n" + short]) == ["fineweb-short-lines"]
+    assert reasons(
+        make_stage(disabled=["c4-removed-lines", "fineweb-line-punct", *REPETITION]), [para + "\n" + short]
+    ) == ["fineweb-short-lines"]
     listing = para + "\n" + "\n".join(f"item{i}." for i in range(60))
     lists = make_stage(disabled=["fineweb-short-lines", *REPETITION])
     assert reasons(lists, [listing]) == ["fineweb-list-lines"]
@@ -287,8 +300,24 @@ def test_zh_spam_contact(stage):
 
 def test_zh_keyword_stuffing(stage):
     """zh-keyword-stuffing: an SEO page repeating its target keyword in every sentence (over 20% of words)."""
-    body = "。".join(f"我们的深圳装修公司{x}，深圳装修公司哪家好，深圳装修公司排名，选深圳装修公司" for x in ["价格实惠", "服务周到", "口碑很好", "设计新颖", "施工规范", "质量可靠",
-                                                        "售后无忧", "经验丰富", "团队专业", "值得信赖"]) + "。"
+    body = (
+        "。".join(
+            f"我们的深圳装修公司{x}，深圳装修公司哪家好，深圳装修公司排名，选深圳装修公司"
+            for x in [
+                "价格实惠",
+                "服务周到",
+                "口碑很好",
+                "设计新颖",
+                "施工规范",
+                "质量可靠",
+                "售后无忧",
+                "经验丰富",
+                "团队专业",
+                "值得信赖",
+            ]
+        )
+        + "。"
+    )
     text = body
     assert signal(stage, text, "h_top_word_share", "zh") > 0.2
     assert reasons(make_stage(disabled=REPETITION), [text], "zh") == ["zh-keyword-stuffing"]
@@ -311,7 +340,10 @@ def test_t2s_changes_only_the_view():
     """t2s: Traditional gambling spam is caught through OpenCC's Simplified view, and the stored text is
     the Traditional original."""
     pytest.importorskip("opencc")
-    text = "本站提供娛樂城註冊送彩金，百家樂真人視訊。" + "這是一段正常的中文內容，介紹了城市的歷史與文化，以及當地居民的生活。" * 6
+    text = (
+        "本站提供娛樂城註冊送彩金，百家樂真人視訊。"
+        + "這是一段正常的中文內容，介紹了城市的歷史與文化，以及當地居民的生活。" * 6
+    )
     on = run(make_stage(t2s=True), [text], "zh", normalize=False)
     assert on.reasons.to_pylist() == ["zh-spam-gambling"]
     assert on.table.column("text")[0].as_py() == text
@@ -356,7 +388,9 @@ def test_signals_are_columns_and_stats(stage):
         assert values.dtype == np.float64 and len(values) == 3
     for name in ("h_words", "h_zh_char_ratio", "h_dup_line_char_frac", "h_spam_hits", "h_profile"):
         assert name in out.table.column_names
-    assert out.table.column("text").to_pylist()[:2] == [t for t in normalize_text(pa.chunked_array([pa.array([GOOD_EN, GOOD_ZH])]), NormalizeConfig()).to_pylist()]
+    assert out.table.column("text").to_pylist()[:2] == list(
+        normalize_text(pa.chunked_array([pa.array([GOOD_EN, GOOD_ZH])]), NormalizeConfig()).to_pylist()
+    )
 
 
 def test_bad_input_does_not_crash(stage):

@@ -51,8 +51,10 @@ def test_pages_become_documents_with_the_text_of_the_page():
     russian = docs["01spb-company.html.gz"]
     assert russian["charset"] == "cp1251" and russian["text"].startswith("О компании")
     assert "Стратегия пожарной безопасности" in russian["text"]
-    assert "Common Crawl is a non-profit foundation founded with the goal of democratizing access to web information" \
+    assert (
+        "Common Crawl is a non-profit foundation founded with the goal of democratizing access to web information"
         in docs["pages/ccbot.htm"]["text"]
+    )
     chinese = docs["pages/041696-list.html"]
     assert chinese["charset"] == "gb18030" and "上海特舟实业有限公司" in chinese["text"]
     assert all(d["fetch_date"] is None and d["source"] == "pages" and "\ufffd" not in d["text"] for d in docs.values())
@@ -131,7 +133,7 @@ def test_a_malformed_url_sidecar_is_a_file_error_naming_its_line(tmp_path):
     with pytest.raises(InputFileError, match=r"urls\.tsv:3: expected `<file name><TAB><url>`"):
         list(read_chunks(str(tmp_path / "soldaini.html"), "soldaini.html", InputSpec(path="x", source="t"), 10))
     (tmp_path / "urls.tsv").write_text("soldaini.html\thttps://example.org/fixed\n")  # rewritten: read again
-    chunk, = read_chunks(str(tmp_path / "soldaini.html"), "soldaini.html", InputSpec(path="x", source="t"), 10)
+    (chunk,) = read_chunks(str(tmp_path / "soldaini.html"), "soldaini.html", InputSpec(path="x", source="t"), 10)
     assert chunk.docs.column("url").to_pylist() == ["https://example.org/fixed"]
 
 
@@ -140,7 +142,7 @@ def test_html_suffixes_and_forced_format(tmp_path):
     assert [detect_format(n) for n in ("a.html", "A.HTM", "a.html.gz", "a.htm.gz")] == ["html"] * 4
     assert detect_format("a.xhtml") is None and detect_format("a.html.bak") is None
     shutil.copy(HTML / "soldaini.html", tmp_path / "page.txt")
-    chunk, = read_chunks(str(tmp_path / "page.txt"), "page.txt", InputSpec(path="x", source="t", format="html"), 10)
+    (chunk,) = read_chunks(str(tmp_path / "page.txt"), "page.txt", InputSpec(path="x", source="t", format="html"), 10)
     assert chunk.docs.num_rows == 1 and chunk.docs.schema.field("text").type == pa.large_string()
 
 
@@ -150,8 +152,8 @@ def test_a_folder_of_pages_through_the_pipeline_is_few_shards(tmp_path, ray_loca
     import shutil
 
     import pyarrow.parquet as pq
-
     from conftest import write_config
+
     from pipeline.layout import read_docs, read_rejects, read_sidecars
     from pipeline.runner import Runner
     from pipeline.storage import Storage
@@ -168,8 +170,11 @@ def test_a_folder_of_pages_through_the_pipeline_is_few_shards(tmp_path, ray_loca
     docs = read_docs(storage, "00_ingest", ["id", "url", "text"])
     rejects = read_rejects(storage, ("reason", "detail"))
     assert docs.num_rows + rejects.num_rows == len(files)
-    assert all(pq.ParquetFile(tmp_path / "out" / "00_ingest" / o["name"]).metadata.num_rows <= 3
-               for sc in sidecars for o in sc["outputs"])
+    assert all(
+        pq.ParquetFile(tmp_path / "out" / "00_ingest" / o["name"]).metadata.num_rows <= 3
+        for sc in sidecars
+        for o in sc["outputs"]
+    )
     urls = set(docs.column("url").to_pylist())
     assert "https://soldaini.net/" in urls and "pages/ccbot.htm" in urls
     assert {"html-empty-file", "html-undecodable"} <= set(rejects.column("reason").to_pylist())

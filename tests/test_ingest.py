@@ -81,7 +81,9 @@ def test_empty_file_and_blank_lines():
     table, rejects = _read(BAD / "empty.jsonl")
     assert table is None and rejects == []
     table, rejects = _read(BAD / "blank_lines.jsonl")
-    assert not rejects and table.num_rows == sum(1 for l in (BAD / "blank_lines.jsonl").read_text().splitlines() if l.strip())
+    assert not rejects and table.num_rows == sum(
+        1 for line in (BAD / "blank_lines.jsonl").read_text().splitlines() if line.strip()
+    )
 
 
 def test_truncated_gzip_keeps_what_was_read_and_names_the_line():
@@ -100,7 +102,9 @@ def test_truncated_gzip_keeps_what_was_read_and_names_the_line():
     spec = InputSpec(path="x", source="t")
     for rows_per_shard in (2, 1000):
         got = []
-        with pytest.raises(InputFileError, match=rf"truncated\.jsonl\.gz: compressed stream is damaged after line {readable}\b"):
+        with pytest.raises(
+            InputFileError, match=rf"truncated\.jsonl\.gz: compressed stream is damaged after line {readable}\b"
+        ):
             for chunk in read_chunks(str(BAD / "truncated.jsonl.gz"), "t", spec, rows_per_shard):
                 got.append(chunk.docs.num_rows)
         assert sum(got) == readable
@@ -137,8 +141,16 @@ def test_every_reader_is_reached_by_its_suffixes():
 def test_expanding_a_folder_of_mixed_files_keeps_only_inputs(tmp_path):
     """A folder (searched recursively) or a glob gives the files some reader claims, sorted; READMEs,
     licences, URL lists and WAT files are not inputs; a file given by name is taken as it is."""
-    inputs = ["a.jsonl", "b.jsonl.zst", "c.parquet", "d.warc.gz", "e.warc.wet.gz", "sub/f.html", "sub/g.htm",
-              "sub/deeper/h.html.gz"]
+    inputs = [
+        "a.jsonl",
+        "b.jsonl.zst",
+        "c.parquet",
+        "d.warc.gz",
+        "e.warc.wet.gz",
+        "sub/f.html",
+        "sub/g.htm",
+        "sub/deeper/h.html.gz",
+    ]
     others = ["README.md", "LICENSE", "sub/urls.tsv", "notes.txt", "x.warc.wat.gz", "sub/page.html.orig"]
     for name in inputs + others:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

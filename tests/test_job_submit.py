@@ -49,7 +49,9 @@ from pipeline.stats import collect_funnel
 
 pytestmark = [
     pytest.mark.cluster,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="teardown finds the head's processes through /proc"),
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="teardown finds the head's processes through /proc"
+    ),
 ]
 
 JOB_TIMEOUT_S = 300
@@ -67,8 +69,11 @@ def ray_head():
 
     if (missing := get_dashboard_dependency_error()) is not None:
         # The job server lives on the dashboard, and the `ray job` CLI refuses to run without it too.
-        pytest.fail(f"`ray start --include-dashboard` and `ray job submit` need ray[default] (aiohttp, grpcio, ...): {missing}. "
-                    "Install it (`pip install 'ray[default]==<ray version>'`) or deselect with -m 'not cluster'.", pytrace=False)
+        pytest.fail(
+            f"`ray start --include-dashboard` and `ray job submit` need ray[default] (aiohttp, grpcio, ...): {missing}. "
+            "Install it (`pip install 'ray[default]==<ray version>'`) or deselect with -m 'not cluster'.",
+            pytrace=False,
+        )
     head = start_head(num_cpus=2)
     try:
         yield head
@@ -80,7 +85,11 @@ def ray_head():
 
 def _uploaded_package(temp_dir: str) -> Path:
     """The working dir as the head unpacked it (runtime_resources/working_dir_files/_ray_pkg_<hash>)."""
-    pkgs = [p for p in (Path(temp_dir) / "session_latest" / "runtime_resources" / "working_dir_files").glob("_ray_pkg_*") if p.is_dir()]
+    pkgs = [
+        p
+        for p in (Path(temp_dir) / "session_latest" / "runtime_resources" / "working_dir_files").glob("_ray_pkg_*")
+        if p.is_dir()
+    ]
     assert len(pkgs) == 1, f"expected one unpacked working_dir package on the head, found {pkgs}"
     return pkgs[0]
 
@@ -92,9 +101,24 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
 
     # The entrypoint is run by a shell on the head, its words joined by spaces: quote the path.
     submit = ray_head.ray(
-        "job", "submit", "--log-color=false", "--address", ray_head.dashboard, "--submission-id", job_id,
-        "--working-dir", str(REPO), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
-        "--no-wait", "--", "python", "-m", "winnow", "run", shlex.quote(str(config)),
+        "job",
+        "submit",
+        "--log-color=false",
+        "--address",
+        ray_head.dashboard,
+        "--submission-id",
+        job_id,
+        "--working-dir",
+        str(REPO),
+        "--runtime-env-json",
+        json.dumps({"excludes": UPLOAD_EXCLUDES}),
+        "--no-wait",
+        "--",
+        "python",
+        "-m",
+        "winnow",
+        "run",
+        shlex.quote(str(config)),
         timeout=180,
     )
     submit_output = submit.stdout + submit.stderr
@@ -122,7 +146,9 @@ def test_job_submit_runs_the_pipeline_on_a_cluster(ray_head: Head, tmp_path):
     size_mib = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file()) / 2**20
     assert (pkg / "winnow" / "cli.py").is_file() and (pkg / "pipeline").is_dir() and (pkg / "stages").is_dir()
     assert not any((pkg / name).exists() for name in (".venv", ".git", "data/sample", "out")), sorted(os.listdir(pkg))
-    assert size_mib < MAX_UPLOAD_MIB, f"working dir upload is {size_mib:.1f} MiB; exclude more: {sorted(os.listdir(pkg))}"
+    assert size_mib < MAX_UPLOAD_MIB, (
+        f"working dir upload is {size_mib:.1f} MiB; exclude more: {sorted(os.listdir(pkg))}"
+    )
 
     manifest = json.loads((out / "02_min_length" / "_manifest.json").read_text())
     assert manifest["status"] == "complete", manifest

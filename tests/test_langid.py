@@ -26,8 +26,15 @@ def stage():
 def _table(texts, lang=None):
     n = len(texts)
     langs = lang if isinstance(lang, list) else [lang] * n
-    return pa.table({"id": [str(i) for i in range(n)], "text": pa.array(texts, pa.large_string()), "url": pa.nulls(n, pa.string()),
-                     "source": ["test"] * n, "lang": pa.array(langs, pa.string())})
+    return pa.table(
+        {
+            "id": [str(i) for i in range(n)],
+            "text": pa.array(texts, pa.large_string()),
+            "url": pa.nulls(n, pa.string()),
+            "source": ["test"] * n,
+            "lang": pa.array(langs, pa.string()),
+        }
+    )
 
 
 def _jsonl(path):
@@ -82,8 +89,18 @@ def test_spanish_stackexchange_is_es_and_dropped(stage):
 def test_mixed_chinese_english_documents_keep_their_main_language(stage):
     """Documents built from real zh Wikipedia and en CCNet sentences in every proportion are all kept (both
     languages are wanted); mostly-Chinese ones are `zh`, mostly-English ones `en`."""
-    zh = [s for r in _jsonl(SAMPLE / "zh" / "wikipedia.jsonl.zst") for s in re.findall(r"[^。！？]+[。！？]", r["text"]) if len(s) >= 10]
-    en = [s for r in _jsonl(SAMPLE / "en" / "ccnet-head.jsonl") for s in re.split(r"(?<=[.!?])\s+", r["text"]) if len(s) >= 40]
+    zh = [
+        s
+        for r in _jsonl(SAMPLE / "zh" / "wikipedia.jsonl.zst")
+        for s in re.findall(r"[^。！？]+[。！？]", r["text"])
+        if len(s) >= 10
+    ]
+    en = [
+        s
+        for r in _jsonl(SAMPLE / "en" / "ccnet-head.jsonl")
+        for s in re.split(r"(?<=[.!?])\s+", r["text"])
+        if len(s) >= 40
+    ]
     rng = random.Random(0)
     docs, shares = [], []
     for target in np.linspace(0.05, 0.95, 19):
@@ -165,8 +182,11 @@ def test_langid_in_a_pipeline_run(tmp_path, request):
     from pipeline.runner import Runner
     from winnow.config import load_config
 
-    config = write_config(tmp_path, [{"path": str(SAMPLE / "en" / "refined.jsonl.gz"), "source": "refined"}],
-                          stages=[{"name": "normalize"}, {"name": "langid"}])
+    config = write_config(
+        tmp_path,
+        [{"path": str(SAMPLE / "en" / "refined.jsonl.gz"), "source": "refined"}],
+        stages=[{"name": "normalize"}, {"name": "langid"}],
+    )
     Runner(load_config(config), progress=False).run_all()
     out = tmp_path / "out"
     kept = pa.concat_tables([pq.read_table(p) for p in sorted((out / "02_langid").glob("part-*.parquet"))])

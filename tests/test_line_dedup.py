@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import REPO, write_config
+
 from pipeline.layout import read_docs, read_removed, read_sidecars
 from pipeline.runner import Runner
 from pipeline.storage import Storage
@@ -19,8 +19,10 @@ from stages.line_dedup.units import normal_form, split_units
 from winnow.config import load_config
 
 DATA = REPO / "tests" / "data" / "line_dedup"
-INPUTS = [{"path": str(DATA / "en-emails.jsonl.gz"), "source": "en-email", "lang": "en"},
-          {"path": str(DATA / "zh-emails.jsonl.gz"), "source": "zh-email", "lang": "zh"}]
+INPUTS = [
+    {"path": str(DATA / "en-emails.jsonl.gz"), "source": "en-email", "lang": "en"},
+    {"path": str(DATA / "zh-emails.jsonl.gz"), "source": "zh-email", "lang": "zh"},
+]
 
 
 def _texts(path: Path) -> list[str]:
@@ -55,18 +57,25 @@ def test_units_join_back_to_the_text():
 
 def test_lines_in_many_documents_are_removed_everywhere_and_nothing_else(run):
     en = _texts(DATA / "en-emails.jsonl.gz")
-    counts = _doc_counts(en, zh=False) + _doc_counts(_texts(DATA / "zh-emails.jsonl.gz"), zh=True)  # counted corpus-wide
+    counts = _doc_counts(en, zh=False) + _doc_counts(
+        _texts(DATA / "zh-emails.jsonl.gz"), zh=True
+    )  # counted corpus-wide
     mine = _doc_counts(en, zh=False)
     boiler = {line for line, n in counts.items() if n >= 5 and line in mine}
     rare = {line for line, n in counts.items() if n == 1 and line in mine}
     assert len(boiler) >= 20  # the mailing-list footers of the real set
     removed = read_removed(Storage(run.root), ("id", "span", "reason", "source"))
-    removed_en = {normal_form(s) for s, src in zip(removed.column("span").to_pylist(), removed.column("source").to_pylist())
-                  if src == "en-email"}
+    removed_en = {
+        normal_form(s)
+        for s, src in zip(removed.column("span").to_pylist(), removed.column("source").to_pylist())
+        if src == "en-email"
+    }
     assert removed_en == boiler  # exactly the units seen in >= 5 documents, no other
     out = read_docs(run, "01_line_dedup", ["text", "source"])
-    left = _doc_counts([t for t, s in zip(out.column("text").to_pylist(), out.column("source").to_pylist()) if s == "en-email"],
-                       zh=False)
+    left = _doc_counts(
+        [t for t, s in zip(out.column("text").to_pylist(), out.column("source").to_pylist()) if s == "en-email"],
+        zh=False,
+    )
     assert not boiler & set(left)
     assert len(rare & set(left)) / len(rare) > 0.99  # a line of one document stays (unless its document was dropped)
 
@@ -77,8 +86,10 @@ def test_chinese_sentences_are_units(run):
     boiler = {s for s, n in counts.items() if n >= 5} & set(_doc_counts(zh, zh=True))
     assert boiler
     out = read_docs(run, "01_line_dedup", ["text", "source"])
-    left = _doc_counts([t for t, s in zip(out.column("text").to_pylist(), out.column("source").to_pylist()) if s == "zh-email"],
-                       zh=True)
+    left = _doc_counts(
+        [t for t, s in zip(out.column("text").to_pylist(), out.column("source").to_pylist()) if s == "zh-email"],
+        zh=True,
+    )
     assert not boiler & set(left)
 
 
@@ -114,7 +125,9 @@ def test_keep_first_keeps_one_copy(tmp_path, ray_local):
     out = read_docs(storage, "01_line_dedup", ["text", "source"])
     left: Counter = Counter()
     for text, source in zip(out.column("text").to_pylist(), out.column("source").to_pylist()):
-        left.update({normal_form(u) for u in split_units(text, "line", source == "zh-email") if len(normal_form(u)) >= 20})
+        left.update(
+            {normal_form(u) for u in split_units(text, "line", source == "zh-email") if len(normal_form(u)) >= 20}
+        )
     assert left and max(left.values()) == 1  # every long line now in one document at most
     before = _doc_counts(_texts(DATA / "en-emails.jsonl.gz"), zh=False, min_chars=20)
     repeated = {line for line, n in before.items() if n >= 2}
@@ -124,7 +137,12 @@ def test_keep_first_keeps_one_copy(tmp_path, ray_local):
 def test_bad_input_empty_after_cleaning_long_lines_and_mixed_scripts(tmp_path, ray_local):
     footer = "To unsubscribe from this list send an e-mail to the list owner today"
     docs = [{"id": f"d{i}", "text": footer + "\n" + footer.upper()} for i in range(6)]  # nothing but boilerplate
-    docs.append({"id": "long", "text": "x" * (1 << 20) + "\n" + footer + "\n" + "一段中文和English混合的正文内容，足够长的一行。" * 5})
+    docs.append(
+        {
+            "id": "long",
+            "text": "x" * (1 << 20) + "\n" + footer + "\n" + "一段中文和English混合的正文内容，足够长的一行。" * 5,
+        }
+    )
     path = tmp_path / "bad.jsonl"
     path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
     config = write_config(tmp_path, [{"path": str(path), "source": "bad"}], [{"name": "line_dedup", "min_docs": 5}])

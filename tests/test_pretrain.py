@@ -33,7 +33,9 @@ def shards(weighted_run) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer(shards):
-    texts = [t for f in list_shards([str(shards)]) for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
+    texts = [
+        t for f in list_shards([str(shards)]) for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()
+    ]
     return train_tokenizer(texts, 1024)
 
 
@@ -47,18 +49,26 @@ def tiny(tmp_path: Path, shards: Path, **overrides):
 def test_tokenizer_splits_digits_keeps_bytes_and_whitespace(tokenizer):
     enc = tokenizer.encode("year 20231 costs 4.5")
     assert [t for t in enc.tokens if any(c.isdigit() for c in t)] == ["2", "0", "2", "3", "1", "4", "5"]
-    for text in ["def f(x):\n        return x  # 注释", "emoji 🦀 and \u00e9 vs e\u0301, ＡＢＣ full-width", "\x00\x07 control"]:
+    for text in [
+        "def f(x):\n        return x  # 注释",
+        "emoji 🦀 and \u00e9 vs e\u0301, ＡＢＣ full-width",
+        "\x00\x07 control",
+    ]:
         assert tokenizer.decode(tokenizer.encode(text).ids) == text  # no normalisation, no unknown token
     assert tokenizer.get_vocab_size() == 1024 and tokenizer.token_to_id(EOS) is not None
     pieces = [p for p, _ in tokenizer.pre_tokenizer.pre_tokenize_str("if x:\n        return")]
-    assert "ĊĠĠĠĠĠĠĠ" in pieces  # a newline and its indentation stay one piece (BPE can learn it as one token from code)
+    assert (
+        "ĊĠĠĠĠĠĠĠ" in pieces
+    )  # a newline and its indentation stay one piece (BPE can learn it as one token from code)
 
 
 def test_heldout_choice_is_seeded_per_group_and_bounded(shards):
     clean = read_meta(list_shards([str(shards)]))
     a = choose_heldout(clean, fraction=0.1, min_docs=3, max_docs=20, seed=0)
     b = choose_heldout(clean, fraction=0.1, min_docs=3, max_docs=20, seed=0)
-    assert a == b and set(a) == {f"{s}/{l}" for s, l in zip(clean.column("source").to_pylist(), clean.column("lang").to_pylist())}
+    assert a == b and set(a) == {
+        f"{s}/{lang}" for s, lang in zip(clean.column("source").to_pylist(), clean.column("lang").to_pylist())
+    }
     sizes = {g: len(ids) for g, ids in a.items()}
     assert all(3 <= n <= 20 for n in sizes.values()), sizes
     other_seed = choose_heldout(clean, fraction=0.1, min_docs=3, max_docs=20, seed=1)
@@ -79,8 +89,17 @@ def test_heldout_choice_is_seeded_per_group_and_bounded(shards):
 def _weighted_file(tmp_path: Path, weights: list[float]) -> str:
     path = tmp_path / "w.parquet"
     texts = [f"document number {i} " + "word " * (i % 5) for i in range(len(weights))]
-    pq.write_table(pa.table({"id": [f"d{i}" for i in range(len(weights))], "text": texts, "source": ["s"] * len(weights),
-                             "weight": pa.array(weights, pa.float64())}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"d{i}" for i in range(len(weights))],
+                "text": texts,
+                "source": ["s"] * len(weights),
+                "weight": pa.array(weights, pa.float64()),
+            }
+        ),
+        path,
+    )
     return str(path)
 
 
@@ -112,7 +131,9 @@ def test_sampler_resumes_with_the_same_next_batch(shards, tokenizer):
     b.load_state_dict(state)
     assert torch.equal(b.next_batch(4), expected)
     c = WeightedSampler(files, tokenizer, 64, seed=6, buffer_docs=64)
-    assert not torch.equal(c.next_batch(4), WeightedSampler(files, tokenizer, 64, seed=5, buffer_docs=64).next_batch(4))
+    assert not torch.equal(
+        c.next_batch(4), WeightedSampler(files, tokenizer, 64, seed=5, buffer_docs=64).next_batch(4)
+    )
 
 
 def test_ranks_see_disjoint_documents(tmp_path, tokenizer):
@@ -163,7 +184,12 @@ def test_loss_falls_and_every_group_is_evaluated(tmp_path, shards):
     last = np.mean([losses[s] for s in steps[-10:]])
     assert first == pytest.approx(math.log(result["model"]["vocab_size"]), abs=0.3)  # starts near uniform
     assert last < first - 0.7
-    groups = {f"{s}/{l}" for s, l in zip(*[pq.read_table(list_shards([str(shards)])[0]).column(c).to_pylist() for c in ("source", "lang")])}
+    groups = {
+        f"{s}/{lang}"
+        for s, lang in zip(
+            *[pq.read_table(list_shards([str(shards)])[0]).column(c).to_pylist() for c in ("source", "lang")]
+        )
+    }
     assert groups <= set(result["eval"])
     for g, r in result["eval"].items():
         assert math.isfinite(r["bpb"]) and 0 < r["bpb"] < 8 and r["loss"] < math.log(result["model"]["vocab_size"]), g
@@ -202,15 +228,35 @@ def test_two_workers_through_ray_train(tmp_path, shards, ray_local):
 
 def test_ablate_end_to_end(tmp_path, weighted_run):
     out = weighted_run.parent / "out"
-    proc = subprocess.run([sys.executable, "-m", "winnow", "ablate", "--raw", str(out / "00_ingest"), "--clean", str(out / "11_export"),
-                           "--tokens", "20000", "--output", str(tmp_path / "abl")], capture_output=True, text=True, cwd=REPO, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "winnow",
+            "ablate",
+            "--raw",
+            str(out / "00_ingest"),
+            "--clean",
+            str(out / "11_export"),
+            "--tokens",
+            "20000",
+            "--output",
+            str(tmp_path / "abl"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())
     groups = {r["group"] for r in summary["groups"]}
     assert "all" in groups and len(groups) >= 4
     for r in summary["groups"]:
         assert math.isfinite(r["raw_loss"]) and math.isfinite(r["clean_loss"])
-    assert (tmp_path / "abl" / "raw" / "heldout.json").read_text() == (tmp_path / "abl" / "clean" / "heldout.json").read_text()
+    assert (tmp_path / "abl" / "raw" / "heldout.json").read_text() == (
+        tmp_path / "abl" / "clean" / "heldout.json"
+    ).read_text()
     assert "held-out loss per source/lang" in proc.stdout and "clean loss" in proc.stdout
 
 

@@ -62,11 +62,11 @@ def test_shapes_and_causality():
     assert logits.shape == (2, 16, 64) and logits.dtype == torch.float32
     t = 6
     changed = x.clone()
-    changed[:, t + 1:] = (changed[:, t + 1:] + 1) % 64
+    changed[:, t + 1 :] = (changed[:, t + 1 :] + 1) % 64
     with torch.no_grad():
         before, after = model(x), model(changed)
     torch.testing.assert_close(after[:, : t + 1], before[:, : t + 1], rtol=0, atol=1e-6)
-    assert (after[:, t + 1:] - before[:, t + 1:]).abs().max() > 1e-3  # later positions do see the change
+    assert (after[:, t + 1 :] - before[:, t + 1 :]).abs().max() > 1e-3  # later positions do see the change
 
 
 def test_sequence_longer_than_max_seq_len_is_refused():
@@ -90,7 +90,9 @@ def test_gqa_has_fewer_parameters_and_equals_mha_with_shared_kv_heads():
     for g_layer, m_layer in zip(gqa.layers, mha.layers):
         for name in ("wk", "wv"):
             w = getattr(g_layer.attention, name).weight.view(2, head_dim, dim)
-            getattr(m_layer.attention, name).weight.data.copy_(w.repeat_interleave(2, dim=0).reshape(4 * head_dim, dim))
+            getattr(m_layer.attention, name).weight.data.copy_(
+                w.repeat_interleave(2, dim=0).reshape(4 * head_dim, dim)
+            )
     with torch.no_grad():
         torch.testing.assert_close(gqa(x), mha(x), rtol=1e-5, atol=1e-5)
 
@@ -203,7 +205,9 @@ def test_bits_per_byte_of_a_uniform_model():
     targets = tokens(batch=1, seq=n_tokens, vocab=vocab)
     loss, parts = lm_loss(logits, targets)
     assert parts["ce"].item() == pytest.approx(math.log(vocab))
-    assert bits_per_byte(loss.item() * n_tokens, n_bytes) == pytest.approx(n_tokens * math.log2(vocab) / n_bytes)  # 2.4
+    assert bits_per_byte(loss.item() * n_tokens, n_bytes) == pytest.approx(
+        n_tokens * math.log2(vocab) / n_bytes
+    )  # 2.4
     assert bits_per_byte(8 * math.log(2), 4) == pytest.approx(2.0)
     for bad in (0, -3):
         with pytest.raises(ValueError, match="total_bytes"):
@@ -274,7 +278,10 @@ def test_flops_per_token_is_6n_plus_attention():
 def test_residual_output_projections_start_smaller():
     model = tiny(n_layers=2, dim=64)
     for layer in model.layers:
-        for scaled, plain in ((layer.attention.wo, layer.attention.wq), (layer.feed_forward.w2, layer.feed_forward.w1)):
+        for scaled, plain in (
+            (layer.attention.wo, layer.attention.wq),
+            (layer.feed_forward.w2, layer.feed_forward.w1),
+        ):
             assert plain.weight.std().item() == pytest.approx(0.02, rel=0.1)
             assert scaled.weight.std().item() == pytest.approx(0.02 / math.sqrt(2 * 2), rel=0.1)
     assert torch.equal(model.norm.weight, torch.ones(64))

@@ -23,9 +23,21 @@ def chromium(page: Path, profile: Path, *args: str) -> str:
     """Runs headless Chromium on a local file with no network features and returns its stdout."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed; the browser checks of report.html need it")
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-           "--virtual-time-budget=5000", *args, page.resolve().as_uri()]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        *args,
+        page.resolve().as_uri(),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -134,7 +146,9 @@ def test_notebook_runs_clean(name, weighted_run, monkeypatch):
 
     monkeypatch.setenv("WINNOW_OUT", str(weighted_run.parent / "out"))  # the kernel inherits it
     nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
     assert not errors, errors

@@ -15,7 +15,9 @@ from conftest import REPO, sample_inputs, write_config
 def _winnow(*args, **kwargs):
     cmd = [sys.executable, "-m", "winnow", *args]
     env = {**os.environ, "RAY_ADDRESS": ""}
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+    )
 
 
 def _snapshot(out: Path) -> dict[str, bytes]:

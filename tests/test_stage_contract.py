@@ -47,7 +47,9 @@ class SourceDocs(MapStage):
 
     @classmethod
     def run_phases(cls, ctx) -> None:
-        results = ctx.run_tasks("count", [PhaseTask(t.key, f"{__name__}:count_sources", {"path": t.input_path}) for t in ctx.inputs])
+        results = ctx.run_tasks(
+            "count", [PhaseTask(t.key, f"{__name__}:count_sources", {"path": t.input_path}) for t in ctx.inputs]
+        )
         totals: Counter = Counter()
         for key in sorted(results):
             totals.update(results[key]["counts"])
@@ -106,7 +108,10 @@ def _line_of(config_text: str, needle: str) -> int:
 
 
 def test_boost_on_a_column_no_stage_writes_fails_at_load_with_file_and_line(tmp_path):
-    stages = [{"name": "normalize"}, {"name": "weights", "boosts": [{"column": "quality_edu", "threshold": 0.5, "factor": 2}]}]
+    stages = [
+        {"name": "normalize"},
+        {"name": "weights", "boosts": [{"column": "quality_edu", "threshold": 0.5, "factor": 2}]},
+    ]
     config = write_config(tmp_path, sample_inputs(), stages)
     with pytest.raises(ConfigError) as err:
         load_config(config, STAGES)
@@ -116,8 +121,10 @@ def test_boost_on_a_column_no_stage_writes_fails_at_load_with_file_and_line(tmp_
 
 
 def test_boost_on_a_column_an_earlier_stage_writes_loads(tmp_path):
-    stages = [{"name": "quality", "models": [{"name": "ft", "models": {"zh": "quality-zh", "en": "quality-en"}}]},
-              {"name": "weights", "boosts": [{"column": "quality_ft", "threshold": 0.5, "factor": 2}]}]
+    stages = [
+        {"name": "quality", "models": [{"name": "ft", "models": {"zh": "quality-zh", "en": "quality-en"}}]},
+        {"name": "weights", "boosts": [{"column": "quality_ft", "threshold": 0.5, "factor": 2}]},
+    ]
     assert load_config(write_config(tmp_path, sample_inputs(), stages), STAGES).stages[1].name == "weights"
 
 

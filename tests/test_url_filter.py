@@ -45,7 +45,12 @@ def run(stage: UrlFilter, urls: list) -> list[dict]:
     out = stage(table)
     return [
         {"keep": bool(k), "reason": r, "url_norm": n, "url_domain": d}
-        for k, r, n, d in zip(out.keep, out.reasons.to_pylist(), out.table.column("url_norm").to_pylist(), out.table.column("url_domain").to_pylist())
+        for k, r, n, d in zip(
+            out.keep,
+            out.reasons.to_pylist(),
+            out.table.column("url_norm").to_pylist(),
+            out.table.column("url_domain").to_pylist(),
+        )
     ]
 
 
@@ -74,7 +79,13 @@ def test_gambling_domain_and_its_subdomains_are_dropped(default_stage):
     category in the reason; look-alikes that only contain it as a label or substring stay."""
     domain = first_entry(UT1 / "gambling" / "domains")
     assert domain == "0-casino.info"
-    for url in [f"http://{domain}/", f"https://www.{domain}/slots?x=1", f"http://a.b.{domain.upper()}/x", f"{domain}/path", f"http://{domain}./"]:
+    for url in [
+        f"http://{domain}/",
+        f"https://www.{domain}/slots?x=1",
+        f"http://a.b.{domain.upper()}/x",
+        f"{domain}/path",
+        f"http://{domain}./",
+    ]:
         row = one(default_stage, url)
         assert (row["keep"], row["reason"]) == (False, "url-domain:gambling"), url
     for url in [f"http://{domain}.example.org/", f"http://not{domain}/", "http://example.org/0-casino.info"]:
@@ -105,13 +116,28 @@ def test_v2fly_list_formats(tmp_path):
     the exact host, `keyword:` any host containing it, `regexp:` as RE2; `include:` lines are
     skipped with a warning and attributes (`@cn`) are ignored."""
     path = tmp_path / "category-test"
-    path.write_text("# comment\nplain.com\ndomain:dom.cn @cn\nfull:only.this.net\nkeyword:badword\nregexp:(^|\\.)spam[0-9]+\\.xyz$\ninclude:other-list\n")
-    stage = UrlFilter(UrlFilterConfig(categories=[], word_categories=[], extra_lists=[{"path": str(path), "category": "adult", "format": "v2fly"}]))
+    path.write_text(
+        "# comment\nplain.com\ndomain:dom.cn @cn\nfull:only.this.net\nkeyword:badword\nregexp:(^|\\.)spam[0-9]+\\.xyz$\ninclude:other-list\n"
+    )
+    stage = UrlFilter(
+        UrlFilterConfig(
+            categories=[],
+            word_categories=[],
+            extra_lists=[{"path": str(path), "category": "adult", "format": "v2fly"}],
+        )
+    )
     assert stage.lists.skipped_includes == ["other-list"]
     expected = {
-        "http://plain.com/": False, "http://x.plain.com/": False, "http://m.dom.cn/": False,
-        "http://only.this.net/": False, "http://x.only.this.net/": True, "http://this.net/": True,
-        "http://mybadwordsite.com/": False, "http://spam12.xyz/": False, "http://a.spam1.xyz/": False, "http://spamx.xyz/": True,
+        "http://plain.com/": False,
+        "http://x.plain.com/": False,
+        "http://m.dom.cn/": False,
+        "http://only.this.net/": False,
+        "http://x.only.this.net/": True,
+        "http://this.net/": True,
+        "http://mybadwordsite.com/": False,
+        "http://spam12.xyz/": False,
+        "http://a.spam1.xyz/": False,
+        "http://spamx.xyz/": True,
         "http://other-list.com/": True,
     }
     rows = run(stage, list(expected))
@@ -132,14 +158,25 @@ def test_bad_v2fly_regexp_names_file_and_line(tmp_path):
     path = tmp_path / "bad"
     path.write_text("ok.com\nregexp:(unclosed\n")
     with pytest.raises(ValueError, match=r"bad:2: not a valid RE2"):
-        UrlFilter(UrlFilterConfig(categories=[], word_categories=[], extra_lists=[{"path": str(path), "category": "adult", "format": "v2fly"}]))
+        UrlFilter(
+            UrlFilterConfig(
+                categories=[],
+                word_categories=[],
+                extra_lists=[{"path": str(path), "category": "adult", "format": "v2fly"}],
+            )
+        )
 
 
 def test_ut1_url_list_prefixes(default_stage):
     """Rule url-url-list: a real UT1 adult/urls entry (`020sextoy.com/sk`) matches the normalised URL
     at a path boundary, whatever the scheme, `www.` or tracking parameters; not `/skate`."""
     assert "020sextoy.com/sk" in (UT1 / "adult" / "urls").read_text().splitlines()
-    for url in ["http://020sextoy.com/sk", "https://www.020sextoy.com/sk/", "http://020sextoy.com/sk/item?utm_source=x", "http://020sextoy.com/sk?id=1"]:
+    for url in [
+        "http://020sextoy.com/sk",
+        "https://www.020sextoy.com/sk/",
+        "http://020sextoy.com/sk/item?utm_source=x",
+        "http://020sextoy.com/sk?id=1",
+    ]:
         assert one(default_stage, url)["reason"] == "url-url-list:adult", url
     for url in ["http://020sextoy.com/skate", "http://020sextoy.com/", "http://020sextoy.com/other/sk"]:
         assert one(default_stage, url)["keep"], url
@@ -153,17 +190,39 @@ def test_user_lists_by_path(tmp_path):
     (root / "spam" / "urls").write_text("blog.example/bad-section/\n")
     extra = tmp_path / "more.txt"
     extra.write_text("# my own\nextra.example\n")
-    stage = UrlFilter(UrlFilterConfig(ut1_roots=[str(root)], categories=["spam"], word_categories=[],
-                                      extra_lists=[{"path": str(extra), "category": "mine", "format": "domains"}]))
-    rows = run(stage, ["http://a.spammy.example/", "http://wwwonly.example/", "http://blog.example/bad-section/post", "http://blog.example/good",
-                       "http://extra.example/"])
-    assert [r["reason"] for r in rows] == ["url-domain:spam", "url-domain:spam", "url-url-list:spam", None, "url-domain:mine"]
+    stage = UrlFilter(
+        UrlFilterConfig(
+            ut1_roots=[str(root)],
+            categories=["spam"],
+            word_categories=[],
+            extra_lists=[{"path": str(extra), "category": "mine", "format": "domains"}],
+        )
+    )
+    rows = run(
+        stage,
+        [
+            "http://a.spammy.example/",
+            "http://wwwonly.example/",
+            "http://blog.example/bad-section/post",
+            "http://blog.example/good",
+            "http://extra.example/",
+        ],
+    )
+    assert [r["reason"] for r in rows] == [
+        "url-domain:spam",
+        "url-domain:spam",
+        "url-url-list:spam",
+        None,
+        "url-domain:mine",
+    ]
 
 
 def test_config_errors_are_clear(tmp_path):
     """Config validation: an unknown category lists the available ones; a missing folder or list
     file, or an unknown key, is an error before anything runs."""
-    with pytest.raises(ValidationError, match=r"category 'gamblin' has no domains or urls file .*available: adult, agressif"):
+    with pytest.raises(
+        ValidationError, match=r"category 'gamblin' has no domains or urls file .*available: adult, agressif"
+    ):
         UrlFilterConfig(categories=["gamblin"])
     with pytest.raises(ValidationError, match="no such folder"):
         UrlFilterConfig(ut1_roots=[str(tmp_path / "nope")])
@@ -178,24 +237,27 @@ def test_config_errors_are_clear(tmp_path):
 # --- words -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("http://example.com/free-porn-videos", "url-hard-word:adult"),            # whole word
-    ("http://freepornvideos.example.com/", "url-hard-word:adult"),             # sub-word in the host
-    ("http://example.com/watch/xvideos123", "url-hard-word:adult"),            # sub-word
-    ("http://example.com/seqing/1.html", "url-hard-word:adult"),               # pinyin 色情
-    ("http://example.com/%E8%89%B2%E6%83%85/1.html", "url-hard-word:adult"),   # 色情, percent-encoded
-    ("http://www.bocai.com/", "url-hard-word:gambling"),                       # pinyin 博彩 as a host word
-    ("http://example.com/caipiao/kaijiang", "url-hard-word:gambling"),         # 彩票
-    ("http://bocaiwang.example/", "url-hard-word:gambling"),                   # compound sub-word
-    ("http://example.com/liuhecai-ziliao", "url-hard-word:gambling"),          # 六合彩
-    ("http://example.com/yule城/index.html", "url-hard-word:gambling"),        # pinyin + character
-    ("http://example.com/yule%E5%9F%8E/", "url-hard-word:gambling"),           # the same, encoded
-    ("http://example.com/%E5%8D%9A%E5%BD%A9%E7%BD%91", "url-hard-word:gambling"),  # 博彩网
-    ("http://example.com/news/赌场-开业", "url-hard-word:gambling"),           # 赌场
-    ("http://example.com/%E5%85%AD%E5%90%88%E5%BD%A9", "url-hard-word:gambling"),  # 六合彩
-    ("http://best-onlinecasino.example/", "url-hard-word:gambling"),
-    ("http://example.com/sportsbook/nfl", "url-hard-word:gambling"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://example.com/free-porn-videos", "url-hard-word:adult"),  # whole word
+        ("http://freepornvideos.example.com/", "url-hard-word:adult"),  # sub-word in the host
+        ("http://example.com/watch/xvideos123", "url-hard-word:adult"),  # sub-word
+        ("http://example.com/seqing/1.html", "url-hard-word:adult"),  # pinyin 色情
+        ("http://example.com/%E8%89%B2%E6%83%85/1.html", "url-hard-word:adult"),  # 色情, percent-encoded
+        ("http://www.bocai.com/", "url-hard-word:gambling"),  # pinyin 博彩 as a host word
+        ("http://example.com/caipiao/kaijiang", "url-hard-word:gambling"),  # 彩票
+        ("http://bocaiwang.example/", "url-hard-word:gambling"),  # compound sub-word
+        ("http://example.com/liuhecai-ziliao", "url-hard-word:gambling"),  # 六合彩
+        ("http://example.com/yule城/index.html", "url-hard-word:gambling"),  # pinyin + character
+        ("http://example.com/yule%E5%9F%8E/", "url-hard-word:gambling"),  # the same, encoded
+        ("http://example.com/%E5%8D%9A%E5%BD%A9%E7%BD%91", "url-hard-word:gambling"),  # 博彩网
+        ("http://example.com/news/赌场-开业", "url-hard-word:gambling"),  # 赌场
+        ("http://example.com/%E5%85%AD%E5%90%88%E5%BD%A9", "url-hard-word:gambling"),  # 六合彩
+        ("http://best-onlinecasino.example/", "url-hard-word:gambling"),
+        ("http://example.com/sportsbook/nfl", "url-hard-word:gambling"),
+    ],
+)
 def test_hard_words_drop_on_one_hit(words_stage, url, reason):
     """Rule url-hard-word: one hard word (whole) or hard sub-word (inside the joined host+path+query)
     drops the document, in English, pinyin and Chinese characters, with the list's category."""
@@ -203,16 +265,19 @@ def test_hard_words_drop_on_one_hit(words_stage, url, reason):
     assert (row["keep"], row["reason"]) == (False, reason)
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com/sex-education",            # one soft word
-    "http://duchang.gov.cn/",                      # 都昌县: soft word alone
-    "http://example.com/desktop-ornaments",        # "porn" across a word boundary: not a sub-word
-    "http://example.com/casino-royale-review",     # one soft word
-    "http://example.com/yule/news",                # 娱乐 (entertainment) is not 娱乐城
-    "http://example.com/xingxiang-shentai",        # contains "hentai" inside a word: whole words only
-    "http://ent.sina.com.cn/yule/",
-    "http://example.com/lesbian-history",          # identity words are on no list
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/sex-education",  # one soft word
+        "http://duchang.gov.cn/",  # 都昌县: soft word alone
+        "http://example.com/desktop-ornaments",  # "porn" across a word boundary: not a sub-word
+        "http://example.com/casino-royale-review",  # one soft word
+        "http://example.com/yule/news",  # 娱乐 (entertainment) is not 娱乐城
+        "http://example.com/xingxiang-shentai",  # contains "hentai" inside a word: whole words only
+        "http://ent.sina.com.cn/yule/",
+        "http://example.com/lesbian-history",  # identity words are on no list
+    ],
+)
 def test_ambiguous_urls_are_kept(words_stage, url):
     """The lists aim at precision: one soft word, look-alike letter runs and identity words keep the
     document."""
@@ -223,22 +288,35 @@ def test_soft_words_threshold():
     """Rule url-soft-words: fewer than `soft_word_threshold` different soft words keep the document;
     that many drop it; repeats of one word count once."""
     stage = UrlFilter(UrlFilterConfig(categories=[], extra_lists=[], soft_word_threshold=2))
-    rows = run(stage, ["http://example.com/sexy", "http://example.com/sexy-nude", "http://example.com/aomen/qipai-youxi", "http://example.com/sexy/sexy-sexy"])
+    rows = run(
+        stage,
+        [
+            "http://example.com/sexy",
+            "http://example.com/sexy-nude",
+            "http://example.com/aomen/qipai-youxi",
+            "http://example.com/sexy/sexy-sexy",
+        ],
+    )
     assert [r["reason"] for r in rows] == [None, "url-soft-words", "url-soft-words", None]
     stage3 = UrlFilter(UrlFilterConfig(categories=[], extra_lists=[], soft_word_threshold=3))
-    assert [r["reason"] for r in run(stage3, ["http://example.com/sexy-nude", "http://example.com/sexy-nude-webcam"])] == [None, "url-soft-words"]
+    assert [
+        r["reason"] for r in run(stage3, ["http://example.com/sexy-nude", "http://example.com/sexy-nude-webcam"])
+    ] == [None, "url-soft-words"]
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com/%62ocai",                    # single encoding of b
-    "http://example.com/%2562ocai",                  # double encoding
-    "http://example.com/%252562ocai",                # triple encoding
-    "http://%62ocai.example.com/",                   # encoded host
-    "http://example.com/BOCAI",                      # case
-    "http://example.com/ｂｏｃａｉ",                  # full-width letters
-    "http://example.com/%EF%BD%82ocai",              # full-width b, encoded
-    "http://example.com/x?q=bocai",                  # in the query
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/%62ocai",  # single encoding of b
+        "http://example.com/%2562ocai",  # double encoding
+        "http://example.com/%252562ocai",  # triple encoding
+        "http://%62ocai.example.com/",  # encoded host
+        "http://example.com/BOCAI",  # case
+        "http://example.com/ｂｏｃａｉ",  # full-width letters
+        "http://example.com/%EF%BD%82ocai",  # full-width b, encoded
+        "http://example.com/x?q=bocai",  # in the query
+    ],
+)
 def test_encoding_tricks_do_not_hide_words(words_stage, url):
     """Rule url-hard-word: percent-encoding (up to three rounds), case and full-width forms are
     undone before the word rules look."""
@@ -302,7 +380,9 @@ def test_duplicates_with_tracking_params_keep_the_first(words_stage):
     ]
     rows = run(words_stage, urls)
     assert [r["reason"] for r in rows] == [None, "url-duplicate", "url-duplicate", None, None, None]
-    assert rows[0]["url_norm"] == rows[1]["url_norm"] == rows[2]["url_norm"] == "news.example.com/story/42?id=7&lang=en"
+    assert (
+        rows[0]["url_norm"] == rows[1]["url_norm"] == rows[2]["url_norm"] == "news.example.com/story/42?id=7&lang=en"
+    )
 
 
 def test_duplicate_scope_is_the_batch_unless_the_runner_marks_shards(words_stage):
@@ -322,8 +402,24 @@ def test_domain_caps(tmp_path):
     """Rule url-domain-cap: at most `max_docs_per_domain` kept rows per url_domain (www. and the bare
     domain are one); rows dropped by another rule do not use up the cap."""
     stage = UrlFilter(UrlFilterConfig(categories=[], extra_lists=[], max_docs_per_domain=2))
-    urls = ["http://a.com/1", "http://www.a.com/2", "http://a.com/porn", "http://a.com/1", "http://a.com/3", "http://b.com/1", "http://sub.a.com/4"]
-    assert [r["reason"] for r in run(stage, urls)] == [None, None, "url-hard-word:adult", "url-duplicate", "url-domain-cap", None, None]
+    urls = [
+        "http://a.com/1",
+        "http://www.a.com/2",
+        "http://a.com/porn",
+        "http://a.com/1",
+        "http://a.com/3",
+        "http://b.com/1",
+        "http://sub.a.com/4",
+    ]
+    assert [r["reason"] for r in run(stage, urls)] == [
+        None,
+        None,
+        "url-hard-word:adult",
+        "url-duplicate",
+        "url-domain-cap",
+        None,
+        None,
+    ]
     assert one(stage, "http://a.com/5")["keep"]  # a new batch (no start_shard): a new count
 
 
@@ -333,9 +429,18 @@ def test_idn_spellings_match_one_list_entry(tmp_path):
     for entry in ["例子.中国", "xn--fsqu00a.xn--fiqs8s"]:
         path = tmp_path / "idn"
         path.write_text(entry + "\n")
-        stage = UrlFilter(UrlFilterConfig(categories=[], word_categories=[], extra_lists=[{"path": str(path), "category": "test"}]))
-        urls = ["http://例子.中国/", "http://xn--fsqu00a.xn--fiqs8s/", "http://XN--FSQU00A.XN--FIQS8S/", "http://例子。中国/", "http://www.例子.中国/a",
-                "http://sub.例子．中国/", "https://%E4%BE%8B%E5%AD%90.%E4%B8%AD%E5%9B%BD/"]
+        stage = UrlFilter(
+            UrlFilterConfig(categories=[], word_categories=[], extra_lists=[{"path": str(path), "category": "test"}])
+        )
+        urls = [
+            "http://例子.中国/",
+            "http://xn--fsqu00a.xn--fiqs8s/",
+            "http://XN--FSQU00A.XN--FIQS8S/",
+            "http://例子。中国/",
+            "http://www.例子.中国/a",
+            "http://sub.例子．中国/",
+            "https://%E4%BE%8B%E5%AD%90.%E4%B8%AD%E5%9B%BD/",
+        ]
         rows = run(stage, urls)
         assert [r["reason"] for r in rows] == ["url-domain:test"] * len(urls), entry
         assert {r["url_domain"] for r in rows} >= {"xn--fsqu00a.xn--fiqs8s"}
@@ -344,22 +449,25 @@ def test_idn_spellings_match_one_list_entry(tmp_path):
 # --- hostile input -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url, domain, norm", [
-    ("http://a.com@b.com/", "b.com", "b.com/"),                         # userinfo: the host is b.com
-    ("http://user:pass@b.com:80/x", "b.com", "b.com/x"),
-    ("http://a.com\\@b.com/", "a.com", "a.com/@b.com"),                 # backslash is a slash, as in browsers
-    ("http://[::1]/x", "[::1]", "[::1]/x"),
-    ("http://[2001:DB8:0::1]:8080/", "[2001:db8::1]", "[2001:db8::1]:8080/"),
-    ("http://127.0.0.1/", "127.0.0.1", "127.0.0.1/"),
-    ("http://0x7f.1/", "127.0.0.1", "127.0.0.1/"),                      # browsers' IPv4 forms
-    ("http://2130706433/", "127.0.0.1", "127.0.0.1/"),
-    ("example.com/no-scheme", "example.com", "example.com/no-scheme"),
-    ("  http://example.com/x \n", "example.com", "example.com/x"),
-    ("http://exa\tmple.com/", "example.com", "example.com/"),         # tabs and newlines are removed
-    ("http://example.com./", "example.com", "example.com/"),            # trailing dot
-    ("http://i❤️.ws/", "xn--i-7iq.ws", "xn--i-7iq.ws/"),              # an emoji host IDNA 2008 refuses
-    ("http://x.com/" + "%" * 50, "x.com", "x.com/" + "%" * 50),        # stray percent signs
-])
+@pytest.mark.parametrize(
+    "url, domain, norm",
+    [
+        ("http://a.com@b.com/", "b.com", "b.com/"),  # userinfo: the host is b.com
+        ("http://user:pass@b.com:80/x", "b.com", "b.com/x"),
+        ("http://a.com\\@b.com/", "a.com", "a.com/@b.com"),  # backslash is a slash, as in browsers
+        ("http://[::1]/x", "[::1]", "[::1]/x"),
+        ("http://[2001:DB8:0::1]:8080/", "[2001:db8::1]", "[2001:db8::1]:8080/"),
+        ("http://127.0.0.1/", "127.0.0.1", "127.0.0.1/"),
+        ("http://0x7f.1/", "127.0.0.1", "127.0.0.1/"),  # browsers' IPv4 forms
+        ("http://2130706433/", "127.0.0.1", "127.0.0.1/"),
+        ("example.com/no-scheme", "example.com", "example.com/no-scheme"),
+        ("  http://example.com/x \n", "example.com", "example.com/x"),
+        ("http://exa\tmple.com/", "example.com", "example.com/"),  # tabs and newlines are removed
+        ("http://example.com./", "example.com", "example.com/"),  # trailing dot
+        ("http://i❤️.ws/", "xn--i-7iq.ws", "xn--i-7iq.ws/"),  # an emoji host IDNA 2008 refuses
+        ("http://x.com/" + "%" * 50, "x.com", "x.com/" + "%" * 50),  # stray percent signs
+    ],
+)
 def test_hostile_urls_parse_like_a_browser(words_stage, url, domain, norm):
     """URL parsing: userinfo, IPv4/IPv6, missing scheme, whitespace and odd encodings give the host a
     browser would contact."""
@@ -367,12 +475,32 @@ def test_hostile_urls_parse_like_a_browser(words_stage, url, domain, norm):
     assert (row["url_domain"], row["url_norm"]) == (domain, norm)
 
 
-@pytest.mark.parametrize("url", [
-    "http://[::1", "http://[::1]x/", "http://[nonsense]/", "javascript:alert(1)", "mailto:a@b.com", "data:text/html,hi",
-    "ftp://example.com/file", "http://", "http:///", "/relative/path", "http://a b.com/", "http://exa%mple.com/",
-    "http://256.256.256.256/", "http://1.2.3.4.5/", "http://example.com:99999/", "http://example.com:port/", "http://a..b.com/",
-    "http://%00.com/", "http://%ff%fe.com/", "http://" + "a" * 300 + ".com/", "http://example.com:" + "9" * 5000 + "/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://[::1]x/",
+        "http://[nonsense]/",
+        "javascript:alert(1)",
+        "mailto:a@b.com",
+        "data:text/html,hi",
+        "ftp://example.com/file",
+        "http://",
+        "http:///",
+        "/relative/path",
+        "http://a b.com/",
+        "http://exa%mple.com/",
+        "http://256.256.256.256/",
+        "http://1.2.3.4.5/",
+        "http://example.com:99999/",
+        "http://example.com:port/",
+        "http://a..b.com/",
+        "http://%00.com/",
+        "http://%ff%fe.com/",
+        "http://" + "a" * 300 + ".com/",
+        "http://example.com:" + "9" * 5000 + "/",
+    ],
+)
 def test_unparsable_urls_are_kept_or_named(words_stage, url):
     """Rule url-invalid: a URL with no usable host is kept with null url_norm/url_domain (the URL filter
     has nothing to say), or dropped as `url-invalid` when drop_invalid is on."""
@@ -403,7 +531,9 @@ def test_long_urls_are_capped_and_linear():
     assert row["keep"] and row["url_norm"] is None and row["url_domain"] == "example.com"
     assert one(stage, "http://example.com/porn/" + "a" * 10_000)["reason"] == "url-hard-word:adult"
     assert one(stage, "http://" + "a." * 100_000 + "com/")["url_domain"] is None
-    padded = one(UrlFilter(UrlFilterConfig(word_categories=[])), "http://" + "user@" * 2000 + "0-casino.info/x")  # the host past the cap
+    padded = one(
+        UrlFilter(UrlFilterConfig(word_categories=[])), "http://" + "user@" * 2000 + "0-casino.info/x"
+    )  # the host past the cap
     assert padded["url_domain"] == "0-casino.info" and padded["reason"] == "url-domain:gambling"
     strict = UrlFilter(UrlFilterConfig(categories=[], extra_lists=[], drop_invalid=True))
     assert one(strict, long_url)["reason"] == "url-too-long"
@@ -413,7 +543,20 @@ def test_never_raises_on_random_strings(words_stage):
     """No string makes the stage raise: 3,000 random strings built from URL syntax characters,
     unicode, controls and encoded surrogates all come back with a verdict."""
     rng = random.Random(7)
-    alphabet = list("htps:/@[]%.:?#&=\\ab0129xn--") + ["例", "。", "\u0000", "%ed%a0%80", "\u200b", "%e4", "%2", "%ff", "www.", "://", "[::", "xn--"]
+    alphabet = list("htps:/@[]%.:?#&=\\ab0129xn--") + [
+        "例",
+        "。",
+        "\u0000",
+        "%ed%a0%80",
+        "\u200b",
+        "%e4",
+        "%2",
+        "%ff",
+        "www.",
+        "://",
+        "[::",
+        "xn--",
+    ]
     urls = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60))) for _ in range(3000)]
     urls += ["http://" + u for u in urls[:500]]
     out = words_stage(pa.table({"url": pa.array(urls, pa.string())}))
@@ -427,11 +570,25 @@ def test_fast_path_agrees_with_the_general_parser(default_stage):
     from stages.url_filter import Parsed, parse_url
 
     tracking = default_stage.lists.tracking
-    urls = lines("ccnet-en.txt") + lines("dolma-crawl-en.txt") + [u for u, _ in labelled("chinesewebtext-zh.tsv")] + _bench_urls(3000)
-    urls += ["http://example.com/a/./b/../c/", "https://example.com/x?b=2&a=1&utm_medium=m#!/r", "http://EXAMPLE.com/A?%E4%B8%AD=1"]
+    urls = (
+        lines("ccnet-en.txt")
+        + lines("dolma-crawl-en.txt")
+        + [u for u, _ in labelled("chinesewebtext-zh.tsv")]
+        + _bench_urls(3000)
+    )
+    urls += [
+        "http://example.com/a/./b/../c/",
+        "https://example.com/x?b=2&a=1&utm_medium=m#!/r",
+        "http://EXAMPLE.com/A?%E4%B8%AD=1",
+    ]
     for url in urls:
         fast, general = parse_url(url, tracking), parse_url(" " + url, tracking)
-        assert isinstance(fast, Parsed) and (fast.norm, fast.host, fast.path_query, fast.words) == (general.norm, general.host, general.path_query, general.words), url
+        assert isinstance(fast, Parsed) and (fast.norm, fast.host, fast.path_query, fast.words) == (
+            general.norm,
+            general.host,
+            general.path_query,
+            general.words,
+        ), url
 
 
 # --- real data -----------------------------------------------------------------------------------------
@@ -482,7 +639,9 @@ def test_real_chinese_urls_with_gambling_words(default_stage):
     gambling path segment in pinyin or encoded characters put in, are caught; as they are, kept."""
     base = [u for u, label in labelled("chinesewebtext-zh.tsv") if label == "other"][:20]
     assert all(r["keep"] for r in run(default_stage, base))
-    spiked = [u.rstrip("/") + "/bocai/" for u in base[:10]] + [u.rstrip("/") + "/%E5%85%AD%E5%90%88%E5%BD%A9.html" for u in base[10:]]
+    spiked = [u.rstrip("/") + "/bocai/" for u in base[:10]] + [
+        u.rstrip("/") + "/%E5%85%AD%E5%90%88%E5%BD%A9.html" for u in base[10:]
+    ]
     assert {r["reason"] for r in run(default_stage, spiked)} == {"url-hard-word:gambling"}
 
 
@@ -492,12 +651,25 @@ def test_real_chinese_urls_with_gambling_words(default_stage):
 def test_stage_contract_and_determinism(default_stage):
     """Stage contract: the input columns come back with url_norm and url_domain (strings) added,
     every drop has a reason from the documented set, and two runs give identical output."""
-    urls = lines("ccnet-en.txt") + [u for u, _ in labelled("chinesewebtext-zh.tsv")] + ["http://0-casino.info/", "http://a.com/porn", None, "javascript:x"]
-    table = pa.table({"id": [str(i) for i in range(len(urls))], "text": ["t"] * len(urls), "url": pa.array(urls, pa.string()),
-                      "source": ["s"] * len(urls), "lang": ["zh"] * len(urls)})
+    urls = (
+        lines("ccnet-en.txt")
+        + [u for u, _ in labelled("chinesewebtext-zh.tsv")]
+        + ["http://0-casino.info/", "http://a.com/porn", None, "javascript:x"]
+    )
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(len(urls))],
+            "text": ["t"] * len(urls),
+            "url": pa.array(urls, pa.string()),
+            "source": ["s"] * len(urls),
+            "lang": ["zh"] * len(urls),
+        }
+    )
     a, b = default_stage(table), default_stage(table)
     assert a.table.column_names == table.column_names + ["url_norm", "url_domain"]
-    assert a.table.schema.field("url_norm").type == pa.string() and a.table.schema.field("url_domain").type == pa.string()
+    assert (
+        a.table.schema.field("url_norm").type == pa.string() and a.table.schema.field("url_domain").type == pa.string()
+    )
     assert a.table.equals(b.table) and np.array_equal(a.keep, b.keep) and a.reasons.equals(b.reasons)
     reasons = {r for r in a.reasons.to_pylist() if r}
     assert reasons <= {"url-domain:gambling", "url-hard-word:adult", "url-duplicate"}
@@ -521,16 +693,39 @@ def test_shard_through_the_worker_conserves_rows(tmp_path, default_stage):
     from pipeline.storage import Storage
     from pipeline.worker import run_map_task
 
-    urls = lines("ccnet-en.txt") + [u for u, _ in labelled("chinesewebtext-zh.tsv")] + [
-        "http://www.0-casino.info/", "http://example.com/porn", "http://example.com/porn?utm_source=x",
-        "https://example.com/story", "http://www.example.com/story/?utm_source=x", None]
+    urls = (
+        lines("ccnet-en.txt")
+        + [u for u, _ in labelled("chinesewebtext-zh.tsv")]
+        + [
+            "http://www.0-casino.info/",
+            "http://example.com/porn",
+            "http://example.com/porn?utm_source=x",
+            "https://example.com/story",
+            "http://www.example.com/story/?utm_source=x",
+            None,
+        ]
+    )
     n = len(urls)
-    shard = pa.table({"id": [f"d{i}" for i in range(n)], "text": pa.array(["text"] * n, pa.large_string()), "url": urls,
-                      "source": ["web"] * n, "lang": ["en"] * 20 + ["zh"] * (n - 20)}, schema=core_schema())
+    shard = pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "text": pa.array(["text"] * n, pa.large_string()),
+            "url": urls,
+            "source": ["web"] * n,
+            "lang": ["en"] * 20 + ["zh"] * (n - 20),
+        },
+        schema=core_schema(),
+    )
     pq.write_table(shard, tmp_path / "part-x.parquet")
     storage = Storage(str(tmp_path / "out"))
-    sidecar = run_map_task(default_stage, Task(key="part-x", input_path=str(tmp_path / "part-x.parquet"), fingerprint="f"),
-                           storage, "01_url_filter", "h", batch_rows=64)
+    sidecar = run_map_task(
+        default_stage,
+        Task(key="part-x", input_path=str(tmp_path / "part-x.parquet"), fingerprint="f"),
+        storage,
+        "01_url_filter",
+        "h",
+        batch_rows=64,
+    )
     kept = pq.read_table(tmp_path / "out" / "01_url_filter" / "part-x.parquet")
     rejects = pq.read_table(tmp_path / "out" / "01_url_filter" / "rejects" / "part-x.parquet")
     assert sidecar["rows_in"] == n == kept.num_rows + rejects.num_rows

@@ -35,10 +35,24 @@ def _read(path, rows=1000, source="test", relpath=None):
     return table, rejects, dict(skipped)
 
 
-def _record(block: bytes, warc_type="response", uri="<http://example.com/>", nl=b"\r\n", content_type=b"application/http; msgtype=response") -> bytes:
-    head = [b"WARC/1.0", b"WARC-Type: " + warc_type.encode(), b"WARC-Target-URI: " + uri.encode(), b"WARC-Date: 2020-08-08T17:27:41Z",
-            b"WARC-Record-ID: <urn:uuid:%s>" % str(uuid.UUID(int=len(block))).encode(), b"Content-Type: " + content_type,
-            b"Content-Length: %d" % len(block), b"", b""]
+def _record(
+    block: bytes,
+    warc_type="response",
+    uri="<http://example.com/>",
+    nl=b"\r\n",
+    content_type=b"application/http; msgtype=response",
+) -> bytes:
+    head = [
+        b"WARC/1.0",
+        b"WARC-Type: " + warc_type.encode(),
+        b"WARC-Target-URI: " + uri.encode(),
+        b"WARC-Date: 2020-08-08T17:27:41Z",
+        b"WARC-Record-ID: <urn:uuid:%s>" % str(uuid.UUID(int=len(block))).encode(),
+        b"Content-Type: " + content_type,
+        b"Content-Length: %d" % len(block),
+        b"",
+        b"",
+    ]
     return nl.join(head) + block + b"\r\n\r\n"
 
 
@@ -152,7 +166,10 @@ def test_truncated_gzip_keeps_complete_records_and_names_the_damage(tmp_path, ro
     path = tmp_path / "cut.warc.gz"
     path.write_bytes(data[: starts[cut_record] + 100])
     got = []
-    with pytest.raises(InputFileError, match=rf"cut\.warc\.gz: WARC stream is damaged after record {cut_record - 1}: .*gzip member that starts at byte {starts[cut_record]} \(truncated\); the 7 documents"):
+    with pytest.raises(
+        InputFileError,
+        match=rf"cut\.warc\.gz: WARC stream is damaged after record {cut_record - 1}: .*gzip member that starts at byte {starts[cut_record]} \(truncated\); the 7 documents",
+    ):
         for chunk in read_chunks(str(path), "cut", InputSpec(path="x", source="t"), rows_per_shard):
             got.append(chunk.docs.num_rows)
     assert sum(got) == 7
@@ -164,7 +181,10 @@ def test_truncated_plain_warc_and_cut_record(tmp_path):
     path = tmp_path / "cut.warc"
     path.write_bytes(raw[:60000])
     table, got = None, []
-    with pytest.raises(InputFileError, match=r"cut\.warc: WARC stream is damaged after record \d+: record (\d+) at byte \d+ is cut short"):
+    with pytest.raises(
+        InputFileError,
+        match=r"cut\.warc: WARC stream is damaged after record \d+: record (\d+) at byte \d+ is cut short",
+    ):
         for chunk in read_chunks(str(path), "cut", InputSpec(path="x", source="t"), 1000):
             got.append(chunk.docs)
     table = pa.concat_tables(got)
@@ -176,9 +196,17 @@ def test_wet_conversion_records(tmp_path):
     the text as written, in UTF-8 whatever the page's original charset."""
     table, _, _ = _read(CC)
     rows = table.to_pylist()
-    members = [gzip.compress(_record(b"software: winnow test\r\n", warc_type="warcinfo", content_type=b"application/warc-fields"))]
+    members = [
+        gzip.compress(
+            _record(b"software: winnow test\r\n", warc_type="warcinfo", content_type=b"application/warc-fields")
+        )
+    ]
     for r in rows:
-        members.append(gzip.compress(_record(r["text"].encode(), warc_type="conversion", uri=r["url"], content_type=b"text/plain")))
+        members.append(
+            gzip.compress(
+                _record(r["text"].encode(), warc_type="conversion", uri=r["url"], content_type=b"text/plain")
+            )
+        )
     path = tmp_path / "CC-MAIN-test.warc.wet.gz"
     path.write_bytes(b"".join(members))
     assert detect_format(str(path)) == "wet"
@@ -196,21 +224,28 @@ def test_broken_html_binary_junk_and_odd_records(tmp_path):
     bare-LF WARC headers are read."""
     page = next(b for b in _real_blocks(DOLMA[0]) if b"soldaini.net" in b or b"<html" in b)
     page_body = page.split(b"\r\n\r\n", 1)[1]
-    half = page_body[: len(page_body) // 2] + b"<div class=\"unclosed"  # cut mid-document, inside a tag
+    half = page_body[: len(page_body) // 2] + b'<div class="unclosed'  # cut mid-document, inside a tag
     junk = CC.read_bytes()[:20000]  # compressed bytes: binary
     gz = gzip.compress(page_body)
-    chunked = b"".join(b"%x\r\n%s\r\n" % (len(gz[i:i + 4000]), gz[i:i + 4000]) for i in range(0, len(gz), 4000)) + b"0\r\n\r\n"
+    chunked = (
+        b"".join(b"%x\r\n%s\r\n" % (len(gz[i : i + 4000]), gz[i : i + 4000]) for i in range(0, len(gz), 4000))
+        + b"0\r\n\r\n"
+    )
     records = [
         _record(_http(half)),  # 0 broken HTML -> document
         _record(_http(junk)),  # 1 binary junk -> warc-undecodable
-        _record(_http(b"<html><head><script>var x = 1;</script></head><body></body></html>")),  # 2 -> warc-empty-extraction
+        _record(
+            _http(b"<html><head><script>var x = 1;</script></head><body></body></html>")
+        ),  # 2 -> warc-empty-extraction
         _record(_http(b"\x89PNG\r\n\x1a\n" + junk[:500], content_type=b"image/png")),  # 3 -> skipped
         _record(_http(page_body, status=b"404 Not Found")),  # 4 -> skipped
         _record(b"\x00\x01garbage instead of HTTP\r\n\r\n<html>"),  # 5 -> warc-undecodable
         _record(_http(chunked, extra=b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n")),  # 6 -> document
         _record(_http(page_body), uri="<https://lf.example/>", nl=b"\n"),  # 7 -> document
         _record(b"", warc_type="revisit"),  # 8 -> skipped
-        _record(_http(b"<html><body>" + b"<div>" * 50000 + page_body + b"</div>" * 50000)),  # 9 -> refused: would take minutes
+        _record(
+            _http(b"<html><body>" + b"<div>" * 50000 + page_body + b"</div>" * 50000)
+        ),  # 9 -> refused: would take minutes
     ]
     path = tmp_path / "odd.warc.gz"
     path.write_bytes(b"".join(gzip.compress(r) for r in records))
@@ -219,10 +254,26 @@ def test_broken_html_binary_junk_and_odd_records(tmp_path):
     texts = table.column("text").to_pylist()
     assert len(texts[0]) > 50 and texts[1] == texts[2]
     assert table.column("url").to_pylist()[2] == "https://lf.example/"
-    assert [r["reason"] for r in rejects] == ["warc-undecodable", "warc-empty-extraction", "warc-undecodable", "warc-extraction-failed"]
-    assert rejects[0]["detail"].startswith(f"{path}: record 1 at byte {len(gzip.compress(records[0]))}: ")  # the member's offset
-    assert [r["detail"].split(": ")[1].split(" at ")[0] for r in rejects] == ["record 1", "record 2", "record 5", "record 9"]
-    assert "binary" in rejects[0]["detail"] and "no HTTP status line" in rejects[2]["detail"] and "nested" in rejects[3]["detail"]
+    assert [r["reason"] for r in rejects] == [
+        "warc-undecodable",
+        "warc-empty-extraction",
+        "warc-undecodable",
+        "warc-extraction-failed",
+    ]
+    assert rejects[0]["detail"].startswith(
+        f"{path}: record 1 at byte {len(gzip.compress(records[0]))}: "
+    )  # the member's offset
+    assert [r["detail"].split(": ")[1].split(" at ")[0] for r in rejects] == [
+        "record 1",
+        "record 2",
+        "record 5",
+        "record 9",
+    ]
+    assert (
+        "binary" in rejects[0]["detail"]
+        and "no HTTP status line" in rejects[2]["detail"]
+        and "nested" in rejects[3]["detail"]
+    )
     assert skipped == {"response-non-html:image/png": 1, "response-status-404": 1, "revisit": 1}
 
 
@@ -232,7 +283,10 @@ def test_files_that_are_not_warc(tmp_path):
     (tmp_path / "b.warc.gz").write_bytes(b"WARC/1.0\r\nplain bytes with a .gz name\r\n")
     (tmp_path / "c.warc").write_bytes(b"")
     spec = InputSpec(path="x", source="t")
-    with pytest.raises(InputFileError, match=r"a\.warc\.gz: WARC stream is damaged before the first record: record 0 at byte 0: expected a 'WARC/1.x' version line"):
+    with pytest.raises(
+        InputFileError,
+        match=r"a\.warc\.gz: WARC stream is damaged before the first record: record 0 at byte 0: expected a 'WARC/1.x' version line",
+    ):
         list(read_chunks(str(tmp_path / "a.warc.gz"), "a", spec, 10))
     with pytest.raises(InputFileError, match=r"b\.warc\.gz: .*bytes that are not gzip at byte 0"):
         list(read_chunks(str(tmp_path / "b.warc.gz"), "b", spec, 10))
@@ -252,10 +306,10 @@ def test_web_archives_through_the_pipeline(tmp_path, ray_local):
     import pyarrow.parquet as pq
     from conftest import write_config
 
-    from winnow.config import load_config
     from pipeline.runner import Runner
     from pipeline.shards import read_sidecars
     from pipeline.storage import Storage
+    from winnow.config import load_config
 
     config = write_config(tmp_path, [{"path": str(WARC), "source": "web"}], stages=[{"name": "normalize"}])
     Runner(load_config(config), progress=False).run_all()

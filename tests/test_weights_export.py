@@ -57,12 +57,16 @@ def expected_shares(table: pa.Table, by: str = "source") -> dict[str, float]:
 def cluster_config(tmp_path: Path, *, workers: int | None = None, seed: int = 0, targets: dict | None = None) -> Path:
     """Labelled near-duplicate sets (real text, clusters of 2-4) as two sources in shards of 100, so
     clusters span shards; near-copies kept; min_length then drops some copies (the truncated ones)."""
-    inputs = [{"path": str(DEDUP / "en.parquet"), "source": "dedup-en", "lang_field": "lang"},
-              {"path": str(DEDUP / "zh.parquet"), "source": "dedup-zh", "lang_field": "lang"}]
-    stages = [{"name": "minhash_dedup", "mode": "keep", "threshold": 0.7},
-              {"name": "min_length", "min_chars": 400},
-              {"name": "weights", "mix": {"by": "source", "targets": targets if targets is not None else TARGETS}},
-              {"name": "export", "shard_docs": 150, "seed": seed}]
+    inputs = [
+        {"path": str(DEDUP / "en.parquet"), "source": "dedup-en", "lang_field": "lang"},
+        {"path": str(DEDUP / "zh.parquet"), "source": "dedup-zh", "lang_field": "lang"},
+    ]
+    stages = [
+        {"name": "minhash_dedup", "mode": "keep", "threshold": 0.7},
+        {"name": "min_length", "min_chars": 400},
+        {"name": "weights", "mix": {"by": "source", "targets": targets if targets is not None else TARGETS}},
+        {"name": "export", "shard_docs": 150, "seed": seed},
+    ]
     extra = {"ingest": {"rows_per_shard": 100}}
     if workers:
         extra["ray"] = {"workers": workers}
@@ -198,7 +202,13 @@ def test_dataset_card_has_funnel_mix_and_config(cluster_run):
     table, _ = read_export(cluster_run, "04_export")
     assert card["totals"]["docs"] == table.num_rows
     assert card["totals"]["tokens_est"] == sum(table.column("tokens_est").to_pylist())
-    assert [f["folder"] for f in card["funnel"]] == ["00_ingest", "01_minhash_dedup", "02_min_length", "03_weights", "04_export"]
+    assert [f["folder"] for f in card["funnel"]] == [
+        "00_ingest",
+        "01_minhash_dedup",
+        "02_min_length",
+        "03_weights",
+        "04_export",
+    ]
     assert card["funnel"][2]["drops"]["too-short"] == card["funnel"][2]["rows_in"] - card["funnel"][2]["rows_out"] > 0
     for source, target in TARGETS.items():
         row = card["mix"]["source"][source]
@@ -208,7 +218,13 @@ def test_dataset_card_has_funnel_mix_and_config(cluster_run):
     assert [s["name"] for s in card["shards"]] == sorted(p.name for p in folder.glob("shard-*.parquet"))
     assert {s["name"] for s in card["config"]["stages"]} == {"minhash_dedup", "min_length", "weights", "export"}
     readme = (folder / "README.md").read_text()
-    for heading in ("## Funnel", "## Mix by source (targets by this column)", "## Mix by lang", "## Weights", "## Configuration"):
+    for heading in (
+        "## Funnel",
+        "## Mix by source (targets by this column)",
+        "## Mix by lang",
+        "## Weights",
+        "## Configuration",
+    ):
         assert heading in readme
     assert "| dedup-zh |" in readme and "too-short" in readme
 
@@ -220,7 +236,11 @@ def test_weights_without_scores_use_the_mix_alone(tmp_path, ray_local):
     """No dedup, quality or safety stage: those terms are 1 and only the mix shapes the weights; a
     target for a source with no documents is reported, not fatal."""
     targets = {"wikipedia-zh": 0.5, "ccnet-en": 0.3, "nowhere": 0.05}
-    stages = [{"name": "min_length", "min_chars": 50}, {"name": "weights", "mix": {"targets": targets}}, {"name": "export", "shard_docs": 1000}]
+    stages = [
+        {"name": "min_length", "min_chars": 50},
+        {"name": "weights", "mix": {"targets": targets}},
+        {"name": "export", "shard_docs": 1000},
+    ]
     cfg = load_config(write_config(tmp_path, sample_inputs(), stages))
     Runner(cfg, progress=False).run_all()
     out = Path(cfg.pipeline.output)
@@ -233,7 +253,9 @@ def test_weights_without_scores_use_the_mix_alone(tmp_path, ray_local):
     card = json.loads((out / "03_export" / "dataset.json").read_text())
     assert any("nowhere" in w for w in card["mix"]["warnings"])
     # the listed sources get their targets; the unlisted one (tweets-en) what is left, the absent target's share included
-    assert shares["wikipedia-zh"] == pytest.approx(0.5, rel=0.01) and shares["ccnet-en"] == pytest.approx(0.3, rel=0.01)
+    assert shares["wikipedia-zh"] == pytest.approx(0.5, rel=0.01) and shares["ccnet-en"] == pytest.approx(
+        0.3, rel=0.01
+    )
     assert shares["tweets-en"] == pytest.approx(0.2, rel=0.01)
 
 
@@ -269,8 +291,14 @@ def test_solve_mix_meets_targets_and_normalises():
 
 
 def test_quality_safety_and_boost_terms():
-    t = pa.table({"quality": pa.array([0.0, 0.5, 1.0, None], pa.float32()), "safety": pa.array([0.0, 1.0, 0.5, None], pa.float32()),
-                  "unsafe": pa.array([False, True, False, None]), "edu": pa.array([0.95, 0.1, 0.9, None], pa.float32())})
+    t = pa.table(
+        {
+            "quality": pa.array([0.0, 0.5, 1.0, None], pa.float32()),
+            "safety": pa.array([0.0, 1.0, 0.5, None], pa.float32()),
+            "unsafe": pa.array([False, True, False, None]),
+            "edu": pa.array([0.95, 0.1, 0.9, None], pa.float32()),
+        }
+    )
     np.testing.assert_allclose(quality_term(t, QualityTerm(floor=0.2)), [0.2, 0.6, 1.0, 0.6])
     np.testing.assert_allclose(quality_term(t, QualityTerm(power=2, floor=0.1)), [0.1, 0.325, 1.0, 0.325])
     buckets = QualityTerm(buckets=[{"min": 0, "weight": 0.1}, {"min": 0.5, "weight": 1}, {"min": 0.9, "weight": 3}])
@@ -282,7 +310,13 @@ def test_quality_safety_and_boost_terms():
 
 
 def test_token_estimate_counts_han_characters_and_bytes():
-    t = pa.table({"text": pa.array(["hello world, this is forty bytes long!!", "中文字符" * 13, "mixed 中文 text"], pa.large_string())})
+    t = pa.table(
+        {
+            "text": pa.array(
+                ["hello world, this is forty bytes long!!", "中文字符" * 13, "mixed 中文 text"], pa.large_string()
+            )
+        }
+    )
     est = estimate_tokens(t, TokenEstimate(han_chars_per_token=1.3, bytes_per_token=4.0))
     assert est.tolist() == [10, 40, round(2 / 1.3 + 11 / 4)]
 
@@ -308,8 +342,12 @@ def test_stats_per_source_and_language_add_up(weighted_run):
     sources = {r["source"]: r for r in group_rows(str(out), "source")}
     assert sources["tweets-en"]["docs_out"] == 0 and sources["tweets-en"]["reasons"]  # all dropped, and why
     for source, target in targets.items():
-        assert sources[source]["target"] == target and sources[source]["share_after"] == pytest.approx(target, rel=0.01)
-    proc = subprocess.run([sys.executable, "-m", "winnow", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert sources[source]["target"] == target and sources[source]["share_after"] == pytest.approx(
+            target, rel=0.01
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "winnow", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     for title in ("winnow funnel", "drops by reason", "per source", "per lang", "11_export", "wikipedia-zh", "35.0%"):
         assert title in proc.stdout, title

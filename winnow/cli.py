@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -22,13 +21,17 @@ from pipeline.storage import Storage
 from pipeline.yaml_lines import ConfigError
 from stages.registry import STAGES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="winnow: clean, deduplicate and weight pretraining corpora on Ray.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="winnow: clean, deduplicate and weight pretraining corpora on Ray.",
+)
 # Tables are wide; outside a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _load(config: Path, input_path: Optional[str] = None, output: Optional[str] = None):
+def _load(config: Path, input_path: str | None = None, output: str | None = None):
     try:
         return load_config(config, STAGES, input_override=input_path, output_override=output)
     except ConfigError as err:
@@ -49,11 +52,21 @@ def _run_guarded(fn):
 @app.command()
 def run(
     config: Path = typer.Argument(..., help="Pipeline YAML, e.g. configs/default.yaml."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Replace the config's inputs with this file, folder or glob (source = its name)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of the config's output folder."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most shards processed at once per stage."),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray (ignored on a cluster)."),
-    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report (report.html in the output folder) at the end."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="Replace the config's inputs with this file, folder or glob (source = its name)."
+    ),
+    output: str | None = typer.Option(
+        None, "--output", "-o", help="Write here instead of the config's output folder."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", min=1, help="Most shards processed at once per stage."
+    ),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", min=1, help="CPUs for the embedded local Ray (ignored on a cluster)."
+    ),
+    report: bool = typer.Option(
+        True, "--report/--no-report", help="Write the HTML report (report.html in the output folder) at the end."
+    ),
 ):
     """Run the whole pipeline: ingest, then every configured stage. Finished shards are skipped, so rerunning resumes."""
     from pipeline.ray_setup import ensure_ray
@@ -77,7 +90,9 @@ def _print_products(output_dir: str, write_html: bool) -> None:
     card = storage.path(final, "README.md") if final else None
     if card and storage.exists(card):
         shards = storage.list_files(storage.path(final), prefix="shard-", suffix=".parquet")
-        out.print(f"final shards: [bold]{storage.path(final)}[/bold] ({len(shards)} file(s)); dataset card: {card} and dataset.json")
+        out.print(
+            f"final shards: [bold]{storage.path(final)}[/bold] ({len(shards)} file(s)); dataset card: {card} and dataset.json"
+        )
     if write_html:
         from pipeline.report import write_report
 
@@ -87,7 +102,9 @@ def _print_products(output_dir: str, write_html: bool) -> None:
 @app.command("report")
 def report_cmd(
     output_dir: str = typer.Argument(..., help="A winnow output folder."),
-    path: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the HTML (default: report.html in the output folder)."),
+    path: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write the HTML (default: report.html in the output folder)."
+    ),
 ):
     """Write a static HTML report with plots: funnel, scores per language, weights, mix before/after, domains dropped."""
     from pipeline.report import write_report
@@ -101,10 +118,12 @@ def report_cmd(
 
 @app.command()
 def stage(
-    name: str = typer.Argument(..., help="Stage name (`normalize`) or folder (`01_normalize`); `ingest` for the first."),
+    name: str = typer.Argument(
+        ..., help="Stage name (`normalize`) or folder (`01_normalize`); `ingest` for the first."
+    ),
     config: Path = typer.Option(..., "--config", "-c", help="The pipeline YAML the output was made with."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder, if not the config's."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most shards processed at once."),
+    output: str | None = typer.Option(None, "--output", "-o", help="Output folder, if not the config's."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Most shards processed at once."),
 ):
     """Run one stage again from the previous stage's output. Shards whose input and config are unchanged are skipped;
     later stages whose input changed are marked stale."""
@@ -117,13 +136,20 @@ def stage(
     report, stale = _run_guarded(lambda: runner.run_one(name))
     out.print(f"{report.folder}: {report.ran} shard(s) processed, {report.skipped} already up to date")
     for folder, count in stale:
-        out.print(f"[yellow]{folder} is now stale[/yellow] ({count} shard(s) out of date); rerun it with `winnow stage {folder}` or `winnow run`")
+        out.print(
+            f"[yellow]{folder} is now stale[/yellow] ({count} shard(s) out of date); rerun it with `winnow stage {folder}` or `winnow run`"
+        )
 
 
 @app.command()
 def stats(
     output_dir: str = typer.Argument(..., help="A winnow output folder."),
-    stage_name: Optional[str] = typer.Option(None, "--stage", "-s", help="Also show one stage's drops per language and its signal histograms (name or folder)."),
+    stage_name: str | None = typer.Option(
+        None,
+        "--stage",
+        "-s",
+        help="Also show one stage's drops per language and its signal histograms (name or folder).",
+    ),
 ):
     """Print the funnel (docs and bytes in/out per stage), drops by reason, and the corpus per source and
     language (in, out, share of tokens before/after weighting, targets); with --stage, per-language detail."""
@@ -140,25 +166,40 @@ def stats(
     if stage_name:
         matches = [f.folder for f in funnel if stage_name in (f.folder, f.folder[3:])]
         if not matches:
-            console.print(f"[red]no stage '{stage_name}' in {output_dir}[/red] (stages: {', '.join(f.folder for f in funnel)})")
+            console.print(
+                f"[red]no stage '{stage_name}' in {output_dir}[/red] (stages: {', '.join(f.folder for f in funnel)})"
+            )
             raise typer.Exit(1)
         print_stage_detail(output_dir, matches[0], out)
 
 
-eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure a stage on labelled data with the pipeline's own code.")
+eval_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Measure a stage on labelled data with the pipeline's own code."
+)
 app.add_typer(eval_app, name="eval")
 
 
 @eval_app.command("dedup")
 def eval_dedup(
-    input: Path = typer.Argument(..., exists=True, dir_okay=False, help="Parquet with `id`, `text`, optionally `lang` and a truth column `true_dup`."),
+    input: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="Parquet with `id`, `text`, optionally `lang` and a truth column `true_dup`.",
+    ),
     method: str = typer.Option(..., "--method", "-m", help="exact, minhash or simhash."),
-    predictions: Path = typer.Option(..., "--predictions", "-p", help="Where to write one row per input id: id, dup_cluster, dup_cluster_size."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of the stage's settings (or a pipeline YAML: its `<method>_dedup` stage)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Most tasks at once."),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
+    predictions: Path = typer.Option(
+        ..., "--predictions", "-p", help="Where to write one row per input id: id, dup_cluster, dup_cluster_size."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML of the stage's settings (or a pipeline YAML: its `<method>_dedup` stage)."
+    ),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Most tasks at once."),
+    num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
     rows_per_shard: int = typer.Option(10_000, "--rows-per-shard", min=1, help="Documents per shard."),
-    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Keep the pipeline output here (default: a temporary folder, removed)."),
+    work_dir: Path | None = typer.Option(
+        None, "--work-dir", help="Keep the pipeline output here (default: a temporary folder, removed)."
+    ),
 ):
     """Run the `<method>_dedup` stage (keep mode) on a Parquet file, write each row's cluster, and print
     duplicate-class precision, recall and F1 when the file has `true_dup`."""
@@ -170,27 +211,41 @@ def eval_dedup(
         settings = load_settings(method, config)
         ensure_ray(None, num_cpus=num_cpus)
         started = time.perf_counter()
-        pred, scores, report = run_eval(str(input), method, str(predictions), settings, work_dir=str(work_dir) if work_dir else None,
-                                        workers=workers, rows_per_shard=rows_per_shard, console=console)
+        pred, scores, report = run_eval(
+            str(input),
+            method,
+            str(predictions),
+            settings,
+            work_dir=str(work_dir) if work_dir else None,
+            workers=workers,
+            rows_per_shard=rows_per_shard,
+            console=console,
+        )
     except (ValueError, PipelineError, ConfigError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2 if isinstance(err, ValueError) else 1) from None
     seconds = time.perf_counter() - started
     clustered = int(sum(1 for s in pred.column("dup_cluster_size").to_pylist() if s >= 2))
-    out.print(f"{method}: {pred.num_rows:,} rows, {report.get('clusters', 0):,} clusters of 2+ holding {clustered:,} rows; "
-              f"{seconds:.1f}s; predictions: {predictions}")
+    out.print(
+        f"{method}: {pred.num_rows:,} rows, {report.get('clusters', 0):,} clusters of 2+ holding {clustered:,} rows; "
+        f"{seconds:.1f}s; predictions: {predictions}"
+    )
     if report.get("seconds"):
         out.print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in report["seconds"].items()))
     if scores is not None:
-        out.print(f"duplicate class: precision {scores.precision:.4f}  recall {scores.recall:.4f}  F1 {scores.f1:.4f}  "
-                  f"(support {scores.support:,}, predicted {scores.predicted:,}); macro-F1 {scores.macro_f1:.4f}")
+        out.print(
+            f"duplicate class: precision {scores.precision:.4f}  recall {scores.recall:.4f}  F1 {scores.f1:.4f}  "
+            f"(support {scores.support:,}, predicted {scores.predicted:,}); macro-F1 {scores.macro_f1:.4f}"
+        )
 
 
-def _positive(values: Optional[str]) -> Optional[list[str]]:
+def _positive(values: str | None) -> list[str] | None:
     return [v.strip() for v in values.split(",") if v.strip()] if values else None
 
 
-train_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train the models behind the quality and safety stages.")
+train_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Train the models behind the quality and safety stages."
+)
 app.add_typer(train_app, name="train")
 
 
@@ -198,18 +253,41 @@ app.add_typer(train_app, name="train")
 def train_classifier_cmd(
     kind: str = typer.Option(..., "--kind", "-k", help="fasttext, bert or lexicon."),
     task: str = typer.Option(..., "--task", "-t", help="quality or safety (what a score near 1 means)."),
-    data: list[Path] = typer.Option(..., "--data", "-d", exists=True, dir_okay=False, help="Labelled file(s): fastText .txt, Parquet, CSV, JSONL (repeat for several)."),
+    data: list[Path] = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        exists=True,
+        dir_okay=False,
+        help="Labelled file(s): fastText .txt, Parquet, CSV, JSONL (repeat for several).",
+    ),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to save the model and its card in."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh segments with jieba (fastText, lexicon mining); empty: any language."),
-    eval_data: Optional[Path] = typer.Option(None, "--eval-data", exists=True, dir_okay=False, help="Held-out file scored after training (default: --holdout of --data)."),
-    holdout: float = typer.Option(0.1, "--holdout", min=0.0, max=0.9, help="Share of --data held out for the card's scores."),
-    text_col: Optional[str] = typer.Option(None, "--text-col", help="Text column (default: text/TEXT/tweet/content)."),
-    label_col: Optional[str] = typer.Option(None, "--label-col", help="Label column (default: label/class)."),
-    positive: Optional[str] = typer.Option(None, "--positive", help="Comma-separated label values that count as positive (default: labels are 0/1)."),
-    quantize: bool = typer.Option(False, "--quantize", help="fastText: save a quantised .ftz (a few MB instead of hundreds)."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="bert: a local Hugging Face encoder directory (default: the all-MiniLM-L6-v2 package)."),
+    lang: str | None = typer.Option(
+        None, "--lang", help="zh segments with jieba (fastText, lexicon mining); empty: any language."
+    ),
+    eval_data: Path | None = typer.Option(
+        None,
+        "--eval-data",
+        exists=True,
+        dir_okay=False,
+        help="Held-out file scored after training (default: --holdout of --data).",
+    ),
+    holdout: float = typer.Option(
+        0.1, "--holdout", min=0.0, max=0.9, help="Share of --data held out for the card's scores."
+    ),
+    text_col: str | None = typer.Option(None, "--text-col", help="Text column (default: text/TEXT/tweet/content)."),
+    label_col: str | None = typer.Option(None, "--label-col", help="Label column (default: label/class)."),
+    positive: str | None = typer.Option(
+        None, "--positive", help="Comma-separated label values that count as positive (default: labels are 0/1)."
+    ),
+    quantize: bool = typer.Option(
+        False, "--quantize", help="fastText: save a quantised .ftz (a few MB instead of hundreds)."
+    ),
+    encoder: str | None = typer.Option(
+        None, "--encoder", help="bert: a local Hugging Face encoder directory (default: the all-MiniLM-L6-v2 package)."
+    ),
     finetune: bool = typer.Option(False, "--finetune", help="bert: fine-tune the encoder too (slow on a CPU)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="fasttext/bert fine-tuning epochs."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="fasttext/bert fine-tuning epochs."),
     max_length: int = typer.Option(128, "--max-length", min=8, help="bert: tokens per text."),
     device: str = typer.Option("auto", "--device", help="bert: auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed"),
@@ -221,7 +299,13 @@ def train_classifier_cmd(
     if kind == "fasttext":
         options = {"quantize": quantize, **({"epoch": epochs} if epochs else {}), "seed": seed}
     elif kind == "bert":
-        options = {"finetune": finetune, "max_length": max_length, "device": device, "seed": seed, **({"epochs": epochs} if epochs else {})}
+        options = {
+            "finetune": finetune,
+            "max_length": max_length,
+            "device": device,
+            "seed": seed,
+            **({"epochs": epochs} if epochs else {}),
+        }
         if encoder:
             options["encoder"] = str(Path(encoder).resolve()) if Path(encoder).is_dir() else encoder
     elif kind == "lexicon" and lang == "en":
@@ -229,9 +313,21 @@ def train_classifier_cmd(
 
         options = {"base": better_profanity_terms()}
     try:
-        train_classifier(kind, task, lang, [str(p) for p in data], out_dir, eval_data=str(eval_data) if eval_data else None, holdout=holdout,
-                         seed=seed, text_col=text_col, label_col=label_col, positive=_positive(positive), options=options,
-                         log=lambda m: out.print(m, highlight=False))
+        train_classifier(
+            kind,
+            task,
+            lang,
+            [str(p) for p in data],
+            out_dir,
+            eval_data=str(eval_data) if eval_data else None,
+            holdout=holdout,
+            seed=seed,
+            text_col=text_col,
+            label_col=label_col,
+            positive=_positive(positive),
+            options=options,
+            log=lambda m: out.print(m, highlight=False),
+        )
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
@@ -239,13 +335,29 @@ def train_classifier_cmd(
 
 @eval_app.command("classifier")
 def eval_classifier_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="Model directory or shipped name (quality-zh, quality-en, safety-zh, safety-en, ...)."),
-    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="Parquet or CSV with `id`, `text`, optional `label` 0/1."),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="Model directory or shipped name (quality-zh, quality-en, safety-zh, safety-en, ...).",
+    ),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        exists=True,
+        dir_okay=False,
+        help="Parquet or CSV with `id`, `text`, optional `label` 0/1.",
+    ),
     predictions: Path = typer.Option(..., "--predictions", "-p", help="Parquet to write: id, score."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Decision threshold (default: the model card's)."),
-    text_col: Optional[str] = typer.Option(None, "--text-col"),
-    label_col: Optional[str] = typer.Option(None, "--label-col"),
-    positive: Optional[str] = typer.Option(None, "--positive", help="Label values that count as positive, comma-separated."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, max=1.0, help="Decision threshold (default: the model card's)."
+    ),
+    text_col: str | None = typer.Option(None, "--text-col"),
+    label_col: str | None = typer.Option(None, "--label-col"),
+    positive: str | None = typer.Option(
+        None, "--positive", help="Label values that count as positive, comma-separated."
+    ),
     device: str = typer.Option("auto", "--device", help="bert: auto, cpu or cuda."),
 ):
     """Score a file with one model; print precision, recall, F1 and AUC when it has labels."""
@@ -253,28 +365,59 @@ def eval_classifier_cmd(
 
     try:
         started = time.perf_counter()
-        result = eval_classifier(model, str(input), str(predictions), threshold=threshold, device=device,
-                                 text_col=text_col, label_col=label_col, positive=_positive(positive))
+        result = eval_classifier(
+            model,
+            str(input),
+            str(predictions),
+            threshold=threshold,
+            device=device,
+            text_col=text_col,
+            label_col=label_col,
+            positive=_positive(positive),
+        )
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
     seconds = time.perf_counter() - started
-    out.print(f"{model}: {result.predictions.num_rows:,} rows scored in {seconds:.1f}s; predictions: {predictions}", highlight=False)
+    out.print(
+        f"{model}: {result.predictions.num_rows:,} rows scored in {seconds:.1f}s; predictions: {predictions}",
+        highlight=False,
+    )
     if result.overall is not None:
         out.print(result.overall.line(), highlight=False)
 
 
 @eval_app.command("safety")
 def eval_safety_cmd(
-    config: Path = typer.Option(..., "--config", "-c", exists=True, dir_okay=False, help="Pipeline YAML with a `safety` stage (or a YAML of its settings)."),
-    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="Parquet or CSV with `id`, `text`, optional `label` 0/1 and `lang`."),
-    predictions: Path = typer.Option(..., "--predictions", "-p", help="Parquet to write: id, score, unsafe (and each member's score)."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="Language of every row (when the file has no `lang` column)."),
-    text_col: Optional[str] = typer.Option(None, "--text-col"),
-    label_col: Optional[str] = typer.Option(None, "--label-col"),
-    positive: Optional[str] = typer.Option(None, "--positive", help="Label values that count as positive, comma-separated."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
+    config: Path = typer.Option(
+        ...,
+        "--config",
+        "-c",
+        exists=True,
+        dir_okay=False,
+        help="Pipeline YAML with a `safety` stage (or a YAML of its settings).",
+    ),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        exists=True,
+        dir_okay=False,
+        help="Parquet or CSV with `id`, `text`, optional `label` 0/1 and `lang`.",
+    ),
+    predictions: Path = typer.Option(
+        ..., "--predictions", "-p", help="Parquet to write: id, score, unsafe (and each member's score)."
+    ),
+    lang: str | None = typer.Option(
+        None, "--lang", help="Language of every row (when the file has no `lang` column)."
+    ),
+    text_col: str | None = typer.Option(None, "--text-col"),
+    label_col: str | None = typer.Option(None, "--label-col"),
+    positive: str | None = typer.Option(
+        None, "--positive", help="Label values that count as positive, comma-separated."
+    ),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1),
+    num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
 ):
     """Run the configured safety ensemble (ingest + safety stage on Ray, keep mode) on a labelled file;
     print precision, recall, F1 and AUC of each member and of the ensemble."""
@@ -285,14 +428,26 @@ def eval_safety_cmd(
     try:
         ensure_ray(None, num_cpus=num_cpus)
         started = time.perf_counter()
-        result = eval_safety(str(config), str(input), str(predictions), lang=lang, text_col=text_col, label_col=label_col,
-                             positive=_positive(positive), workers=workers, console=console)
+        result = eval_safety(
+            str(config),
+            str(input),
+            str(predictions),
+            lang=lang,
+            text_col=text_col,
+            label_col=label_col,
+            positive=_positive(positive),
+            workers=workers,
+            console=console,
+        )
     except (ValueError, FileNotFoundError, RuntimeError, PipelineError, ConfigError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2 if isinstance(err, ValueError) else 1) from None
     seconds = time.perf_counter() - started
     unsafe = int(np.asarray(result.predictions.column("unsafe").to_numpy(zero_copy_only=False)).sum())
-    out.print(f"safety: {result.predictions.num_rows:,} rows, {unsafe:,} unsafe, {seconds:.1f}s; predictions: {predictions}", highlight=False)
+    out.print(
+        f"safety: {result.predictions.num_rows:,} rows, {unsafe:,} unsafe, {seconds:.1f}s; predictions: {predictions}",
+        highlight=False,
+    )
     for name, scores in result.members.items():
         out.print(f"  member {name:<10} {scores.line()}", highlight=False)
     if result.overall is not None:
@@ -302,10 +457,12 @@ def eval_safety_cmd(
 @app.command()
 def pretrain(
     config: Path = typer.Argument(..., help="Pretraining YAML, e.g. configs/pretrain_tiny.yaml."),
-    data: Optional[list[str]] = typer.Option(None, "--data", "-d", help="Training shards (folders or files), instead of the config's."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Run folder, instead of the config's."),
-    tokens: Optional[int] = typer.Option(None, "--tokens", min=1, help="Token budget, instead of the config's."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Data-parallel workers (Ray Train)."),
+    data: list[str] | None = typer.Option(
+        None, "--data", "-d", help="Training shards (folders or files), instead of the config's."
+    ),
+    output: str | None = typer.Option(None, "--output", "-o", help="Run folder, instead of the config's."),
+    tokens: int | None = typer.Option(None, "--tokens", min=1, help="Token budget, instead of the config's."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Data-parallel workers (Ray Train)."),
 ):
     """Train the configured LLaMA-style model on shards sampled by weight; resumes from the run folder's last
     checkpoint; prints held-out loss and bits per byte per source and language."""
@@ -313,14 +470,23 @@ def pretrain(
     from stages.pretrain.train import run_pretrain
 
     try:
-        cfg = load_pretrain_config(config, data=data or None, output=output, train__tokens=tokens, train__workers=workers)
+        cfg = load_pretrain_config(
+            config, data=data or None, output=output, train__tokens=tokens, train__workers=workers
+        )
         result = run_pretrain(cfg, log=lambda m: console.print(m, highlight=False))
     except (ConfigError, FileNotFoundError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
     if "eval" in result:
-        out.print(_eval_table(result["eval"], f"held-out loss after {result['last']['tokens']:,} tokens ({result['params']:,} parameters)"))
-    out.print(f"run folder: [bold]{cfg.output}[/bold] (tokenizer.json, heldout.json, checkpoints/, metrics.jsonl, eval.json)")
+        out.print(
+            _eval_table(
+                result["eval"],
+                f"held-out loss after {result['last']['tokens']:,} tokens ({result['params']:,} parameters)",
+            )
+        )
+    out.print(
+        f"run folder: [bold]{cfg.output}[/bold] (tokenizer.json, heldout.json, checkpoints/, metrics.jsonl, eval.json)"
+    )
 
 
 def _eval_table(results: dict, title: str):
@@ -339,7 +505,12 @@ def ablate(
     raw: list[str] = typer.Option(..., "--raw", help="Raw shards: e.g. a run's 00_ingest folder."),
     clean: list[str] = typer.Option(..., "--clean", help="Cleaned shards: e.g. a run's export folder."),
     tokens: int = typer.Option(..., "--tokens", min=1, help="Training tokens for each of the two runs."),
-    config: Path = typer.Option(Path("configs/pretrain_tiny.yaml"), "--config", "-c", help="Model and training settings (its data and output are replaced)."),
+    config: Path = typer.Option(
+        Path("configs/pretrain_tiny.yaml"),
+        "--config",
+        "-c",
+        help="Model and training settings (its data and output are replaced).",
+    ),
     output: str = typer.Option("out/ablation", "--output", "-o", help="Folder for the two runs and ablation.md/json."),
 ):
     """Train the same model on raw and on cleaned data with the same token budget, tokenizer and held-out
@@ -355,14 +526,23 @@ def ablate(
     except (ConfigError, FileNotFoundError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
-    table = Table(title=f"held-out loss per source/lang after {tokens:,} tokens ({summary['params']:,} parameters); delta = clean - raw",
-                  title_justify="left")
+    table = Table(
+        title=f"held-out loss per source/lang after {tokens:,} tokens ({summary['params']:,} parameters); delta = clean - raw",
+        title_justify="left",
+    )
     for col in ("held-out group", "docs", "raw loss", "clean loss", "delta", "raw bits/byte", "clean bits/byte"):
         table.add_column(col, justify="left" if col == "held-out group" else "right")
     for r in summary["groups"]:
         colour = "green" if r["delta_loss"] < 0 else "red"
-        table.add_row(r["group"], f"{r['docs']:,}", f"{r['raw_loss']:.3f}", f"{r['clean_loss']:.3f}", f"[{colour}]{r['delta_loss']:+.3f}[/{colour}]",
-                      f"{r['raw_bpb']:.3f}", f"{r['clean_bpb']:.3f}")
+        table.add_row(
+            r["group"],
+            f"{r['docs']:,}",
+            f"{r['raw_loss']:.3f}",
+            f"{r['clean_loss']:.3f}",
+            f"[{colour}]{r['delta_loss']:+.3f}[/{colour}]",
+            f"{r['raw_bpb']:.3f}",
+            f"{r['clean_bpb']:.3f}",
+        )
     out.print(table)
     out.print(f"written: {output}/ablation.md, {output}/ablation.json")
 

@@ -9,5 +9,7 @@ from pipeline.config import load_config as load_with
 from stages.registry import STAGES
 
 
-def load_config(path: str | os.PathLike, *, input_override: str | None = None, output_override: str | None = None) -> ResolvedConfig:
+def load_config(
+    path: str | os.PathLike, *, input_override: str | None = None, output_override: str | None = None
+) -> ResolvedConfig:
     return load_with(path, STAGES, input_override=input_override, output_override=output_override)

@@ -69,8 +69,17 @@ def load_settings(method: str, config: Path | None) -> dict:
     return stage_settings(config, f"{method}_dedup") if config is not None else {}
 
 
-def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, work_dir: str | None = None,
-             workers: int | None = None, rows_per_shard: int = 10_000, console=None) -> tuple[pa.Table, DupScores | None, dict]:
+def run_eval(
+    input_path: str,
+    method: str,
+    predictions: str,
+    settings: dict,
+    *,
+    work_dir: str | None = None,
+    workers: int | None = None,
+    rows_per_shard: int = 10_000,
+    console=None,
+) -> tuple[pa.Table, DupScores | None, dict]:
     """Runs ingest + the dedup stage on the file; writes and returns predictions, scores and the stage report."""
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
@@ -80,8 +89,16 @@ def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, 
             raise ValueError(f"{input_path}: needs a `{col}` column (has: {', '.join(schema.names)})")
     owned = work_dir is None
     stage = {"name": f"{method}_dedup", **settings, "mode": "keep", "keep_work": False}
-    got, work, runner = run_stage_on_file(input_path, stage, work_dir, lang_field="lang" if "lang" in schema.names else None,
-                                          columns=["id", "dup_cluster", "dup_cluster_size"], workers=workers, rows_per_shard=rows_per_shard, console=console)
+    got, work, runner = run_stage_on_file(
+        input_path,
+        stage,
+        work_dir,
+        lang_field="lang" if "lang" in schema.names else None,
+        columns=["id", "dup_cluster", "dup_cluster_size"],
+        workers=workers,
+        rows_per_shard=rows_per_shard,
+        console=console,
+    )
     report = runner.storage.read_json_or_none(runner.storage.path(runner.cfg.stages[0].folder, "_dedup.json")) or {}
     source = pq.read_table(input_path, columns=["id"] + (["true_dup"] if "true_dup" in schema.names else []))
     ids = source.column("id").cast(pa.string())
@@ -93,7 +110,13 @@ def run_eval(input_path: str, method: str, predictions: str, settings: dict, *, 
         i = index.get(k)
         out_cluster.append(cluster[i] if i is not None else k)
         out_size.append(size[i] if i is not None else 1)
-    pred = pa.table({"id": ids, "dup_cluster": pa.array(out_cluster, pa.string()), "dup_cluster_size": pa.array(out_size, pa.int64())})
+    pred = pa.table(
+        {
+            "id": ids,
+            "dup_cluster": pa.array(out_cluster, pa.string()),
+            "dup_cluster_size": pa.array(out_size, pa.int64()),
+        }
+    )
     write_predictions(pred, predictions)
     scores = None
     if "true_dup" in source.column_names:

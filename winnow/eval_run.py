@@ -30,23 +30,49 @@ def stage_settings(config: str | Path, stage: str) -> dict:
     return {k: v for k, v in data.items() if k != "name"}
 
 
-def run_stage_on_file(parquet: str | Path, stage: dict, work_dir: str | Path | None, *, lang_field: str | None,
-                      columns: list[str] | None = None, workers: int | None = None, rows_per_shard: int = 10_000,
-                      console=None) -> tuple[pa.Table, Path, object]:
+def run_stage_on_file(
+    parquet: str | Path,
+    stage: dict,
+    work_dir: str | Path | None,
+    *,
+    lang_field: str | None,
+    columns: list[str] | None = None,
+    workers: int | None = None,
+    rows_per_shard: int = 10_000,
+    console=None,
+) -> tuple[pa.Table, Path, object]:
     """Ingests a Parquet file with `id` and `text` (ids kept) and runs one stage on Ray.
     Returns the stage's kept rows (`columns` of them), the work folder and the runner (for reports)."""
     work = Path(work_dir or tempfile.mkdtemp(prefix="winnow-eval-"))
     work.mkdir(parents=True, exist_ok=True)
-    spec = {"path": str(Path(parquet).resolve()), "source": "eval", "format": "parquet", "id_field": "id", "text_field": "text",
-            "url_field": None, "lang_field": lang_field}
+    spec = {
+        "path": str(Path(parquet).resolve()),
+        "source": "eval",
+        "format": "parquet",
+        "id_field": "id",
+        "text_field": "text",
+        "url_field": None,
+        "lang_field": lang_field,
+    }
     cfg_path = work / "eval.yaml"
-    cfg_path.write_text(yaml.safe_dump({"input": [spec], "output": str(work / "out"), "ingest": {"rows_per_shard": rows_per_shard},
-                                        "stages": [stage]}), encoding="utf-8")
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "input": [spec],
+                "output": str(work / "out"),
+                "ingest": {"rows_per_shard": rows_per_shard},
+                "stages": [stage],
+            }
+        ),
+        encoding="utf-8",
+    )
     cfg = load_config(cfg_path, STAGES)
     ensure_ray(cfg.pipeline.ray)
     runner = Runner(cfg, workers=workers, console=console, progress=console is not None)
     runner.run_all()
-    kept = pads.dataset(str(work / "out" / cfg.stages[0].folder), ignore_prefixes=["_", ".", "rejects"]).to_table(columns=columns)
+    kept = pads.dataset(str(work / "out" / cfg.stages[0].folder), ignore_prefixes=["_", ".", "rejects"]).to_table(
+        columns=columns
+    )
     return kept, work, runner
 
 

@@ -36,6 +36,7 @@ PARQUET_ZSTD_LEVEL = 9
 
 # --------------------------------------------------------------------------- helpers
 
+
 def dumps(record: dict) -> str:
     """One JSON line: sorted keys, real UTF-8 (no \\u escapes for non-ASCII), no trailing spaces."""
     return json.dumps(record, ensure_ascii=False, sort_keys=True)
@@ -84,6 +85,7 @@ def need_text(records: list[dict], where: str) -> None:
 
 
 # --------------------------------------------------------------------------- one builder per sample file
+
 
 def build_ccnet(shared: Path) -> tuple[bytes, list[dict], list[str]]:
     """CCNet head docs (dolma test data). `id` already holds the page URL (equal to metadata.url);
@@ -185,7 +187,11 @@ def build_comments(shared: Path) -> tuple[bytes, list[dict], list[str]]:
             records.append({"text": r[4], "split": r[1], "topic": r[2], "label": int(r[3])})
     need_text(records, "comments")
     # gzip keeps the repository small (this is most of the sample's text)
-    return gzip.compress(jsonl_bytes(records), compresslevel=GZIP_LEVEL, mtime=0), records, [f"safety/zh/{n}" for n in names]
+    return (
+        gzip.compress(jsonl_bytes(records), compresslevel=GZIP_LEVEL, mtime=0),
+        records,
+        [f"safety/zh/{n}" for n in names],
+    )
 
 
 # --------------------------------------------------------------------------- provenance
@@ -289,16 +295,16 @@ def sources_md(rows: list[dict]) -> str:
         "documents themselves are Common Crawl extracts processed with CCNet.",
         "- `en/refined.jsonl.gz`: from datajuicer/data-juicer, licensed under the Apache License 2.0.",
         "- `en/tweets.parquet`: Copyright (c) 2017 Tom Davidson, MIT License, see "
-        "`licenses/DAVIDSON-LICENSE`. Data from Davidson, Warmsley, Macy and Weber, \"Automated Hate "
-        "Speech Detection and the Problem of Offensive Language\", ICWSM 2017.",
+        '`licenses/DAVIDSON-LICENSE`. Data from Davidson, Warmsley, Macy and Weber, "Automated Hate '
+        'Speech Detection and the Problem of Offensive Language", ICWSM 2017.',
         "- `zh/wikipedia.jsonl.zst`: from the CMRC 2018 dataset by ymcui/cmrc2018 (Cui et al., "
-        "\"A Span-Extraction Dataset for Chinese Machine Reading Comprehension\", EMNLP-IJCNLP 2019), "
+        '"A Span-Extraction Dataset for Chinese Machine Reading Comprehension", EMNLP-IJCNLP 2019), '
         "built from Chinese Wikipedia, licensed under Creative Commons Attribution-ShareAlike 4.0 "
         "International (https://creativecommons.org/licenses/by-sa/4.0/). Changes: paragraphs "
         "extracted from the SQuAD-style JSON, questions and ids left out. This file, and any "
         "adaptation of it, is shared under CC BY-SA 4.0.",
-        "- `zh/comments.jsonl.gz`: from thu-coai/COLDataset (Deng et al., \"COLD: A Benchmark for "
-        "Chinese Offensive Language Detection\", EMNLP 2022), licensed under the Apache License 2.0, "
+        '- `zh/comments.jsonl.gz`: from thu-coai/COLDataset (Deng et al., "COLD: A Benchmark for '
+        'Chinese Offensive Language Detection", EMNLP 2022), licensed under the Apache License 2.0, '
         "see `licenses/COLD-LICENSE`.",
         "",
         "The Apache License 2.0 text in `licenses/COLD-LICENSE` is the standard text and also covers "
@@ -311,8 +317,12 @@ def sources_md(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("shared", type=Path, help="the shared real-data folder (has README.md, web/, reference/, safety/)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                    help="output folder (default: the folder of this script, data/sample)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="output folder (default: the folder of this script, data/sample)",
+    )
     args = ap.parse_args(argv)
     shared: Path = args.shared
     if not (shared / "README.md").is_file():
@@ -329,11 +339,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             fields = sorted({k for r in records for k in r})
             fmt = {"gz": "JSONL, gzip", "zst": "JSONL, zstandard"}.get(rel.rsplit(".", 1)[-1], "JSONL")
-        rows.append({
-            "path": rel, "upstream": upstream, "licence": licence, "notes": notes, "inputs": inputs,
-            "docs": len(records), "bytes": len(data), "fields": fields, "format": fmt,
-            "sha256": hashlib.sha256(data).hexdigest(),
-        })
+        rows.append(
+            {
+                "path": rel,
+                "upstream": upstream,
+                "licence": licence,
+                "notes": notes,
+                "inputs": inputs,
+                "docs": len(records),
+                "bytes": len(data),
+                "fields": fields,
+                "format": fmt,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
         print(f"{rel}: {len(records)} docs, {len(data):,} bytes, fields {fields}")
 
     lic_dir = args.out / "licenses"

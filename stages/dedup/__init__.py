@@ -3,4 +3,13 @@
 from stages.dedup.apply import DedupApply
 from stages.dedup.methods import DEDUP_STAGES, ExactDedup, GlobalStage, MinHashDedup, SimHashDedup, jaccard, lcs_ratio
 
-__all__ = ["DEDUP_STAGES", "DedupApply", "ExactDedup", "GlobalStage", "MinHashDedup", "SimHashDedup", "jaccard", "lcs_ratio"]
+__all__ = [
+    "DEDUP_STAGES",
+    "DedupApply",
+    "ExactDedup",
+    "GlobalStage",
+    "MinHashDedup",
+    "SimHashDedup",
+    "jaccard",
+    "lcs_ratio",
+]

@@ -39,7 +39,9 @@ class DedupApply:
         for col in ("dup_cluster", "dup_cluster_size"):
             if col in table.column_names:
                 table = table.drop_columns([col])
-        table = table.append_column("dup_cluster", pa.array(cluster, pa.string())).append_column("dup_cluster_size", pa.array(size, pa.int64()))
+        table = table.append_column("dup_cluster", pa.array(cluster, pa.string())).append_column(
+            "dup_cluster_size", pa.array(size, pa.int64())
+        )
         if self.mode == "keep":
             keep = np.ones(n, dtype=bool)
         reasons = pa.array(np.where(keep, None, f"{self.method}-dup"), pa.string())

@@ -46,7 +46,9 @@ def build_stage(stage, settings: dict):
 # --- phase 1: records ---------------------------------------------------------------------------
 
 
-def records_task(storage: Storage, *, work: str, stage: type, settings: dict, path: str, shard: int, parts: int, batch_rows: int) -> dict:
+def records_task(
+    storage: Storage, *, work: str, stage: type, settings: dict, path: str, shard: int, parts: int, batch_rows: int
+) -> dict:
     st = build_stage(stage, settings)
     pf = storage.parquet_file(path)
     names = pf.schema_arrow.names
@@ -58,11 +60,20 @@ def records_task(storage: Storage, *, work: str, stage: type, settings: dict, pa
         table = pa.Table.from_batches([batch])
         rows, hi, lo, fp = st.bucket_records(table)
         nodes = (np.uint64(shard) << ROW_BITS) | (np.uint64(offset) + np.arange(table.num_rows, dtype=np.uint64))
-        rec_tables.append(pa.table({"k_hi": pa.array(hi, pa.uint64()), "k_lo": pa.array(lo, pa.uint64()),
-                                    "node": pa.array(nodes[rows], pa.uint64()),
-                                    "fp": pa.array(fp if fp is not None else np.zeros(len(rows), np.uint64), pa.uint64())}))
+        rec_tables.append(
+            pa.table(
+                {
+                    "k_hi": pa.array(hi, pa.uint64()),
+                    "k_lo": pa.array(lo, pa.uint64()),
+                    "node": pa.array(nodes[rows], pa.uint64()),
+                    "fp": pa.array(fp if fp is not None else np.zeros(len(rows), np.uint64), pa.uint64()),
+                }
+            )
+        )
         rank = pc.cast(table.column(rank_col), pa.float64()) if rank_col else pa.nulls(table.num_rows, pa.float64())
-        node_tables.append(pa.table({"node": pa.array(nodes, pa.uint64()), "id": table.column("id").cast(pa.string()), "rank": rank}))
+        node_tables.append(
+            pa.table({"node": pa.array(nodes, pa.uint64()), "id": table.column("id").cast(pa.string()), "rank": rank})
+        )
         offset += table.num_rows
     recs = pa.concat_tables(rec_tables) if rec_tables else RECORDS.empty_table()
     info = pa.concat_tables(node_tables) if node_tables else NODES.empty_table()
@@ -74,7 +85,9 @@ def records_task(storage: Storage, *, work: str, stage: type, settings: dict, pa
 # --- phase 2: buckets ---------------------------------------------------------------------------
 
 
-def buckets_task(storage: Storage, *, work: str, stage: type, settings: dict, j: int, parts: int, verify: bool) -> dict:
+def buckets_task(
+    storage: Storage, *, work: str, stage: type, settings: dict, j: int, parts: int, verify: bool
+) -> dict:
     st = build_stage(stage, settings)
     t = read_part(storage, f"{work}/records", j, RECORDS)
     hi, lo, node, fp = (t.column(c).to_numpy() for c in ("k_hi", "k_lo", "node", "fp"))
@@ -109,7 +122,7 @@ def _hamming_pairs(node, fp, first, sizes, k):
     us.append(node[two][close])
     vs.append(node[two + 1][close])
     for s, n in zip(first[sizes > 2], sizes[sizes > 2]):
-        nd, f = node[s:s + n], fp[s:s + n]
+        nd, f = node[s : s + n], fp[s : s + n]
         # identical fingerprints first: a star to their smallest node, then pairs of distinct ones
         uniq, inverse = np.unique(f, return_inverse=True)
         rep = np.full(len(uniq), np.iinfo(np.uint64).max, dtype=np.uint64)
@@ -129,7 +142,9 @@ def _hamming_pairs(node, fp, first, sizes, k):
 # --- phase 3: verify ----------------------------------------------------------------------------
 
 
-def verify_task(storage: Storage, *, work: str, stage: type, settings: dict, shard: int, shard_paths: list[str], parts: int) -> dict:
+def verify_task(
+    storage: Storage, *, work: str, stage: type, settings: dict, shard: int, shard_paths: list[str], parts: int
+) -> dict:
     st = build_stage(stage, settings)
     t = read_part(storage, f"{work}/candidates", shard, cc.EDGES)
     u, v = cc.unique_edges(t.column("u").to_numpy(), t.column("v").to_numpy())
@@ -180,8 +195,13 @@ def resolve_task(storage: Storage, *, work: str, j: int) -> dict:
     ids = t.column("id").to_numpy(zero_copy_only=False)
     survivor = np.repeat(ids[starts], sizes)
     node = t.column("node").to_numpy()
-    out = pa.table({"node": pa.array(node, pa.uint64()), "survivor": pa.array(survivor, pa.string()),
-                    "size": pa.array(np.repeat(sizes, sizes), pa.int64())})
+    out = pa.table(
+        {
+            "node": pa.array(node, pa.uint64()),
+            "survivor": pa.array(survivor, pa.string()),
+            "size": pa.array(np.repeat(sizes, sizes), pa.int64()),
+        }
+    )
     write_parts(storage, f"{work}/resolved", f"r{j:05d}", out, (node >> ROW_BITS).astype(np.int64))
     return {"clusters": len(starts), "nodes": len(node), "largest": int(sizes.max())}
 
@@ -217,32 +237,74 @@ class GlobalStageDriver:
         shards = len(paths)
         common = dict(work=self.work, stage=self.stage_cls, settings=self.settings)
         here = "stages.dedup.driver"
-        rec = self.phase("records", [PhaseTask(f"s{i:05d}", f"{here}:records_task",
-                                               dict(common, path=p, shard=i, parts=parts, batch_rows=self.ctx.batch_rows))
-                                     for i, p in enumerate(paths)])
+        rec = self.phase(
+            "records",
+            [
+                PhaseTask(
+                    f"s{i:05d}",
+                    f"{here}:records_task",
+                    dict(common, path=p, shard=i, parts=parts, batch_rows=self.ctx.batch_rows),
+                )
+                for i, p in enumerate(paths)
+            ],
+        )
         verify = self.stage.verifies()
-        bk = self.phase("buckets", [PhaseTask(f"p{j:05d}", f"{here}:buckets_task", dict(common, j=j, parts=parts, verify=verify))
-                                    for j in range(parts)])
-        self.report.update(docs=sum(r["docs"] for r in rec.values()), records=sum(r["records"] for r in rec.values()),
-                           candidate_pairs=sum(r["candidate_pairs"] for r in bk.values()),
-                           largest_bucket=max((r["largest_bucket"] for r in bk.values()), default=0), partitions=parts)
+        bk = self.phase(
+            "buckets",
+            [
+                PhaseTask(f"p{j:05d}", f"{here}:buckets_task", dict(common, j=j, parts=parts, verify=verify))
+                for j in range(parts)
+            ],
+        )
+        self.report.update(
+            docs=sum(r["docs"] for r in rec.values()),
+            records=sum(r["records"] for r in rec.values()),
+            candidate_pairs=sum(r["candidate_pairs"] for r in bk.values()),
+            largest_bucket=max((r["largest_bucket"] for r in bk.values()), default=0),
+            partitions=parts,
+        )
         if verify:
-            vf = self.phase("verify", [PhaseTask(f"s{i:05d}", f"{here}:verify_task",
-                                                 dict(common, shard=i, shard_paths=paths, parts=parts)) for i in range(shards)])
+            vf = self.phase(
+                "verify",
+                [
+                    PhaseTask(
+                        f"s{i:05d}", f"{here}:verify_task", dict(common, shard=i, shard_paths=paths, parts=parts)
+                    )
+                    for i in range(shards)
+                ],
+            )
             self.report["confirmed_pairs"] = sum(r["confirmed"] for r in vf.values())
         final = self.components(parts)
-        self.phase("roots", [PhaseTask(f"p{j:05d}", "pipeline.components:assign_roots", dict(src=final, dst=f"{self.work}/roots", j=j))
-                             for j in range(parts)])
-        self.phase("join", [PhaseTask(f"p{j:05d}", f"{here}:join_task", dict(work=self.work, j=j, parts=parts))
-                            for j in range(parts)])
-        res = self.phase("resolve", [PhaseTask(f"p{j:05d}", f"{here}:resolve_task", dict(work=self.work, j=j))
-                                     for j in range(parts)])
-        self.report.update(clusters=sum(r["clusters"] for r in res.values()), clustered_docs=sum(r["nodes"] for r in res.values()),
-                           largest_cluster=max((r.get("largest", 0) for r in res.values()), default=0))
+        self.phase(
+            "roots",
+            [
+                PhaseTask(
+                    f"p{j:05d}", "pipeline.components:assign_roots", dict(src=final, dst=f"{self.work}/roots", j=j)
+                )
+                for j in range(parts)
+            ],
+        )
+        self.phase(
+            "join",
+            [
+                PhaseTask(f"p{j:05d}", f"{here}:join_task", dict(work=self.work, j=j, parts=parts))
+                for j in range(parts)
+            ],
+        )
+        res = self.phase(
+            "resolve",
+            [PhaseTask(f"p{j:05d}", f"{here}:resolve_task", dict(work=self.work, j=j)) for j in range(parts)],
+        )
+        self.report.update(
+            clusters=sum(r["clusters"] for r in res.values()),
+            clustered_docs=sum(r["nodes"] for r in res.values()),
+            largest_cluster=max((r.get("largest", 0) for r in res.values()), default=0),
+        )
         return self.report
 
     def components(self, parts: int) -> str:
         """Connected components (pipeline/components.py), each step a phase of Ray tasks."""
+
         def run_step(name: str, fn: str, kwargs: list[dict]) -> list[dict]:
             tasks = [PhaseTask(f"p{j:05d}", f"pipeline.components:{fn}", kw) for j, kw in enumerate(kwargs)]
             return list(self.phase(name, tasks).values())

@@ -33,18 +33,36 @@ from stages.simhash import fingerprints, table_keys, table_masks
 
 
 class DedupConfig(StrictModel):
-    mode: Literal["drop", "keep"] = Field("drop", description="drop: duplicates go to rejects; keep: every row stays, annotated, for the weights stage to down-weight by cluster size.")
-    rank_by: str | None = Field("quality", description="Column whose highest value survives in a cluster (when the column exists); ties and missing values fall back to the smallest id.")
-    partitions: int | None = Field(None, gt=0, description="Hash partitions of each shuffle; empty: planned from the document count and memory per worker.")
-    memory_per_worker_mb: int | None = Field(None, gt=0, description="Memory a worker may use; empty: Ray's memory divided by its CPUs.")
-    max_rounds: int = Field(60, gt=0, description="Most connected-component rounds before giving up (each round is checkpointed).")
-    keep_work: bool = Field(False, description="Keep the intermediate shuffle files (_work/) after the stage finishes.")
+    mode: Literal["drop", "keep"] = Field(
+        "drop",
+        description="drop: duplicates go to rejects; keep: every row stays, annotated, for the weights stage to down-weight by cluster size.",
+    )
+    rank_by: str | None = Field(
+        "quality",
+        description="Column whose highest value survives in a cluster (when the column exists); ties and missing values fall back to the smallest id.",
+    )
+    partitions: int | None = Field(
+        None,
+        gt=0,
+        description="Hash partitions of each shuffle; empty: planned from the document count and memory per worker.",
+    )
+    memory_per_worker_mb: int | None = Field(
+        None, gt=0, description="Memory a worker may use; empty: Ray's memory divided by its CPUs."
+    )
+    max_rounds: int = Field(
+        60, gt=0, description="Most connected-component rounds before giving up (each round is checkpointed)."
+    )
+    keep_work: bool = Field(
+        False, description="Keep the intermediate shuffle files (_work/) after the stage finishes."
+    )
 
 
 class ShingleConfig(StrictModel):
     ngram: int = Field(5, gt=0, description="Words per shingle for spaced languages (English).")
     zh_ngram: int = Field(5, gt=0, description="Characters (or jieba words) per shingle for Chinese.")
-    zh_shingle: Literal["char", "word"] = Field("char", description="Chinese shingles of characters, or of jieba words (slower; see docs/benchmarks.md).")
+    zh_shingle: Literal["char", "word"] = Field(
+        "char", description="Chinese shingles of characters, or of jieba words (slower; see docs/benchmarks.md)."
+    )
 
 
 class GlobalStage(Stage):
@@ -78,19 +96,35 @@ class GlobalStage(Stage):
         outs = [o for sc in sidecars for o in sc["outputs"]]
         per_shard_bytes = [sc.get("bytes_out", 0) / max(1, len(sc["outputs"])) for sc in sidecars]
         try:
-            p = plan(docs=sum(o["rows"] for o in outs), max_shard_rows=max((o["rows"] for o in outs), default=0),
-                     max_shard_bytes=int(max(per_shard_bytes, default=0)), batch_rows=ctx.batch_rows,
-                     records_per_doc=driver.stage.record_count(), verifies=driver.stage.verifies(),
-                     budget=worker_budget(ctx.config.memory_per_worker_mb), partitions=ctx.config.partitions,
-                     free_disk=free_disk_bytes(ctx.storage.root))
+            p = plan(
+                docs=sum(o["rows"] for o in outs),
+                max_shard_rows=max((o["rows"] for o in outs), default=0),
+                max_shard_bytes=int(max(per_shard_bytes, default=0)),
+                batch_rows=ctx.batch_rows,
+                records_per_doc=driver.stage.record_count(),
+                verifies=driver.stage.verifies(),
+                budget=worker_budget(ctx.config.memory_per_worker_mb),
+                partitions=ctx.config.partitions,
+                free_disk=free_disk_bytes(ctx.storage.root),
+            )
         except MemoryPlanError as err:
             raise StageError(f"will not fit, so not started: {err}") from None
         ctx.say(f"{ctx.folder}: plan: {p.describe()}")
         report = driver.run(p.partitions)
-        report["plan"] = {"partitions": p.partitions, "budget_mb": p.budget >> 20, "peaks_mb": {k: v >> 20 for k, v in p.peaks.items()}}
+        report["plan"] = {
+            "partitions": p.partitions,
+            "budget_mb": p.budget >> 20,
+            "peaks_mb": {k: v >> 20 for k, v in p.peaks.items()},
+        }
         ctx.storage.write_json(ctx.storage.path(ctx.folder, "_dedup.json"), report)
-        apply = dict(storage_uri=ctx.storage.uri, work=driver.work, shard_index={t.key: i for i, t in enumerate(ctx.inputs)},
-                     method=cls.method, name=ctx.spec.name, mode=ctx.config.mode)
+        apply = dict(
+            storage_uri=ctx.storage.uri,
+            work=driver.work,
+            shard_index={t.key: i for i, t in enumerate(ctx.inputs)},
+            method=cls.method,
+            name=ctx.spec.name,
+            mode=ctx.config.mode,
+        )
         ctx.map_shards(DedupApply, apply)
 
     def __init__(self, config: StrictModel):
@@ -114,7 +148,9 @@ class ExactDedup(GlobalStage):
     """xxh3-128 of the text after a light canonical form (case, whitespace): equal hash, same cluster."""
 
     class Config(DedupConfig):
-        canonical: bool = Field(True, description="Hash the text lower-cased with whitespace runs collapsed; false hashes it as it is.")
+        canonical: bool = Field(
+            True, description="Hash the text lower-cased with whitespace runs collapsed; false hashes it as it is."
+        )
 
     name = "exact_dedup"
     method = "exact"
@@ -138,11 +174,20 @@ class MinHashDedup(GlobalStage):
 
     class Config(DedupConfig, ShingleConfig):
         num_perm: int = Field(128, gt=0, description="Permutations per signature.")
-        threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity that counts as a near-duplicate; bands x rows are derived from it.")
-        bands: int | None = Field(None, gt=0, description="LSH bands; set with `rows` to override the derived choice (e.g. 14 x 8).")
+        threshold: float = Field(
+            0.8,
+            gt=0,
+            lt=1,
+            description="Jaccard similarity that counts as a near-duplicate; bands x rows are derived from it.",
+        )
+        bands: int | None = Field(
+            None, gt=0, description="LSH bands; set with `rows` to override the derived choice (e.g. 14 x 8)."
+        )
         rows: int | None = Field(None, gt=0, description="Signature rows per band.")
         seed: int = Field(1, ge=0, description="Permutation seed (datasketch's default is 1).")
-        verify: Literal["none", "jaccard"] = Field("none", description="Confirm candidates by exact shingle Jaccard >= threshold.")
+        verify: Literal["none", "jaccard"] = Field(
+            "none", description="Confirm candidates by exact shingle Jaccard >= threshold."
+        )
 
         @model_validator(mode="after")
         def _bands_rows(self):
@@ -168,7 +213,13 @@ class MinHashDedup(GlobalStage):
 
     def bucket_records(self, table):
         c = self.config
-        sh = shingle(table.column("text"), table.column("lang"), word_ngram=c.ngram, zh_ngram=c.zh_ngram, zh_shingle=c.zh_shingle)
+        sh = shingle(
+            table.column("text"),
+            table.column("lang"),
+            word_ngram=c.ngram,
+            zh_ngram=c.zh_ngram,
+            zh_shingle=c.zh_shingle,
+        )
         sig, ok = signatures(sh, c.num_perm, c.seed)
         rows = np.flatnonzero(ok)
         keys = band_keys(sig[rows], self.bands, self.rows)
@@ -194,11 +245,23 @@ class SimHashDedup(GlobalStage):
     class Config(DedupConfig, ShingleConfig):
         ngram: int = Field(1, gt=0, description="Words per feature for spaced languages.")
         zh_ngram: int = Field(1, gt=0, description="Characters per feature for Chinese.")
-        weights: Literal["none", "tf"] = Field("tf", description="Feature weights: tf (1 + log count in the document) or none (each distinct feature once).")
+        weights: Literal["none", "tf"] = Field(
+            "tf",
+            description="Feature weights: tf (1 + log count in the document) or none (each distinct feature once).",
+        )
         max_distance: int = Field(4, ge=0, le=16, description="Most differing fingerprint bits for a candidate pair.")
-        blocks: int = Field(6, gt=1, le=16, description="Pieces the 64 bits are cut into; tables = C(blocks, blocks - max_distance).")
-        verify: Literal["none", "jaccard", "lcs"] = Field("jaccard", description="How candidates are confirmed on the text.")
-        verify_threshold: float = Field(0.6, gt=0, le=1, description="Shingle Jaccard, or longest common substring / shorter length, needed to confirm.")
+        blocks: int = Field(
+            6, gt=1, le=16, description="Pieces the 64 bits are cut into; tables = C(blocks, blocks - max_distance)."
+        )
+        verify: Literal["none", "jaccard", "lcs"] = Field(
+            "jaccard", description="How candidates are confirmed on the text."
+        )
+        verify_threshold: float = Field(
+            0.6,
+            gt=0,
+            le=1,
+            description="Shingle Jaccard, or longest common substring / shorter length, needed to confirm.",
+        )
 
         @model_validator(mode="after")
         def _blocks(self):
@@ -217,12 +280,23 @@ class SimHashDedup(GlobalStage):
 
     def bucket_records(self, table):
         c = self.config
-        sh = shingle(table.column("text"), table.column("lang"), word_ngram=c.ngram, zh_ngram=c.zh_ngram, zh_shingle=c.zh_shingle)
+        sh = shingle(
+            table.column("text"),
+            table.column("lang"),
+            word_ngram=c.ngram,
+            zh_ngram=c.zh_ngram,
+            zh_shingle=c.zh_shingle,
+        )
         fp, ok = fingerprints(sh, c.weights)
         rows = np.flatnonzero(ok)
         keys = table_keys(fp[rows], c.blocks, c.max_distance)
         t = keys.shape[1]
-        return (np.repeat(rows, t), np.tile(np.arange(t, dtype=np.uint64), len(rows)), keys.reshape(-1), np.repeat(fp[rows], t))
+        return (
+            np.repeat(rows, t),
+            np.tile(np.arange(t, dtype=np.uint64), len(rows)),
+            keys.reshape(-1),
+            np.repeat(fp[rows], t),
+        )
 
     def verifies(self) -> bool:
         return self.config.verify != "none"

@@ -41,8 +41,18 @@ class Plan:
         return f"{self.partitions} partitions; peak per worker: {peaks} (budget {self.budget / MB:,.0f} MB); work files up to {self.disk / MB:,.0f} MB"
 
 
-def plan(*, docs: int, max_shard_rows: int, max_shard_bytes: int, batch_rows: int, records_per_doc: int, verifies: bool,
-         budget: int, partitions: int | None = None, free_disk: int | None = None) -> Plan:
+def plan(
+    *,
+    docs: int,
+    max_shard_rows: int,
+    max_shard_bytes: int,
+    batch_rows: int,
+    records_per_doc: int,
+    verifies: bool,
+    budget: int,
+    partitions: int | None = None,
+    free_disk: int | None = None,
+) -> Plan:
     records = docs * records_per_doc * 32
     edges = docs * 2 * 2 * 16
     nodes = docs * 64
@@ -50,28 +60,42 @@ def plan(*, docs: int, max_shard_rows: int, max_shard_bytes: int, batch_rows: in
     records_peak = _FIXED + max_shard_rows * records_per_doc * 32 * 3 + int(batch_bytes * 16)
     verify_peak = _FIXED + max_shard_bytes * 4 if verifies else 0
     if records_peak > budget:
-        raise MemoryPlanError(f"the signature phase needs about {records_peak / MB:,.0f} MB per worker (largest shard: {max_shard_rows:,} rows, "
-                              f"{max_shard_bytes / MB:,.0f} MB of text) but a worker has {budget / MB:,.0f} MB: lower `ingest.rows_per_shard` "
-                              "or `batch_rows`, or raise `memory_per_worker_mb`")
+        raise MemoryPlanError(
+            f"the signature phase needs about {records_peak / MB:,.0f} MB per worker (largest shard: {max_shard_rows:,} rows, "
+            f"{max_shard_bytes / MB:,.0f} MB of text) but a worker has {budget / MB:,.0f} MB: lower `ingest.rows_per_shard` "
+            "or `batch_rows`, or raise `memory_per_worker_mb`"
+        )
     if verify_peak > budget:
-        raise MemoryPlanError(f"candidate checks hold two shards of text, about {verify_peak / MB:,.0f} MB, but a worker has {budget / MB:,.0f} MB: "
-                              "lower `ingest.rows_per_shard`, or set `verify: none`")
+        raise MemoryPlanError(
+            f"candidate checks hold two shards of text, about {verify_peak / MB:,.0f} MB, but a worker has {budget / MB:,.0f} MB: "
+            "lower `ingest.rows_per_shard`, or set `verify: none`"
+        )
     shuffled = max(records, edges, nodes) * 4
     usable = max(1, budget - _FIXED)
     needed = max(1, math.ceil(shuffled / usable))
     if partitions is None:
         partitions = max(needed, math.ceil(shuffled / TARGET_PARTITION), 1)
         if partitions > MAX_PARTITIONS:
-            raise MemoryPlanError(f"{docs:,} documents need {partitions:,} partitions at {budget / MB:,.0f} MB per worker (at most {MAX_PARTITIONS}): "
-                                  "raise `memory_per_worker_mb` (bigger workers) or dedup in several stages by source")
+            raise MemoryPlanError(
+                f"{docs:,} documents need {partitions:,} partitions at {budget / MB:,.0f} MB per worker (at most {MAX_PARTITIONS}): "
+                "raise `memory_per_worker_mb` (bigger workers) or dedup in several stages by source"
+            )
     elif partitions < needed:
-        raise MemoryPlanError(f"`partitions: {partitions}` puts about {shuffled / partitions / MB:,.0f} MB in one partition but a worker has "
-                              f"{usable / MB:,.0f} MB to spare: set `partitions` to at least {needed} (or leave it empty to plan it)")
-    peaks = {"records": records_peak, "buckets": _FIXED + records * 4 // partitions, "components": _FIXED + edges * 4 // partitions}
+        raise MemoryPlanError(
+            f"`partitions: {partitions}` puts about {shuffled / partitions / MB:,.0f} MB in one partition but a worker has "
+            f"{usable / MB:,.0f} MB to spare: set `partitions` to at least {needed} (or leave it empty to plan it)"
+        )
+    peaks = {
+        "records": records_peak,
+        "buckets": _FIXED + records * 4 // partitions,
+        "components": _FIXED + edges * 4 // partitions,
+    }
     if verifies:
         peaks["verify"] = verify_peak
     disk = records + edges * 2 + nodes * 3
     if free_disk is not None and disk > free_disk:
-        raise MemoryPlanError(f"the shuffle files may take up to {disk / MB:,.0f} MB but the output disk has {free_disk / MB:,.0f} MB free: "
-                              "free space or write `output` somewhere larger")
+        raise MemoryPlanError(
+            f"the shuffle files may take up to {disk / MB:,.0f} MB but the output disk has {free_disk / MB:,.0f} MB free: "
+            "free space or write `output` somewhere larger"
+        )
     return Plan(partitions, budget, peaks, disk)

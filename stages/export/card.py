@@ -47,14 +47,27 @@ def build_card(storage: Storage, folder: str, upstream: str, name: str | None = 
         "name": name or storage.root.rstrip("/").rpartition("/")[2],
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "winnow_version": __version__,
-        "totals": {"docs": table.num_rows, "tokens_est": int(token_counts(table).sum()),
-                   "text_bytes": sum(sc["bytes_out"] for sc in read_sidecars(storage, folder)), "shards": len(shards)},
+        "totals": {
+            "docs": table.num_rows,
+            "tokens_est": int(token_counts(table).sum()),
+            "text_bytes": sum(sc["bytes_out"] for sc in read_sidecars(storage, folder)),
+            "shards": len(shards),
+        },
         "shards": shards,
         "funnel": funnel,
-        "mix": {"by": by, "targets": user_targets, "effective_shares": targets, "warnings": summary.get("warnings", []), **mix},
-        "weights": {"min": float(weights.min()) if len(weights) else None, "max": float(weights.max()) if len(weights) else None,
-                    "mean": float(weights.mean()) if len(weights) else None,
-                    "quantiles": {str(q): float(np.quantile(weights, q)) for q in QUANTILES} if len(weights) else {}},
+        "mix": {
+            "by": by,
+            "targets": user_targets,
+            "effective_shares": targets,
+            "warnings": summary.get("warnings", []),
+            **mix,
+        },
+        "weights": {
+            "min": float(weights.min()) if len(weights) else None,
+            "max": float(weights.max()) if len(weights) else None,
+            "mean": float(weights.mean()) if len(weights) else None,
+            "quantiles": {str(q): float(np.quantile(weights, q)) for q in QUANTILES} if len(weights) else {},
+        },
         "config": config,
         "columns": storage.parquet_file(storage.path(folder, shards[0]["name"])).schema_arrow.names if shards else [],
         "upstream": upstream,
@@ -97,12 +110,18 @@ def card_markdown(card: dict) -> str:
     mix = card["mix"]
     for column in ("source", "lang"):
         target_note = " (targets by this column)" if column == mix["by"] and mix["targets"] else ""
-        lines += ["", f"## Mix by {column}{target_note}", "",
-                  "| group | docs | tokens (est.) | share before weighting | share after | target | epochs |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## Mix by {column}{target_note}",
+            "",
+            "| group | docs | tokens (est.) | share before weighting | share after | target | epochs |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for g, r in mix[column].items():
             epochs = "-" if r["epochs"] is None else f"{r['epochs']:.2f}"
-            lines.append(f"| {g} | {r['docs']:,} | {r['tokens_est']:,} | {_pct(r['share_before'])} | {_pct(r['share_after'])} | {_pct(r['target'])} | {epochs} |")
+            lines.append(
+                f"| {g} | {r['docs']:,} | {r['tokens_est']:,} | {_pct(r['share_before'])} | {_pct(r['share_after'])} | {_pct(r['target'])} | {epochs} |"
+            )
     if mix["warnings"]:
         lines += ["", "Mix warnings:", ""] + [f"- {w}" for w in mix["warnings"]]
     w = card["weights"]
@@ -111,7 +130,20 @@ def card_markdown(card: dict) -> str:
         lines += ["", "## Weights", "", f"min {w['min']:.3g}, mean {w['mean']:.3g}, max {w['max']:.3g}; {q}."]
     lines += ["", "## Files", "", "| shard | documents | bytes |", "|---|---:|---:|"]
     lines += [f"| {s['name']} | {s['rows']:,} | {s['file_bytes']:,} |" for s in card["shards"]]
-    lines += ["", "Columns: " + ", ".join(f"`{c}`" for c in card["columns"]) + ".", "",
-              "```python", "import glob, pandas as pd", "docs = pd.concat(pd.read_parquet(f) for f in sorted(glob.glob('shard-*.parquet')))", "```",
-              "", "## Configuration", "", "```yaml", yaml.safe_dump(card["config"], sort_keys=False, allow_unicode=True).rstrip(), "```", ""]
+    lines += [
+        "",
+        "Columns: " + ", ".join(f"`{c}`" for c in card["columns"]) + ".",
+        "",
+        "```python",
+        "import glob, pandas as pd",
+        "docs = pd.concat(pd.read_parquet(f) for f in sorted(glob.glob('shard-*.parquet')))",
+        "```",
+        "",
+        "## Configuration",
+        "",
+        "```yaml",
+        yaml.safe_dump(card["config"], sort_keys=False, allow_unicode=True).rstrip(),
+        "```",
+        "",
+    ]
     return "\n".join(lines)

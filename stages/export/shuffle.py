@@ -29,13 +29,30 @@ SHUFFLE = "_shuffle"
 
 
 def shuffle_keys(ids: pa.ChunkedArray | pa.Array, seed: int) -> np.ndarray:
-    return np.fromiter((xxhash.xxh3_64_intdigest(i.encode(), seed=seed) for i in ids.to_pylist()), dtype=np.uint64, count=len(ids))
+    return np.fromiter(
+        (xxhash.xxh3_64_intdigest(i.encode(), seed=seed) for i in ids.to_pylist()), dtype=np.uint64, count=len(ids)
+    )
 
 
 # What a trainer and a reader of the card need; columns absent from a run are left out.
 DEFAULT_COLUMNS = [
-    "id", "text", "source", "lang", "url", "weight", "tokens_est", "quality", "safety",
-    "dup_cluster", "dup_cluster_size", "dup_copies", "w_quality", "w_cluster", "w_safety", "w_boost", "w_mix",
+    "id",
+    "text",
+    "source",
+    "lang",
+    "url",
+    "weight",
+    "tokens_est",
+    "quality",
+    "safety",
+    "dup_cluster",
+    "dup_cluster_size",
+    "dup_copies",
+    "w_quality",
+    "w_cluster",
+    "w_safety",
+    "w_boost",
+    "w_mix",
 ]
 
 
@@ -44,7 +61,9 @@ def export_columns(schema: pa.Schema, wanted: list[str] | None) -> list[str]:
         return [c for c in DEFAULT_COLUMNS if c in schema.names]
     missing = [c for c in wanted if c not in schema.names]
     if missing:
-        raise ValueError(f"export columns {missing} are not produced by this pipeline (columns: {', '.join(schema.names)})")
+        raise ValueError(
+            f"export columns {missing} are not produced by this pipeline (columns: {', '.join(schema.names)})"
+        )
     return list(wanted)
 
 
@@ -58,7 +77,9 @@ def count_parts(rows: int, text_bytes_total: int, shard_docs: int | None, shard_
     return max(1, math.ceil(text_bytes_total / shard_bytes))
 
 
-def scatter_task(storage: Storage, *, path: str, writer: str, columns: list[str], seed: int, parts: int, work: str) -> dict:
+def scatter_task(
+    storage: Storage, *, path: str, writer: str, columns: list[str], seed: int, parts: int, work: str
+) -> dict:
     """Splits one input shard by output shard: one file per output shard it has rows for (the whole
     input shard at once, a stage shard being bounded by rows_per_shard, so there are as few files as
     possible: with M output shards that is up to M files per input shard)."""
@@ -68,7 +89,9 @@ def scatter_task(storage: Storage, *, path: str, writer: str, columns: list[str]
     return {"rows": write_parts(storage, f"{work}/scatter", writer, table, (keys % np.uint64(parts)).astype(np.int64))}
 
 
-def gather_task(storage: Storage, *, work: str, j: int, name: str, folder: str, schema_from: str, columns: list[str], chash: str) -> dict:
+def gather_task(
+    storage: Storage, *, work: str, j: int, name: str, folder: str, schema_from: str, columns: list[str], chash: str
+) -> dict:
     """Writes output shard j (sorted by shuffle key) and its stats sidecar."""
     started = time.perf_counter()
     schema = storage.parquet_file(schema_from).schema_arrow
@@ -81,10 +104,24 @@ def gather_task(storage: Storage, *, work: str, j: int, name: str, folder: str, 
     nbytes = text_bytes(table)
     task = Task(key=name, input_path=f"{work}/scatter/p{j:05d}", fingerprint=chash)
     sidecar = build_sidecar(
-        stage="export", folder=folder, task=task, config_hash=chash, version=None,
-        outputs=[{"name": f"{name}.parquet", "rows": table.num_rows, "fingerprint": output_fingerprint(chash, chash, name)}],
-        rejects=None, rows_in=table.num_rows, rows_out=table.num_rows, rows_rejected=0, bytes_in=nbytes, bytes_out=nbytes, drops={},
-        seconds=time.perf_counter() - started, node=node_id())
+        stage="export",
+        folder=folder,
+        task=task,
+        config_hash=chash,
+        version=None,
+        outputs=[
+            {"name": f"{name}.parquet", "rows": table.num_rows, "fingerprint": output_fingerprint(chash, chash, name)}
+        ],
+        rejects=None,
+        rows_in=table.num_rows,
+        rows_out=table.num_rows,
+        rows_rejected=0,
+        bytes_in=nbytes,
+        bytes_out=nbytes,
+        drops={},
+        seconds=time.perf_counter() - started,
+        node=node_id(),
+    )
     storage.write_json(sidecar_path(storage, folder, name), sidecar)
     return {"rows": table.num_rows, "bytes": nbytes}
 

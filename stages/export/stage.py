@@ -22,10 +22,19 @@ REQUIRED_COLUMNS = ["id", "text", "source", "lang"]
 
 
 class ExportConfig(StrictModel):
-    shard_docs: int | None = Field(None, gt=0, description="Documents per output shard (about: documents go to shards by a hash).")
-    shard_bytes: int | None = Field(None, gt=0, description="UTF-8 text bytes per output shard (about); the files are smaller, being compressed.")
-    seed: int = Field(0, ge=0, description="Shuffle seed: the same seed and input give the same shards, byte for byte.")
-    columns: list[str] | None = Field(None, description="Columns to export; empty: id, text, source, lang, url, weight, tokens_est, the main scores and the weight terms.")
+    shard_docs: int | None = Field(
+        None, gt=0, description="Documents per output shard (about: documents go to shards by a hash)."
+    )
+    shard_bytes: int | None = Field(
+        None, gt=0, description="UTF-8 text bytes per output shard (about); the files are smaller, being compressed."
+    )
+    seed: int = Field(
+        0, ge=0, description="Shuffle seed: the same seed and input give the same shards, byte for byte."
+    )
+    columns: list[str] | None = Field(
+        None,
+        description="Columns to export; empty: id, text, source, lang, url, weight, tokens_est, the main scores and the weight terms.",
+    )
     dataset_name: str | None = Field(None, description="Dataset name for the card; empty: the output folder's name.")
 
     @model_validator(mode="after")
@@ -65,7 +74,9 @@ class Export(Stage):
         """One task per output shard; their number follows from the upstream documents or bytes."""
         sidecars = ctx.upstream_sidecars()
         rows = sum(sc["rows_out"] for sc in sidecars)
-        parts = count_parts(rows, sum(sc["bytes_out"] for sc in sidecars), ctx.config.shard_docs, ctx.config.target_shard_bytes())
+        parts = count_parts(
+            rows, sum(sc["bytes_out"] for sc in sidecars), ctx.config.shard_docs, ctx.config.target_shard_bytes()
+        )
         return [Task(key=n, input_path=ctx.upstream, fingerprint=ctx.config_hash) for n in output_names(parts)]
 
     @classmethod
@@ -80,12 +91,32 @@ class Export(Stage):
         names = [t.key for t in ctx.tasks]
         common = dict(columns=columns, seed=cfg.seed, parts=len(names), work=ctx.work)
         here = "stages.export.shuffle"
-        ctx.run_tasks("scatter-tasks", [PhaseTask(t.key, f"{here}:scatter_task", dict(path=t.input_path, writer=t.key, **common))
-                                        for t in inputs])
-        ctx.run_tasks("gather-tasks", [PhaseTask(o.key, f"{here}:gather_task",
-                                                 dict(work=ctx.work, j=names.index(o.key), name=o.key, folder=ctx.folder,
-                                                      schema_from=inputs[0].input_path, columns=columns, chash=ctx.config_hash))
-                                       for o in ctx.todo])
+        ctx.run_tasks(
+            "scatter-tasks",
+            [
+                PhaseTask(t.key, f"{here}:scatter_task", dict(path=t.input_path, writer=t.key, **common))
+                for t in inputs
+            ],
+        )
+        ctx.run_tasks(
+            "gather-tasks",
+            [
+                PhaseTask(
+                    o.key,
+                    f"{here}:gather_task",
+                    dict(
+                        work=ctx.work,
+                        j=names.index(o.key),
+                        name=o.key,
+                        folder=ctx.folder,
+                        schema_from=inputs[0].input_path,
+                        columns=columns,
+                        chash=ctx.config_hash,
+                    ),
+                )
+                for o in ctx.todo
+            ],
+        )
         ctx.done_keys = list(names)
 
     @classmethod

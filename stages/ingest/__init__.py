@@ -18,6 +18,15 @@ from stages.ingest.spec import InputSpec
 VERSION = "ingest_v1"
 
 __all__ = [
-    "VERSION", "Chunk", "InputFileError", "InputSpec", "READERS", "Reader", "detect_format", "expand_input",
-    "make_id", "read_chunks", "rejects_table",
+    "VERSION",
+    "Chunk",
+    "InputFileError",
+    "InputSpec",
+    "READERS",
+    "Reader",
+    "detect_format",
+    "expand_input",
+    "make_id",
+    "read_chunks",
+    "rejects_table",
 ]

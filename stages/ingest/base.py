@@ -6,8 +6,9 @@ registry imports the readers: no module imports another in a loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import xxhash
@@ -74,9 +75,15 @@ def empty_docs() -> pa.Table:
 
 
 def rejects_table(rejects: list[dict]) -> pa.Table:
-    schema = pa.schema([
-        pa.field("id", pa.string()), pa.field("text", pa.large_string()), pa.field("url", pa.string()),
-        pa.field("source", pa.string()), pa.field("lang", pa.string()), *REJECT_FIELDS,
-        pa.field("detail", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("text", pa.large_string()),
+            pa.field("url", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("lang", pa.string()),
+            *REJECT_FIELDS,
+            pa.field("detail", pa.string()),
+        ]
+    )
     return pa.Table.from_pylist(rejects, schema=schema)

@@ -14,15 +14,20 @@ from pipeline.config import StrictModel
 
 
 class InputSpec(StrictModel):
-    path: str = Field(description=(
-        "A file, a folder (searched recursively) or a glob of input files: JSONL (.jsonl, .jsonl.gz, .jsonl.zst), "
-        "Parquet, WARC/WET or HTML (.html, .htm, .html.gz)."
-    ))
+    path: str = Field(
+        description=(
+            "A file, a folder (searched recursively) or a glob of input files: JSONL (.jsonl, .jsonl.gz, .jsonl.zst), "
+            "Parquet, WARC/WET or HTML (.html, .htm, .html.gz)."
+        )
+    )
     source: str = Field(description="Corpus name written to the `source` column; used for mixing and per-source loss.")
-    format: Literal["auto", "jsonl", "parquet", "warc", "wet", "html"] = Field("auto", description=(
-        "File format; `auto` goes by the file extension (.warc[.gz] and .wet[.gz] are web archives, "
-        ".html, .htm and .html.gz web pages)."
-    ))
+    format: Literal["auto", "jsonl", "parquet", "warc", "wet", "html"] = Field(
+        "auto",
+        description=(
+            "File format; `auto` goes by the file extension (.warc[.gz] and .wet[.gz] are web archives, "
+            ".html, .htm and .html.gz web pages)."
+        ),
+    )
     text_field: str = Field("text", description="Field or column holding the document text.")
     url_field: str | None = Field("url", description="Field holding the URL, if any.")
     id_field: str | None = Field(

@@ -11,7 +11,7 @@ import glob
 import os
 import time
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 import orjson
 import pyarrow as pa
@@ -26,13 +26,24 @@ from pipeline.shards import Task, build_sidecar, output_fingerprint, raw_file_fi
 from pipeline.stage import Stage, StageError
 from pipeline.storage import AtomicParquetWriter, Storage
 from pipeline.worker import node_id, text_bytes
-from stages.ingest import VERSION, Chunk, InputFileError, InputSpec, detect_format, expand_input, read_chunks, rejects_table
+from stages.ingest import (
+    VERSION,
+    Chunk,
+    InputFileError,
+    InputSpec,
+    detect_format,
+    expand_input,
+    read_chunks,
+    rejects_table,
+)
 from stages.ingest.base import RESERVED
 from stages.ingest.readers.jsonl import open_lines
 
 
 class IngestSettings(StrictModel):
-    rows_per_shard: int = Field(5000, gt=0, description="Documents per output shard; a shard is the unit of work, resume and stats.")
+    rows_per_shard: int = Field(
+        5000, gt=0, description="Documents per output shard; a shard is the unit of work, resume and stats."
+    )
 
 
 class IngestConfig(StrictModel):
@@ -49,8 +60,11 @@ class Ingest(Stage):
 
     @classmethod
     def check(cls, config: IngestConfig) -> list[tuple[tuple, str]]:
-        return [(("input", i, "path"), f"no such file, folder or glob match: {spec.path}")
-                for i, spec in enumerate(config.input) if not expand_input(spec.path)]
+        return [
+            (("input", i, "path"), f"no such file, folder or glob match: {spec.path}")
+            for i, spec in enumerate(config.input)
+            if not expand_input(spec.path)
+        ]
 
     @classmethod
     def hash_payload(cls, config: IngestConfig) -> dict:
@@ -79,17 +93,32 @@ class Ingest(Stage):
                     pages.setdefault(os.path.dirname(relpath), []).append(path)
                     continue
                 key = "part-" + xxhash.xxh32_hexdigest(f"{spec.source}\x1f{relpath}".encode())
-                tasks.append(Task(key=key, input_path=path, fingerprint=raw_file_fingerprint(path, spec_hash), relpath=relpath,
-                                  spec_index=i))
+                tasks.append(
+                    Task(
+                        key=key,
+                        input_path=path,
+                        fingerprint=raw_file_fingerprint(path, spec_hash),
+                        relpath=relpath,
+                        spec_index=i,
+                    )
+                )
             size = ctx.config.ingest.rows_per_shard
             for folder, files in sorted(pages.items()):
                 for g in range(0, len(files), size):
-                    group = tuple(files[g:g + size])
+                    group = tuple(files[g : g + size])
                     relpath = f"{folder or '.'}#{g // size}"
                     key = "part-" + xxhash.xxh32_hexdigest(f"{spec.source}\x1f{relpath}".encode())
                     fingerprint = config_hash([raw_file_fingerprint(f, spec_hash) for f in group])
-                    tasks.append(Task(key=key, input_path=os.path.dirname(group[0]), fingerprint=fingerprint, relpath=relpath,
-                                      spec_index=i, members=group))
+                    tasks.append(
+                        Task(
+                            key=key,
+                            input_path=os.path.dirname(group[0]),
+                            fingerprint=fingerprint,
+                            relpath=relpath,
+                            spec_index=i,
+                            members=group,
+                        )
+                    )
         keys = [t.key for t in tasks]
         if len(set(keys)) != len(keys):
             raise StageError(f"{ctx.config_path}: two inputs resolve to the same file and source; list each file once")
@@ -97,13 +126,17 @@ class Ingest(Stage):
 
     @classmethod
     def run_phases(cls, ctx) -> None:
-        ctx.run_shards(ingest_runner, {"specs": list(ctx.config.input), "rows_per_shard": ctx.config.ingest.rows_per_shard})
+        ctx.run_shards(
+            ingest_runner, {"specs": list(ctx.config.input), "rows_per_shard": ctx.config.ingest.rows_per_shard}
+        )
 
 
 PAGE_FORMATS = {"html"}  # formats of one document per file, read in groups
 
 
-def ingest_runner(storage: Storage, folder: str, chash: str, batch_rows: int, *, specs: list[InputSpec], rows_per_shard: int):
+def ingest_runner(
+    storage: Storage, folder: str, chash: str, batch_rows: int, *, specs: list[InputSpec], rows_per_shard: int
+):
     return lambda task: run_ingest_task(task, specs[task.spec_index], storage, folder, chash, rows_per_shard)
 
 
@@ -131,7 +164,9 @@ def task_chunks(task: Task, spec: InputSpec, rows_per_shard: int) -> Iterator[Ch
         yield Chunk(pa.concat_tables(docs) if docs else pa.table({}), rejects, dict(skipped))
 
 
-def run_ingest_task(task: Task, spec: InputSpec, storage: Storage, folder: str, stage_config_hash: str, rows_per_shard: int) -> dict:
+def run_ingest_task(
+    task: Task, spec: InputSpec, storage: Storage, folder: str, stage_config_hash: str, rows_per_shard: int
+) -> dict:
     """Reads one raw input file into shards `<key>-NNNN.parquet` plus its rejects."""
     started = time.perf_counter()
     outputs, rejects, errors = [], [], []
@@ -150,8 +185,13 @@ def run_ingest_task(task: Task, spec: InputSpec, storage: Storage, folder: str, 
                 writer = AtomicParquetWriter(storage, storage.path(folder, f"{part}.parquet"), chunk.docs.schema)
                 writer.write(chunk.docs)
                 written.append(writer)
-                outputs.append({"name": f"{part}.parquet", "rows": chunk.docs.num_rows,
-                                "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, part)})
+                outputs.append(
+                    {
+                        "name": f"{part}.parquet",
+                        "rows": chunk.docs.num_rows,
+                        "fingerprint": output_fingerprint(task.fingerprint, stage_config_hash, part),
+                    }
+                )
                 rows_out += chunk.docs.num_rows
                 bytes_out += text_bytes(chunk.docs)
         except InputFileError as err:
@@ -161,7 +201,9 @@ def run_ingest_task(task: Task, spec: InputSpec, storage: Storage, folder: str, 
             table = rejects_table(rejects)
             drops.update(table.column("reason").to_pylist())
             rejected_bytes = text_bytes(table)
-            rej_writer = AtomicParquetWriter(storage, storage.path(folder, REJECTS_DIR, f"{task.key}.parquet"), table.schema)
+            rej_writer = AtomicParquetWriter(
+                storage, storage.path(folder, REJECTS_DIR, f"{task.key}.parquet"), table.schema
+            )
             rej_writer.write(table)
             written.append(rej_writer)
             rej = {"name": f"{task.key}.parquet", "rows": len(rejects)}
@@ -174,10 +216,24 @@ def run_ingest_task(task: Task, spec: InputSpec, storage: Storage, folder: str, 
     if rows_out == 0 and not rejects and not errors and not skipped:
         errors.append(f"{task.input_path}: no documents (empty file)")
     sidecar = build_sidecar(
-        stage="ingest", folder=folder, task=task, config_hash=stage_config_hash, version=VERSION, outputs=outputs, rejects=rej,
-        rows_in=rows_out + len(rejects), rows_out=rows_out, rows_rejected=len(rejects), bytes_in=bytes_out + rejected_bytes,
-        bytes_out=bytes_out, drops=drops, skipped=dict(sorted(skipped.items())), errors=errors,
-        seconds=time.perf_counter() - started, node=node_id())
+        stage="ingest",
+        folder=folder,
+        task=task,
+        config_hash=stage_config_hash,
+        version=VERSION,
+        outputs=outputs,
+        rejects=rej,
+        rows_in=rows_out + len(rejects),
+        rows_out=rows_out,
+        rows_rejected=len(rejects),
+        bytes_in=bytes_out + rejected_bytes,
+        bytes_out=bytes_out,
+        drops=drops,
+        skipped=dict(sorted(skipped.items())),
+        errors=errors,
+        seconds=time.perf_counter() - started,
+        node=node_id(),
+    )
     storage.write_json(sidecar_path(storage, folder, task.key), sidecar)
     return sidecar
 

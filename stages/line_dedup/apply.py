@@ -58,5 +58,10 @@ class LineDedupApply(MapStage):
         self.row += len(texts)
         idx = table.schema.get_field_index("text")
         table = table.set_column(idx, table.schema.field(idx), pa.array(out, table.schema.field(idx).type))
-        return StageOutput(table, keep, pa.array(reasons, pa.string()), {"line_dedup_units_removed": removed_units},
-                           removed=removed_spans(rows, spans, why))
+        return StageOutput(
+            table,
+            keep,
+            pa.array(reasons, pa.string()),
+            {"line_dedup_units_removed": removed_units},
+            removed=removed_spans(rows, spans, why),
+        )

@@ -29,8 +29,9 @@ def doc_keys(text: str, lang: str | None, unit: str, min_chars: int) -> tuple[li
     return units, unit_keys(units, min_chars)
 
 
-def keys_task(storage: Storage, *, work: str, path: str, shard: int, parts: int, unit: str, min_chars: int,
-              batch_rows: int) -> dict:
+def keys_task(
+    storage: Storage, *, work: str, path: str, shard: int, parts: int, unit: str, min_chars: int, batch_rows: int
+) -> dict:
     keys, nodes = [], []
     row = 0
     for batch in storage.parquet_file(path).iter_batches(batch_size=batch_rows, columns=["text", "lang"]):
@@ -40,7 +41,9 @@ def keys_task(storage: Storage, *, work: str, path: str, shard: int, parts: int,
             nodes.extend([(shard << 32) | row] * len(distinct))
             row += 1
     table = pa.table({"key": pa.array(keys, pa.uint64()), "node": pa.array(nodes, pa.uint64())})
-    write_parts(storage, f"{work}/records", f"s{shard:05d}", table, partition_of(table.column("key").to_numpy(), parts))
+    write_parts(
+        storage, f"{work}/records", f"s{shard:05d}", table, partition_of(table.column("key").to_numpy(), parts)
+    )
     return {"docs": row, "records": len(keys)}
 
 
@@ -62,8 +65,12 @@ def count_task(storage: Storage, *, work: str, j: int, mode: str, min_docs: int,
     write_parts(storage, f"{work}/removals", f"p{j:05d}", removed, (node[removal] >> ROW_BITS).astype(np.int64))
     counted = docs >= (min_docs if mode == "remove_all" else 2)
     top = np.argsort(-docs[counted], kind="stable")[:TOP]
-    return {"records": len(key), "removals": int(removal.sum()), "keys_removed": int(counted.sum()),
-            "top": [[int(k), int(d)] for k, d in zip(key[first][counted][top], docs[counted][top])]}
+    return {
+        "records": len(key),
+        "removals": int(removal.sum()),
+        "keys_removed": int(counted.sum()),
+        "top": [[int(k), int(d)] for k, d in zip(key[first][counted][top], docs[counted][top])],
+    }
 
 
 def read_removals(storage: Storage, work: str, shard: int) -> dict[int, set[int]]:

@@ -38,7 +38,9 @@ def unit_keys(units: list[str], min_chars: int) -> list[int | None]:
     keys: list[int | None] = []
     for u in units:
         norm = normal_form(u)
-        keys.append(xxhash.xxh3_64_intdigest(norm.encode("utf-8", "surrogatepass")) if len(norm) >= min_chars else None)
+        keys.append(
+            xxhash.xxh3_64_intdigest(norm.encode("utf-8", "surrogatepass")) if len(norm) >= min_chars else None
+        )
     return keys
 
 

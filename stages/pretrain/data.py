@@ -35,7 +35,9 @@ def list_shards(paths: list[str]) -> list[str]:
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(glob.glob(os.path.join(path, "shard-*.parquet"))) or sorted(glob.glob(os.path.join(path, "part-*.parquet")))
+            found = sorted(glob.glob(os.path.join(path, "shard-*.parquet"))) or sorted(
+                glob.glob(os.path.join(path, "part-*.parquet"))
+            )
             if not found:
                 raise FileNotFoundError(f"{path}: no shard-*.parquet or part-*.parquet files")
             files.extend(found)
@@ -53,12 +55,27 @@ def read_meta(files: list[str]) -> pa.Table:
         pf = pq.ParquetFile(f)
         missing = [c for c in ("id", "text", "source") if c not in pf.schema_arrow.names]
         if missing:
-            raise ValueError(f"{f}: missing columns {missing}; pretraining reads id, text, source (and lang, weight when present)")
+            raise ValueError(
+                f"{f}: missing columns {missing}; pretraining reads id, text, source (and lang, weight when present)"
+            )
         cols = [c for c in (*META_COLUMNS, "text") if c in pf.schema_arrow.names]
         t = pf.read(columns=cols)
-        lang = pc.fill_null(t.column("lang"), "unknown") if "lang" in t.column_names else pa.array(["unknown"] * t.num_rows)
+        lang = (
+            pc.fill_null(t.column("lang"), "unknown")
+            if "lang" in t.column_names
+            else pa.array(["unknown"] * t.num_rows)
+        )
         nbytes = pc.binary_length(t.column("text").cast(pa.large_binary()))
-        tables.append(pa.table({"id": t.column("id"), "source": pc.fill_null(t.column("source"), "unknown"), "lang": lang, "bytes": nbytes}))
+        tables.append(
+            pa.table(
+                {
+                    "id": t.column("id"),
+                    "source": pc.fill_null(t.column("source"), "unknown"),
+                    "lang": lang,
+                    "bytes": nbytes,
+                }
+            )
+        )
     return pa.concat_tables(tables)
 
 
@@ -66,15 +83,17 @@ def _rank_key(ids: list[str], seed: int) -> np.ndarray:
     return np.fromiter((xxhash.xxh3_64_intdigest(i.encode(), seed=seed) for i in ids), dtype=np.uint64, count=len(ids))
 
 
-def choose_heldout(meta: pa.Table, *, fraction: float, min_docs: int, max_docs: int, seed: int) -> dict[str, list[str]]:
+def choose_heldout(
+    meta: pa.Table, *, fraction: float, min_docs: int, max_docs: int, seed: int
+) -> dict[str, list[str]]:
     """Held-out ids per `source/lang` group: the documents with the smallest seeded hash of their id,
     `fraction` of the group clamped to [min_docs, max_docs], never more than half of a group. The
     choice depends only on ids, so raw and cleaned versions of a corpus hold out the same documents."""
     ids = meta.column("id").to_pylist()
     keys = _rank_key(ids, seed)
     groups = defaultdict(list)
-    for i, (s, l) in enumerate(zip(meta.column("source").to_pylist(), meta.column("lang").to_pylist())):
-        groups[f"{s}/{l}"].append(i)
+    for i, (source, lang) in enumerate(zip(meta.column("source").to_pylist(), meta.column("lang").to_pylist())):
+        groups[f"{source}/{lang}"].append(i)
     chosen = {}
     for g, rows in sorted(groups.items()):
         n = min(max(round(fraction * len(rows)), min_docs), max_docs, len(rows) // 2)
@@ -115,7 +134,7 @@ def build_eval_set(name: str, texts: list[str], tokenizer, seq_len: int, eos: in
         stream.append(eos)
     windows = []
     for start in range(0, len(stream) - 1, seq_len):
-        w = stream[start:start + seq_len + 1]
+        w = stream[start : start + seq_len + 1]
         windows.append(w + [-100] * (seq_len + 1 - len(w)))
     nbytes = sum(len(t.encode()) for t in texts)
     return EvalSet(name, torch.tensor(windows, dtype=torch.long), nbytes, len(texts))
@@ -126,8 +145,19 @@ class WeightedSampler:
     per pass, shuffled through a buffer, tokenised with EOS appended and packed into rows of
     seq_len + 1 tokens. Rank r of w sees every w-th document, so data-parallel workers never overlap."""
 
-    def __init__(self, files: list[str], tokenizer, seq_len: int, *, seed: int, exclude: set[str] | frozenset = frozenset(),
-                 rank: int = 0, world: int = 1, buffer_docs: int = 512, rate: float = 1.0):
+    def __init__(
+        self,
+        files: list[str],
+        tokenizer,
+        seq_len: int,
+        *,
+        seed: int,
+        exclude: set[str] | frozenset = frozenset(),
+        rank: int = 0,
+        world: int = 1,
+        buffer_docs: int = 512,
+        rate: float = 1.0,
+    ):
         self.files, self.tokenizer, self.seq_len = list(files), tokenizer, seq_len
         self.seed, self.exclude, self.rank, self.world = seed, exclude, rank, world
         self.buffer_docs, self.rate = buffer_docs, rate
@@ -142,11 +172,23 @@ class WeightedSampler:
 
     def state_dict(self) -> dict:
         """JSON-able; together with the files and settings it fixes every later batch."""
-        return {"epoch": self.epoch, "file_pos": self.file_pos, "row_pos": self.row_pos, "row_seen": self.row_seen,
-                "rng": self.rng.bit_generator.state, "buffer": list(self.buffer), "carry": list(self.carry)}
+        return {
+            "epoch": self.epoch,
+            "file_pos": self.file_pos,
+            "row_pos": self.row_pos,
+            "row_seen": self.row_seen,
+            "rng": self.rng.bit_generator.state,
+            "buffer": list(self.buffer),
+            "carry": list(self.carry),
+        }
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.file_pos, self.row_pos, self.row_seen = state["epoch"], state["file_pos"], state["row_pos"], state["row_seen"]
+        self.epoch, self.file_pos, self.row_pos, self.row_seen = (
+            state["epoch"],
+            state["file_pos"],
+            state["row_pos"],
+            state["row_seen"],
+        )
         self.rng.bit_generator.state = state["rng"]
         self.buffer, self.carry = list(state["buffer"]), list(state["carry"])
 
@@ -199,7 +241,7 @@ class WeightedSampler:
                 self.carry.extend(self.tokenizer.encode(self.next_document()).ids)
                 self.carry.append(self.eos)
             rows.append(self.carry[: self.seq_len + 1])
-            self.carry = self.carry[self.seq_len:]  # windows overlap by one token: every token is a target once
+            self.carry = self.carry[self.seq_len :]  # windows overlap by one token: every token is a target once
         return torch.tensor(rows, dtype=torch.long)
 
 
@@ -224,7 +266,16 @@ def reshuffle(files: list[str], out_dir: str, *, seed: int, rows_per_shard: int 
     for i, f in enumerate(files):
         scatter_task(storage, path=f, writer=f"f{i:05d}", columns=columns, seed=seed, parts=parts, work="_work")
     for j, name in enumerate(output_names(parts)):
-        gather_task(storage, work="_work", j=j, name=name, folder="shards", schema_from=files[0], columns=columns, chash="reshuffle")
+        gather_task(
+            storage,
+            work="_work",
+            j=j,
+            name=name,
+            folder="shards",
+            schema_from=files[0],
+            columns=columns,
+            chash="reshuffle",
+        )
     storage.delete_dir(storage.path("_work"))
     open(os.path.join(out_dir, "shards", ".complete"), "w").close()
     return sorted(glob.glob(os.path.join(out_dir, "shards", "shard-*.parquet")))

@@ -27,18 +27,39 @@ from pipeline.config import StrictModel
 
 
 class ModelConfig(StrictModel):
-    vocab_size: int = Field(gt=0, description="Tokenizer vocabulary size (rows of the embedding and of the output head).")
+    vocab_size: int = Field(
+        gt=0, description="Tokenizer vocabulary size (rows of the embedding and of the output head)."
+    )
     dim: int = Field(256, gt=0, description="Width of the residual stream.")
     n_layers: int = Field(4, gt=0, description="Transformer blocks.")
     n_heads: int = Field(4, gt=0, description="Query heads; dim must be a multiple of it.")
-    n_kv_heads: int | None = Field(None, gt=0, description="Key/value heads (grouped-query attention); must divide n_heads. Empty: n_heads (ordinary multi-head attention).")
-    ffn_dim: int | None = Field(None, gt=0, description="SwiGLU hidden width. Empty: 8/3 * dim rounded up to a multiple of 64 (about the parameters of a 4 * dim GELU MLP).")
+    n_kv_heads: int | None = Field(
+        None,
+        gt=0,
+        description="Key/value heads (grouped-query attention); must divide n_heads. Empty: n_heads (ordinary multi-head attention).",
+    )
+    ffn_dim: int | None = Field(
+        None,
+        gt=0,
+        description="SwiGLU hidden width. Empty: 8/3 * dim rounded up to a multiple of 64 (about the parameters of a 4 * dim GELU MLP).",
+    )
     max_seq_len: int = Field(512, gt=0, description="Longest sequence; the rotary tables are precomputed up to it.")
-    rope_theta: float = Field(10000.0, gt=0, description="Rotary base: larger values rotate slower, for longer contexts.")
+    rope_theta: float = Field(
+        10000.0, gt=0, description="Rotary base: larger values rotate slower, for longer contexts."
+    )
     norm_eps: float = Field(1e-5, gt=0, description="RMSNorm epsilon.")
-    tie_embeddings: bool = Field(True, description="Share the input embedding with the output head (saves vocab_size * dim parameters).")
-    norm_head: bool = Field(False, description="Baichuan 2 NormHead: L2-normalise the output embedding rows before the logits (only in the head; a tied input lookup stays raw).")
-    init_std: float = Field(0.02, gt=0, description="Std of the normal init; residual output projections get init_std / sqrt(2 * n_layers).")
+    tie_embeddings: bool = Field(
+        True, description="Share the input embedding with the output head (saves vocab_size * dim parameters)."
+    )
+    norm_head: bool = Field(
+        False,
+        description="Baichuan 2 NormHead: L2-normalise the output embedding rows before the logits (only in the head; a tied input lookup stays raw).",
+    )
+    init_std: float = Field(
+        0.02,
+        gt=0,
+        description="Std of the normal init; residual output projections get init_std / sqrt(2 * n_layers).",
+    )
 
     @model_validator(mode="after")
     def _shapes(self):
@@ -47,7 +68,9 @@ class ModelConfig(StrictModel):
         if self.n_heads % self.kv_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.kv_heads})")
         if self.head_dim % 2:
-            raise ValueError(f"head dim dim / n_heads = {self.head_dim} must be even: rotary embeddings rotate pairs of channels")
+            raise ValueError(
+                f"head dim dim / n_heads = {self.head_dim} must be even: rotary embeddings rotate pairs of channels"
+            )
         return self
 
     @property
@@ -208,7 +231,9 @@ class Llama(nn.Module):
         return float(flops)
 
 
-def lm_loss(logits: Tensor, targets: Tensor, *, ignore_index: int = -100, max_z_weight: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
+def lm_loss(
+    logits: Tensor, targets: Tensor, *, ignore_index: int = -100, max_z_weight: float = 0.0
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Mean cross-entropy over the positions whose target is not `ignore_index`, in float32 (bf16
     log-softmax over a large vocabulary loses the small probabilities), plus Baichuan 2's max-z loss
     max_z_weight * mean(max logit ** 2), which keeps logits from drifting large. Returns (loss,

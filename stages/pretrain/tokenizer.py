@@ -8,7 +8,7 @@ fallback); whitespace runs stay tokens of their own, which keeps code indentatio
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -17,10 +17,12 @@ EOS = "<|endoftext|>"
 
 def new_tokenizer() -> Tokenizer:
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),  # one digit per pre-token
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),  # one digit per pre-token
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     return tok
 
@@ -28,8 +30,13 @@ def new_tokenizer() -> Tokenizer:
 def train_tokenizer(texts: Iterable[str], vocab_size: int, path: str | None = None) -> Tokenizer:
     """Trains on `texts` (a sample of the shards); saves `tokenizer.json` to `path` when given."""
     tok = new_tokenizer()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  min_frequency=2, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=2,
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     if path is not None:
         tok.save(path)

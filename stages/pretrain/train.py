@@ -72,7 +72,13 @@ def prepare(cfg: PretrainConfig) -> Prepared:
     if heldout_path.exists():
         heldout = json.loads(heldout_path.read_text())
     else:
-        heldout = choose_heldout(read_meta(eval_files), fraction=p.heldout_fraction, min_docs=p.heldout_min_docs, max_docs=p.heldout_max_docs, seed=p.seed)
+        heldout = choose_heldout(
+            read_meta(eval_files),
+            fraction=p.heldout_fraction,
+            min_docs=p.heldout_min_docs,
+            max_docs=p.heldout_max_docs,
+            seed=p.seed,
+        )
         heldout_path.write_text(json.dumps(heldout, indent=1, ensure_ascii=False))
     tok_path = cfg.tokenizer or str(out / "tokenizer.json")
     if not os.path.exists(tok_path):
@@ -128,17 +134,37 @@ def evaluate(model, eval_sets, device, autocast, batch_size: int) -> dict[str, d
     for es in eval_sets:
         nats, tokens = 0.0, 0
         for start in range(0, len(es.windows), batch_size):
-            w = es.windows[start:start + batch_size].to(device)
+            w = es.windows[start : start + batch_size].to(device)
             with autocast():
-                logits = model(w[:, :-1].clamp_min(0))  # padding past the end only feeds positions whose targets are ignored
+                logits = model(
+                    w[:, :-1].clamp_min(0)
+                )  # padding past the end only feeds positions whose targets are ignored
             targets = w[:, 1:]
-            nats += float(F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="sum"))
+            nats += float(
+                F.cross_entropy(
+                    logits.float().reshape(-1, logits.size(-1)),
+                    targets.reshape(-1),
+                    ignore_index=-100,
+                    reduction="sum",
+                )
+            )
             tokens += int((targets != -100).sum())
-        results[es.name] = {"loss": nats / max(tokens, 1), "bpb": bits_per_byte(nats, es.bytes), "tokens": tokens, "bytes": es.bytes, "docs": es.docs}
+        results[es.name] = {
+            "loss": nats / max(tokens, 1),
+            "bpb": bits_per_byte(nats, es.bytes),
+            "tokens": tokens,
+            "bytes": es.bytes,
+            "docs": es.docs,
+        }
         total_nats, total_tokens, total_bytes = total_nats + nats, total_tokens + tokens, total_bytes + es.bytes
     if eval_sets:
-        results["all"] = {"loss": total_nats / max(total_tokens, 1), "bpb": bits_per_byte(total_nats, total_bytes),
-                          "tokens": total_tokens, "bytes": total_bytes, "docs": sum(es.docs for es in eval_sets)}
+        results["all"] = {
+            "loss": total_nats / max(total_tokens, 1),
+            "bpb": bits_per_byte(total_nats, total_bytes),
+            "tokens": total_tokens,
+            "bytes": total_bytes,
+            "docs": sum(es.docs for es in eval_sets),
+        }
     model.train()
     return results
 
@@ -164,7 +190,10 @@ def save_checkpoint(output: str, step: int, model, optimizer, sampler_state: dic
     if world > 1:
         torch.distributed.barrier()
     if rank == 0:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "world": world}, path / "state.pt")
+        torch.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "world": world},
+            path / "state.pt",
+        )
         tmp = checkpoint_dir(output) / ".latest.tmp"
         tmp.write_text(path.name)
         os.replace(tmp, checkpoint_dir(output) / "latest")
@@ -175,7 +204,9 @@ def save_checkpoint(output: str, step: int, model, optimizer, sampler_state: dic
 def load_checkpoint(path: Path, model, optimizer, sampler: WeightedSampler, rank: int, world: int) -> int:
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)  # no unpickling of arbitrary objects
     if state["world"] != world:
-        raise ValueError(f"{path}: saved with {state['world']} workers, resumed with {world}; the sampler streams differ, so resume with the same number")
+        raise ValueError(
+            f"{path}: saved with {state['world']} workers, resumed with {world}; the sampler streams differ, so resume with the same number"
+        )
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     sampler.load_state_dict(json.loads((path / f"sampler-{rank}.json").read_text()))
@@ -200,8 +231,17 @@ def build_optimizer(model, cfg: PretrainConfig, device: torch.device):
     return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=1e-8, fused=device.type == "cuda")
 
 
-def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, world: int = 1, device: torch.device | None = None,
-                 stop_after: int | None = None, report=None, log=print) -> dict:
+def train_worker(
+    cfg: PretrainConfig,
+    prepared: Prepared,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | None = None,
+    stop_after: int | None = None,
+    report=None,
+    log=print,
+) -> dict:
     """Trains (or resumes) to the configured budget; returns the final evaluation (rank 0) and timing.
     `stop_after` ends the run early after that many steps in total, as a crash would (for tests)."""
     t = cfg.train
@@ -210,12 +250,22 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
     torch.manual_seed(cfg.prep.seed)
     tok = load_tokenizer(prepared.tokenizer)
-    mcfg = ModelConfig.model_validate({"vocab_size": tok.get_vocab_size(), "max_seq_len": cfg.prep.seq_len, **cfg.model})
+    mcfg = ModelConfig.model_validate(
+        {"vocab_size": tok.get_vocab_size(), "max_seq_len": cfg.prep.seq_len, **cfg.model}
+    )
     model = Llama(mcfg).to(device)
     optimizer = build_optimizer(model, cfg, device)
     excluded = frozenset(i for ids in prepared.heldout.values() for i in ids)
-    sampler = WeightedSampler(prepared.train_files, tok, cfg.prep.seq_len, seed=cfg.prep.seed, exclude=excluded, rank=rank, world=world,
-                              buffer_docs=cfg.prep.buffer_docs)
+    sampler = WeightedSampler(
+        prepared.train_files,
+        tok,
+        cfg.prep.seq_len,
+        seed=cfg.prep.seed,
+        exclude=excluded,
+        rank=rank,
+        world=world,
+        buffer_docs=cfg.prep.buffer_docs,
+    )
     step = 0
     resume_from = latest_checkpoint(prepared.output)
     if resume_from is not None:
@@ -224,13 +274,18 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
             log(f"resumed from {resume_from} at step {step}")
     forward = model
     if world > 1:
-        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        forward = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if t.compile:
         forward = torch.compile(forward)
     eval_sets = []
     if rank == 0:
         texts = read_texts(prepared.eval_files, set(excluded))
-        eval_sets = [build_eval_set(g, [texts[i] for i in ids if i in texts], tok, cfg.prep.seq_len, eos_id(tok)) for g, ids in sorted(prepared.heldout.items())]
+        eval_sets = [
+            build_eval_set(g, [texts[i] for i in ids if i in texts], tok, cfg.prep.seq_len, eos_id(tok))
+            for g, ids in sorted(prepared.heldout.items())
+        ]
     steps = total_steps(cfg, world)
     flops_per_token = model.flops_per_token(cfg.prep.seq_len)
     peak = peak_flops(device)
@@ -258,7 +313,14 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
         step += 1
         ce_sum, z_sum, grad_norm = (float(x) for x in (ce_sum, z_sum, grad_norm))  # the step's one wait for the device
         window_tokens += tokens_per_step
-        last = {"step": step, "loss": ce_sum, "max_z": z_sum, "lr": lr, "grad_norm": grad_norm, "tokens": step * tokens_per_step}
+        last = {
+            "step": step,
+            "loss": ce_sum,
+            "max_z": z_sum,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens": step * tokens_per_step,
+        }
         if step % t.log_every == 0 or step == end:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
@@ -267,8 +329,10 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
             last["mfu"] = flops_per_token * last["tokens_per_s"] / (peak * world) if peak else None
             window_start, window_tokens = time.perf_counter(), 0
             if rank == 0:
-                log(f"step {step}/{steps}  loss {ce_sum:.4f}  lr {lr:.2e}  {last['tokens_per_s']:,.0f} tok/s" +
-                    (f"  MFU {100 * last['mfu']:.1f}%" if last["mfu"] else ""))
+                log(
+                    f"step {step}/{steps}  loss {ce_sum:.4f}  lr {lr:.2e}  {last['tokens_per_s']:,.0f} tok/s"
+                    + (f"  MFU {100 * last['mfu']:.1f}%" if last["mfu"] else "")
+                )
         if rank == 0:
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(last) + "\n")
@@ -278,8 +342,16 @@ def train_worker(cfg: PretrainConfig, prepared: Prepared, *, rank: int = 0, worl
             _log_eval(metrics_path, step, evaluate(model, eval_sets, device, autocast, t.eval_batch_size), log)
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == end:
             save_checkpoint(prepared.output, step, model, optimizer, sampler.state_dict(), rank, world)
-    result = {"steps": steps, "step": step, "last": last, "params": model.num_params(), "params_non_embedding": model.num_params(non_embedding=True),
-              "device": str(device), "world": world, "model": mcfg.model_dump()}
+    result = {
+        "steps": steps,
+        "step": step,
+        "last": last,
+        "params": model.num_params(),
+        "params_non_embedding": model.num_params(non_embedding=True),
+        "device": str(device),
+        "world": world,
+        "model": mcfg.model_dump(),
+    }
     if rank == 0 and step >= steps:
         result["eval"] = evaluate(model, eval_sets, device, autocast, t.eval_batch_size)
         _log_eval(metrics_path, step, result["eval"], log)
@@ -291,7 +363,9 @@ def _log_eval(path: Path, step: int, results: dict, log) -> None:
     with open(path, "a") as f:
         f.write(json.dumps({"step": step, "eval": results}) + "\n")
     if "all" in results:
-        log(f"step {step}: held-out loss {results['all']['loss']:.4f}, {results['all']['bpb']:.4f} bits/byte over {len(results) - 1} groups")
+        log(
+            f"step {step}: held-out loss {results['all']['loss']:.4f}, {results['all']['bpb']:.4f} bits/byte over {len(results) - 1} groups"
+        )
 
 
 # --- entry points -----------------------------------------------------------------------------------
@@ -302,8 +376,15 @@ def _ray_loop(config: dict) -> None:
     ctx = ray.train.get_context()
     cfg = PretrainConfig.model_validate(config["cfg"])
     prepared = Prepared(**config["prepared"])
-    train_worker(cfg, prepared, rank=ctx.get_world_rank(), world=ctx.get_world_size(), device=ray.train.torch.get_device(),
-                 stop_after=config.get("stop_after"), report=lambda m: ray.train.report({k: v for k, v in m.items() if v is not None}))
+    train_worker(
+        cfg,
+        prepared,
+        rank=ctx.get_world_rank(),
+        world=ctx.get_world_size(),
+        device=ray.train.torch.get_device(),
+        stop_after=config.get("stop_after"),
+        report=lambda m: ray.train.report({k: v for k, v in m.items() if v is not None}),
+    )
 
 
 def wants_ray(cfg: PretrainConfig) -> tuple[bool, bool]:
@@ -312,7 +393,6 @@ def wants_ray(cfg: PretrainConfig) -> tuple[bool, bool]:
     local_gpu = torch.cuda.is_available()
     cluster_gpu = False
     if os.environ.get("RAY_ADDRESS") and t.device != "cpu":
-
         ensure_ray()
         cluster_gpu = ray.cluster_resources().get("GPU", 0) >= 1
     use_gpu = t.device == "cuda" or (t.device == "auto" and (local_gpu or cluster_gpu))
@@ -323,16 +403,21 @@ def run_pretrain(cfg: PretrainConfig, *, stop_after: int | None = None, log=prin
     """Prepares, then trains in this process or on Ray Train workers; returns the result of rank 0."""
     prepared = prepare(cfg)
     if not is_shuffled(prepared.train_files):
-        log("note: the training files are not export shards; the sampler streams them file by file through a "
-            f"{cfg.prep.buffer_docs}-document buffer, so a source kept in its own files reaches the model in runs (export or shuffle them first)")
+        log(
+            "note: the training files are not export shards; the sampler streams them file by file through a "
+            f"{cfg.prep.buffer_docs}-document buffer, so a source kept in its own files reaches the model in runs (export or shuffle them first)"
+        )
     use_ray, use_gpu = wants_ray(cfg)
     if not use_ray:
         return train_worker(cfg, prepared, stop_after=stop_after, log=log)
 
     ensure_ray()
-    trainer = TorchTrainer(_ray_loop, train_loop_config={"cfg": cfg.model_dump(mode="json"), "prepared": asdict(prepared), "stop_after": stop_after},
-                           scaling_config=ScalingConfig(num_workers=cfg.train.workers, use_gpu=use_gpu),
-                           run_config=RunConfig(name="pretrain", storage_path=str(Path(cfg.output).resolve() / "ray")))
+    trainer = TorchTrainer(
+        _ray_loop,
+        train_loop_config={"cfg": cfg.model_dump(mode="json"), "prepared": asdict(prepared), "stop_after": stop_after},
+        scaling_config=ScalingConfig(num_workers=cfg.train.workers, use_gpu=use_gpu),
+        run_config=RunConfig(name="pretrain", storage_path=str(Path(cfg.output).resolve() / "ray")),
+    )
     trainer.fit()
     eval_path = Path(cfg.output) / "eval.json"
     return json.loads(eval_path.read_text()) if eval_path.exists() else {"step": stop_after}

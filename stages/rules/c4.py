@@ -70,8 +70,10 @@ def signals(view) -> dict[str, np.ndarray]:
     curly = passed_js & match(r"(^|[^-])\{")  # MediaWiki's -{zh-hans:...}- language markup is not code
     kept = passed_js & ~policy
 
-    sentences = both(pc.count_substring_regex(lines, _SENTENCES_EN).to_numpy(zero_copy_only=False),
-                     pc.count_substring_regex(lines, chinese.SENTENCE_END).to_numpy(zero_copy_only=False))
+    sentences = both(
+        pc.count_substring_regex(lines, _SENTENCES_EN).to_numpy(zero_copy_only=False),
+        pc.count_substring_regex(lines, chinese.SENTENCE_END).to_numpy(zero_copy_only=False),
+    )
     sentences = np.maximum(sentences, 1)
     removed_chars = np.bincount(view.line_doc[~kept], weights=view.line_len[~kept], minlength=n)
     line_chars = np.bincount(view.line_doc, weights=view.line_len, minlength=n)

@@ -33,15 +33,17 @@ LEXICONS = Path(__file__).resolve().parents[2] / "data" / "lexicons"
 # Contact solicitations. Mobile numbers (11 digits starting 13-19), hotline numbers (400/800 and
 # area-code numbers), QQ numbers, and WeChat requests ("加微信", "微信号：", "加V", "V信" and the
 # homophones used to dodge filters). "微信" alone is a product name and is not a hit.
-CONTACT = "|".join([
-    r"(?:^|[^0-9])1[3-9][0-9]{9}(?:[^0-9]|$)",
-    r"[48]00[- ]?[0-9]{3}[- ]?[0-9]{4}",
-    r"(?:^|[^0-9])0[1-9][0-9]{1,2}-[0-9]{7,8}",
-    r"(?i:qq)\s*(?:号|群)?\s*[:：]?\s*[1-9][0-9]{4,10}",
-    r"加\s*(?:微信|微|[vV]|薇|威|卫)",
-    r"(?:微信|薇信|威信|[vV]信|[vV][xX]|[wW][xX])\s*(?:号)?\s*[:：]",
-    r"(?:咨询|联系|客服|服务|订购|招商)(?:电话|热线|微信|QQ)",
-])
+CONTACT = "|".join(
+    [
+        r"(?:^|[^0-9])1[3-9][0-9]{9}(?:[^0-9]|$)",
+        r"[48]00[- ]?[0-9]{3}[- ]?[0-9]{4}",
+        r"(?:^|[^0-9])0[1-9][0-9]{1,2}-[0-9]{7,8}",
+        r"(?i:qq)\s*(?:号|群)?\s*[:：]?\s*[1-9][0-9]{4,10}",
+        r"加\s*(?:微信|微|[vV]|薇|威|卫)",
+        r"(?:微信|薇信|威信|[vV]信|[vV][xX]|[wW][xX])\s*(?:号)?\s*[:：]",
+        r"(?:咨询|联系|客服|服务|订购|招商)(?:电话|热线|微信|QQ)",
+    ]
+)
 
 # A sentence end in Chinese text: a full-width stop, or an ASCII one followed by a space, a Han
 # character or the end (scientific Chinese often uses ASCII `,` and `.`: "...作用.结合地质...").
@@ -100,8 +102,9 @@ class TraditionalToSimplified:
         try:
             import opencc
         except ImportError:
-            raise RuntimeError("heuristics: t2s is on but OpenCC is not installed; `pip install opencc==1.4.2` "
-                               "(or set t2s: false)") from None
+            raise RuntimeError(
+                "heuristics: t2s is on but OpenCC is not installed; `pip install opencc==1.4.2` (or set t2s: false)"
+            ) from None
         self._converter = opencc.OpenCC("t2s")
 
     def convert(self, texts: list[str]) -> list[str]:
@@ -143,4 +146,6 @@ def han_count(text: pa.Array) -> np.ndarray:
 
 
 def kana_count(text: pa.Array) -> np.ndarray:
-    return pc.count_substring_regex(text, r"[\p{Hiragana}\p{Katakana}]").to_numpy(zero_copy_only=False).astype(np.int64)
+    return (
+        pc.count_substring_regex(text, r"[\p{Hiragana}\p{Katakana}]").to_numpy(zero_copy_only=False).astype(np.int64)
+    )

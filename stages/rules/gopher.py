@@ -68,8 +68,9 @@ def signals(view) -> dict[str, np.ndarray]:
     out["h_words"] = np.rint(words * view.scale).astype(np.int64)  # extrapolated past the analysed prefix
     out["h_mean_word_len"] = _div(np.bincount(view.tok_doc[w], weights=view.norm_len[w], minlength=n), words, np.nan)
     hashes = pc.count_substring(view.text, "#").to_numpy(zero_copy_only=False)
-    ellipses = (pc.count_substring(view.text, "...").to_numpy(zero_copy_only=False)
-                + pc.count_substring(view.text, "…").to_numpy(zero_copy_only=False))
+    ellipses = pc.count_substring(view.text, "...").to_numpy(zero_copy_only=False) + pc.count_substring(
+        view.text, "…"
+    ).to_numpy(zero_copy_only=False)
     out["h_symbol_ratio"] = _div(np.maximum(hashes, ellipses), words, 0.0)
     bullet = pc.match_substring_regex(view.lines, _BULLET).to_numpy(zero_copy_only=False)
     ellipsis = pc.match_substring_regex(view.lines, _ELLIPSIS_END).to_numpy(zero_copy_only=False)
@@ -90,7 +91,9 @@ def signals(view) -> dict[str, np.ndarray]:
     para_len = pc.utf8_length(paras).to_numpy(zero_copy_only=False)
     n_paras = np.bincount(para_doc, minlength=n)
     out["h_dup_para_frac"] = _div(np.bincount(para_doc[dup_para], minlength=n), n_paras, 0.0)
-    out["h_dup_para_char_frac"] = _div(np.bincount(para_doc[dup_para], weights=para_len[dup_para], minlength=n), view.chars, 0.0)
+    out["h_dup_para_char_frac"] = _div(
+        np.bincount(para_doc[dup_para], weights=para_len[dup_para], minlength=n), view.chars, 0.0
+    )
     out.update(_ngram_signals(view))
     return out
 
@@ -113,8 +116,8 @@ def _ngram_signals(view) -> dict[str, np.ndarray]:
         for k in range(2, max(DUP_NGRAMS) + 1):
             if m < k:
                 break
-            h = h[:-1] * _P + (ids[k - 1:] + np.uint64(1)) * _Q
-            start = np.flatnonzero(doc[: m - k + 1] == doc[k - 1:])  # n-grams inside one document
+            h = h[:-1] * _P + (ids[k - 1 :] + np.uint64(1)) * _Q
+            start = np.flatnonzero(doc[: m - k + 1] == doc[k - 1 :])  # n-grams inside one document
             if start.size == 0:
                 continue
             keys = h[start] ^ doc_mix[start]
@@ -130,7 +133,10 @@ def _ngram_signals(view) -> dict[str, np.ndarray]:
                 out[f"h_top_{k}gram_frac"] = _div(top, view.chars, 0.0)
             if k in DUP_NGRAMS:
                 dup_start = start[~first]
-                edges = np.bincount(dup_start, minlength=m + 1)[: m + 1] - np.bincount(dup_start + k, minlength=m + 1)[: m + 1]
+                edges = (
+                    np.bincount(dup_start, minlength=m + 1)[: m + 1]
+                    - np.bincount(dup_start + k, minlength=m + 1)[: m + 1]
+                )
                 covered = np.cumsum(edges)[:m] > 0
                 dup_chars = np.bincount(doc[covered], weights=length[covered], minlength=n_docs)
                 out[f"h_dup_{k}gram_frac"] = _div(dup_chars, view.chars, 0.0)

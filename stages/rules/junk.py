@@ -24,17 +24,19 @@ import pyarrow.compute as pc
 from stages.rules import Rule
 
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
-MOJIBAKE = "|".join([
-    r"\x{FFFD}",
-    r"[\x{E000}-\x{F8FF}]",
-    rf"[ÃÂ][\x{{A0}}-\x{{BF}}{_CP1252_HIGH}]",
-    "â€",
-    "ï¿½",
-    "锟斤拷",
-    "烫烫烫",
-    "屯屯屯",
-    "[銆锛鈥]",
-])
+MOJIBAKE = "|".join(
+    [
+        r"\x{FFFD}",
+        r"[\x{E000}-\x{F8FF}]",
+        rf"[ÃÂ][\x{{A0}}-\x{{BF}}{_CP1252_HIGH}]",
+        "â€",
+        "ï¿½",
+        "锟斤拷",
+        "烫烫烫",
+        "屯屯屯",
+        "[銆锛鈥]",
+    ]
+)
 
 RULES = [
     Rule("junk-only-symbols", "h_letters", "min", "junk_min_letters"),

@@ -20,6 +20,18 @@ from stages.url_filter.urls import (
 )
 
 __all__ = [
-    "DEFAULT_TRACKING_PARAMS", "INVALID", "Blocklists", "ExtraList", "Parsed", "UrlFilter", "UrlFilterConfig",
-    "concatenated", "list_domain", "normalize_host", "parse_url", "registered_label", "resolve_path", "tracking_rules",
+    "DEFAULT_TRACKING_PARAMS",
+    "INVALID",
+    "Blocklists",
+    "ExtraList",
+    "Parsed",
+    "UrlFilter",
+    "UrlFilterConfig",
+    "concatenated",
+    "list_domain",
+    "normalize_host",
+    "parse_url",
+    "registered_label",
+    "resolve_path",
+    "tracking_rules",
 ]

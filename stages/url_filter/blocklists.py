@@ -141,8 +141,11 @@ class Blocklists:
                 self.expressions.append((cat, "|".join(f"(?:{p})" for p in patterns)))
         self._load_words(config)
         if self.skipped_includes:
-            log.warning("url_filter: skipped %d v2fly include: lines (other v2fly files; add them as extra_lists): %s",
-                        len(self.skipped_includes), ", ".join(self.skipped_includes[:10]))
+            log.warning(
+                "url_filter: skipped %d v2fly include: lines (other v2fly files; add them as extra_lists): %s",
+                len(self.skipped_includes),
+                ", ".join(self.skipped_includes[:10]),
+            )
 
     def _load_domains(self, path: Path, category: str) -> None:
         for _, entry in list_lines(path):
@@ -179,8 +182,10 @@ class Blocklists:
             elif kind == "include":
                 self.skipped_includes.append(value)
             else:
-                raise ValueError(f"{path}:{number}: unknown v2fly entry type '{kind}:' "
-                                 "(expected domain, full, keyword, regexp or include)")
+                raise ValueError(
+                    f"{path}:{number}: unknown v2fly entry type '{kind}:' "
+                    "(expected domain, full, keyword, regexp or include)"
+                )
         # one alternation per category: a single RE2 pass per batch instead of one per pattern
         merged: dict[str, list[str]] = {}
         for cat, p in self.host_regex:
@@ -244,8 +249,10 @@ class Blocklists:
             return None
         pq = parsed.path_query
         for prefix, cat in entries:
-            if not prefix or pq == prefix or (
-                pq.startswith(prefix) and (prefix[-1] in "/?&" or pq[len(prefix)] in "/?&#")
+            if (
+                not prefix
+                or pq == prefix
+                or (pq.startswith(prefix) and (prefix[-1] in "/?&" or pq[len(prefix)] in "/?&#"))
             ):
                 return cat
         return None

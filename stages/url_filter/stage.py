@@ -162,12 +162,15 @@ class UrlFilterConfig(StrictModel):
         for cat in self.categories:
             if not any((r / cat / "domains").is_file() or (r / cat / "urls").is_file() for r in roots):
                 known = sorted({d.name for r in roots if r.is_dir() for d in r.iterdir() if d.is_dir()})
-                raise ValueError(f"category '{cat}' has no domains or urls file in {self.ut1_roots} "
-                                 f"(available: {', '.join(known)})")
+                raise ValueError(
+                    f"category '{cat}' has no domains or urls file in {self.ut1_roots} (available: {', '.join(known)})"
+                )
         for cat in self.expression_categories:
             if not any(expression_file(r / cat) for r in roots):
-                raise ValueError(f"expression category '{cat}' has no expressions or very_restrictive_expression file "
-                                 f"in {self.ut1_roots}")
+                raise ValueError(
+                    f"expression category '{cat}' has no expressions or very_restrictive_expression file "
+                    f"in {self.ut1_roots}"
+                )
         word_roots = [resolve_path(r) for r in self.word_roots]
         for cat in self.word_categories:
             if not any((r / cat).is_dir() for r in word_roots):

@@ -43,10 +43,47 @@ except ImportError:  # pragma: no cover - depends on the environment
     _idna = None
 
 DEFAULT_TRACKING_PARAMS = [
-    "utm_*", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "fbclid", "msclkid", "yclid", "ttclid", "twclid",
-    "igshid", "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "hsa_*", "pk_*", "mtm_*",
-    "spm", "scm", "from", "tt_from", "share_source", "share_medium", "share_plat", "share_from", "vd_source",
-    "isappinstalled", "hmsr", "hmpl", "hmcu", "hmkw", "hmci", "ref_src", "ref_url", "phpsessid", "jsessionid",
+    "utm_*",
+    "gclid",
+    "gclsrc",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "msclkid",
+    "yclid",
+    "ttclid",
+    "twclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "hsa_*",
+    "pk_*",
+    "mtm_*",
+    "spm",
+    "scm",
+    "from",
+    "tt_from",
+    "share_source",
+    "share_medium",
+    "share_plat",
+    "share_from",
+    "vd_source",
+    "isappinstalled",
+    "hmsr",
+    "hmpl",
+    "hmcu",
+    "hmkw",
+    "hmci",
+    "ref_src",
+    "ref_url",
+    "phpsessid",
+    "jsessionid",
 ]
 
 
@@ -126,7 +163,7 @@ def parse_url(raw: str, tracking: tuple[frozenset, tuple], max_chars: int = 4096
     scheme = "http"
     if m:
         candidate = m.group()[:-1].lower()
-        rest = s[m.end():]
+        rest = s[m.end() :]
         if candidate in ("http", "https"):
             scheme = candidate
             s = rest
@@ -141,21 +178,21 @@ def parse_url(raw: str, tracking: tuple[frozenset, tuple], max_chars: int = 4096
         s = s[:cut].replace("\\", "/") + s[cut:]
     s = s.lstrip("/")
     end = _first_of(s, "/?#")
-    authority, tail = s[:end], s[end:end + max_chars]
+    authority, tail = s[:end], s[end : end + max_chars]
     at = authority.rfind("@")
     if at >= 0:
-        authority = authority[at + 1:]
+        authority = authority[at + 1 :]
     if authority.startswith("["):
         close = authority.find("]")
         if close < 0:
             return INVALID
-        raw_host, port_part = authority[: close + 1], authority[close + 1:]
+        raw_host, port_part = authority[: close + 1], authority[close + 1 :]
         if port_part and not port_part.startswith(":"):
             return INVALID
         port = port_part[1:]
     else:
         colon = authority.rfind(":")
-        raw_host, port = (authority[:colon], authority[colon + 1:]) if colon >= 0 else (authority, "")
+        raw_host, port = (authority[:colon], authority[colon + 1 :]) if colon >= 0 else (authority, "")
     if port:
         if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
             return INVALID
@@ -169,10 +206,10 @@ def parse_url(raw: str, tracking: tuple[frozenset, tuple], max_chars: int = 4096
     hash_at = tail.find("#")
     if hash_at >= 0:
         if tail.startswith("#!", hash_at):  # a `#!` route names the content (old AJAX crawling scheme)
-            fragment = "#" + _norm_pct(tail[hash_at + 1:], _QUERY_SAFE)
+            fragment = "#" + _norm_pct(tail[hash_at + 1 :], _QUERY_SAFE)
         tail = tail[:hash_at]
     q_at = tail.find("?")
-    path, query = (tail[:q_at], tail[q_at + 1:]) if q_at >= 0 else (tail, "")
+    path, query = (tail[:q_at], tail[q_at + 1 :]) if q_at >= 0 else (tail, "")
     path = _norm_path(path)
     query = _norm_query(query, tracking) if query else ""
     path_query = path + ("?" + query if query else "") + fragment
@@ -406,4 +443,3 @@ def registered_label(host: str) -> str:
     if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in ("com", "net", "org", "gov", "edu", "ac", "co"):
         return labels[-3]
     return labels[-2] if len(labels) >= 2 else labels[0]
-

@@ -8,8 +8,8 @@ WET, not WARC; files no reader claims (READMEs, licences, urls.tsv) are not inpu
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from stages.ingest.base import Chunk, InputFileError, Reader
 from stages.ingest.readers.html import HTML

@@ -32,7 +32,7 @@ import gzip
 import os
 import re
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -45,15 +45,17 @@ URLS_FILE = "urls.tsv"
 MARKUP_PREFIX_CHARS = 65536  # a page with no tag this far in is not HTML
 _MARKUP = re.compile(r"<(?:!doctype|!--|/?[a-zA-Z][a-zA-Z0-9-]*[\s/>])", re.I)
 
-SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("text", pa.large_string(), nullable=False),
-    pa.field("url", pa.string()),
-    pa.field("source", pa.string(), nullable=False),
-    pa.field("lang", pa.string()),
-    pa.field("fetch_date", pa.string()),
-    pa.field("charset", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("lang", pa.string()),
+        pa.field("fetch_date", pa.string()),
+        pa.field("charset", pa.string()),
+    ]
+)
 
 
 def read_html_chunks(path: str, relpath: str, spec, rows_per_shard: int) -> Iterator[Chunk]:

@@ -12,7 +12,8 @@ import gzip
 import io
 import json
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pyarrow as pa

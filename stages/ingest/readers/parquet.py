@@ -7,7 +7,7 @@ relpath, row) with rows counted from 0 over the whole file.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,7 +50,8 @@ def _batch_to_chunk(table: pa.Table, first_row: int, path: str, relpath: str, sp
     null_text = text.is_null().to_numpy(zero_copy_only=False)
     rejects = [
         reject_row(spec, relpath, r, "missing-text", f"{path}: row {r}: '{spec.text_field}' is null")
-        for r, bad in zip(rows, null_text) if bad
+        for r, bad in zip(rows, null_text)
+        if bad
     ]
     if rejects:
         table = table.filter(pc.invert(pc.is_null(text)))

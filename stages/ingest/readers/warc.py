@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pyarrow as pa
 
@@ -60,16 +60,18 @@ from stages.ingest.web.records import Record, WarcDamage, WarcStream, clean_uri,
 
 MAX_MIME_KEYS = 30  # distinct `response-non-html:<mime>` counters per file before folding into `...:other`
 
-SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("text", pa.large_string(), nullable=False),
-    pa.field("url", pa.string()),
-    pa.field("source", pa.string(), nullable=False),
-    pa.field("lang", pa.string()),
-    pa.field("fetch_date", pa.string()),
-    pa.field("warc_record_id", pa.string()),
-    pa.field("charset", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("lang", pa.string()),
+        pa.field("fetch_date", pa.string()),
+        pa.field("warc_record_id", pa.string()),
+        pa.field("charset", pa.string()),
+    ]
+)
 
 
 @dataclass
@@ -122,8 +124,9 @@ def record_to_doc(record: Record, path: str, relpath: str, spec) -> _Outcome:
     return _finish(record, path, relpath, spec, text, codec, 0.0, source_text=html)
 
 
-def _finish(record: Record, path: str, relpath: str, spec, text: str, codec: str, bad: float,
-            source_text: str) -> _Outcome:
+def _finish(
+    record: Record, path: str, relpath: str, spec, text: str, codec: str, bad: float, source_text: str
+) -> _Outcome:
     if bad > BAD_CHAR_SHARE:
         why = f"{bad:.0%} of characters are replacement or control characters after decoding as {codec}"
         return _Outcome(reject=_reject(record, path, relpath, spec, "warc-undecodable", why, source_text))
@@ -131,16 +134,18 @@ def _finish(record: Record, path: str, relpath: str, spec, text: str, codec: str
         kind = "HTML" if record.type == "response" else "content"
         why = f"no text in {len(source_text)} characters of {kind}"
         return _Outcome(reject=_reject(record, path, relpath, spec, "warc-empty-extraction", why, source_text))
-    return _Outcome(doc={
-        "id": make_id(spec.source, relpath, record.number),
-        "text": text,
-        "url": clean_uri(record.headers.get("warc-target-uri")),
-        "source": spec.source,
-        "lang": spec.lang,
-        "fetch_date": record.headers.get("warc-date"),
-        "warc_record_id": clean_uri(record.headers.get("warc-record-id")),
-        "charset": codec,
-    })
+    return _Outcome(
+        doc={
+            "id": make_id(spec.source, relpath, record.number),
+            "text": text,
+            "url": clean_uri(record.headers.get("warc-target-uri")),
+            "source": spec.source,
+            "lang": spec.lang,
+            "fetch_date": record.headers.get("warc-date"),
+            "warc_record_id": clean_uri(record.headers.get("warc-record-id")),
+            "charset": codec,
+        }
+    )
 
 
 def _mime_key(mime: str) -> str:

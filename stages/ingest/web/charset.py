@@ -14,13 +14,47 @@ BAD_CHAR_SHARE = 0.05  # more replacement/control characters than this: binary o
 # read as the superset browsers use. gb2312/gbk pages routinely hold characters outside GB2312, so
 # they are decoded as GB18030; big5 as Big5-HKSCS; latin-1 and ascii as windows-1252.
 _CHARSET_ALIASES = {
-    **dict.fromkeys(["gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "euc-cn", "x-euc-cn", "csgb2312",
-                     "gb_2312-80", "gb_2312", "iso-ir-58", "chinese", "gb18030"], "gb18030"),
+    **dict.fromkeys(
+        [
+            "gb2312",
+            "gbk",
+            "x-gbk",
+            "cp936",
+            "ms936",
+            "windows-936",
+            "euc-cn",
+            "x-euc-cn",
+            "csgb2312",
+            "gb_2312-80",
+            "gb_2312",
+            "iso-ir-58",
+            "chinese",
+            "gb18030",
+        ],
+        "gb18030",
+    ),
     **dict.fromkeys(["big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5", "big5hkscs", "cp950"], "big5hkscs"),
-    **dict.fromkeys(["iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii",
-                     "windows-1252", "cp1252", "x-cp1252", "cp819", "ibm819"], "cp1252"),
-    **dict.fromkeys(["shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "csshiftjis", "cp932"],
-                    "cp932"),
+    **dict.fromkeys(
+        [
+            "iso-8859-1",
+            "iso8859-1",
+            "iso_8859-1",
+            "latin1",
+            "latin-1",
+            "l1",
+            "us-ascii",
+            "ascii",
+            "windows-1252",
+            "cp1252",
+            "x-cp1252",
+            "cp819",
+            "ibm819",
+        ],
+        "cp1252",
+    ),
+    **dict.fromkeys(
+        ["shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j", "csshiftjis", "cp932"], "cp932"
+    ),
     **dict.fromkeys(["euc-kr", "ks_c_5601-1987", "ksc5601", "korean", "windows-949", "cp949"], "cp949"),
     **dict.fromkeys(["tis-620", "iso-8859-11", "windows-874", "cp874"], "cp874"),
     **dict.fromkeys(["x-mac-cyrillic", "x-mac-ukrainian"], "mac-cyrillic"),
@@ -32,10 +66,25 @@ _CHARSET_ALIASES = {
 # The encodings of the WHATWG Encoding standard, as Python names them: a declared or detected label
 # must land on one of these. It keeps out what Python can "decode" but no page is written in (rot13,
 # base64, unicode_escape) and UTF-7, which browsers refuse.
-WEB_CODECS = {"utf-8", "utf-16-le", "utf-16-be", "cp866", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874",
-              "gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949",
-              *(f"iso8859-{i}" for i in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
-              *(f"cp{i}" for i in range(1250, 1259))}
+WEB_CODECS = {
+    "utf-8",
+    "utf-16-le",
+    "utf-16-be",
+    "cp866",
+    "koi8-r",
+    "koi8-u",
+    "mac-roman",
+    "mac-cyrillic",
+    "cp874",
+    "gb18030",
+    "big5hkscs",
+    "euc_jp",
+    "iso2022_jp",
+    "cp932",
+    "cp949",
+    *(f"iso8859-{i}" for i in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
+    *(f"cp{i}" for i in range(1250, 1259)),
+}
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([\w.:\-]+)|<\?xml[^>]{0,200}?encoding\s*=\s*["']([\w.:\-]+)""", re.I
@@ -89,11 +138,12 @@ def decode_html(body: bytes, declared: str | None, sniff_meta: bool = True) -> t
     boms = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
     for bom, codec in boms:
         if body.startswith(bom):
-            text = body[len(bom):].decode(codec, "replace")
+            text = body[len(bom) :].decode(codec, "replace")
             return text, codec, _bad_share(text)
     if body.isascii():
         text = body.decode("ascii")
         return text, "utf-8", _bad_share(text)
+
     def candidates():  # lazily: detection costs more than the rest, and most pages are UTF-8
         yield "utf-8"
         yield codec_name(declared)

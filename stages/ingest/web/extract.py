@@ -13,9 +13,40 @@ from resiliparse.extract.html2text import extract_plain_text  # 2 ms to import, 
 MAX_DEPTH = 3000  # deeper element nesting is refused: extraction time grows with the square of depth
 
 # Elements that are void or close themselves implicitly, so their start tags add no depth.
-_FLAT_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
-                  "param", "keygen", "p", "li", "td", "th", "tr", "dt", "dd", "option", "optgroup", "rb", "rt", "rp",
-                  "colgroup", "tbody", "thead", "tfoot", "!doctype"}
+_FLAT_ELEMENTS = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+    "param",
+    "keygen",
+    "p",
+    "li",
+    "td",
+    "th",
+    "tr",
+    "dt",
+    "dd",
+    "option",
+    "optgroup",
+    "rb",
+    "rt",
+    "rp",
+    "colgroup",
+    "tbody",
+    "thead",
+    "tfoot",
+    "!doctype",
+}
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
 
 

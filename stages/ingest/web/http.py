@@ -30,7 +30,7 @@ def parse_http(block: bytes) -> HttpResponse:
         raise HttpError("no end of HTTP headers")
     end = min(ends)
     head = block[:end]
-    body = block[end + (4 if block[end:end + 4] == b"\r\n\r\n" else 2):]
+    body = block[end + (4 if block[end : end + 4] == b"\r\n\r\n" else 2) :]
     lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
     match = re.match(r"HTTP/\d(?:\.\d)?\s+(\d{3})", lines[0])
     if not match:
@@ -75,11 +75,11 @@ def _dechunk(body: bytes) -> bytes:
             raise HttpError(f"bad chunk size {size_text[:20]!r}") from None
         if size == 0:
             break
-        out.append(body[eol + 1: eol + 1 + size])
+        out.append(body[eol + 1 : eol + 1 + size])
         pos = eol + 1 + size
-        if body[pos:pos + 2] == b"\r\n":
+        if body[pos : pos + 2] == b"\r\n":
             pos += 2
-        elif body[pos:pos + 1] == b"\n":
+        elif body[pos : pos + 1] == b"\n":
             pos += 1
     return b"".join(out)
 

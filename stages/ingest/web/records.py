@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import zlib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 MAX_LINE = 64 << 10  # a WARC or HTTP header line longer than this is not a header
 MAX_HEADER_BYTES = 256 << 10
@@ -145,7 +145,7 @@ class WarcStream:
     def close(self) -> None:
         self.reader.close()
 
-    def __enter__(self) -> "WarcStream":
+    def __enter__(self) -> WarcStream:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -124,13 +124,18 @@ def build(sample: Path, refined: Path | None = None) -> dict[str, bytes]:
     # 5 lines: good, truncated JSON (first 40 bytes of a real line), good, `{"text": ` + garbage, good
     prefix = good[1][:40]
     prefix.decode("utf-8")  # a whole-character cut, so the only fault on line 2 is the JSON
-    files["malformed.jsonl"] = b"\n".join([
-        good[0],
-        prefix,
-        good[1],
-        b'{"text": ' + b"garbage, not JSON ]] {{",
-        good[2],
-    ]) + b"\n"
+    files["malformed.jsonl"] = (
+        b"\n".join(
+            [
+                good[0],
+                prefix,
+                good[1],
+                b'{"text": ' + b"garbage, not JSON ]] {{",
+                good[2],
+            ]
+        )
+        + b"\n"
+    )
 
     # 3 lines; line 2 is a real record whose text has raw invalid UTF-8 bytes spliced in
     rec = dict(recs[1])
@@ -138,7 +143,9 @@ def build(sample: Path, refined: Path | None = None) -> dict[str, bytes]:
     rec["text"] = rec["text"][:k] + MARK + rec["text"][k:]
     raw = dumps(rec)
     assert raw.count(MARK.encode("utf-8")) == 1
-    files["invalid_utf8.jsonl"] = b"\n".join([good[0], raw.replace(MARK.encode("utf-8"), INVALID_UTF8), good[2]]) + b"\n"
+    files["invalid_utf8.jsonl"] = (
+        b"\n".join([good[0], raw.replace(MARK.encode("utf-8"), INVALID_UTF8), good[2]]) + b"\n"
+    )
 
     files["empty.jsonl"] = b""
 
@@ -164,27 +171,27 @@ def build(sample: Path, refined: Path | None = None) -> dict[str, bytes]:
     ctl = dict(recs[2])
     t = ctl["text"]
     a, b = cut_after_word(t, 30), cut_after_word(t, 90)
-    ctl["text"] = (
-        "\x01\x02" + t[:a] + "\x07\x08\x0b\x0c\x1b[31m" + t[a:b] + "\x1b[0m\x7f\x85\x9b\x00" + t[b:] + "\x1f"
-    )
+    ctl["text"] = "\x01\x02" + t[:a] + "\x07\x08\x0b\x0c\x1b[31m" + t[a:b] + "\x1b[0m\x7f\x85\x9b\x00" + t[b:] + "\x1f"
     files["nul_bytes.jsonl"] = dumps(nul) + b"\n" + dumps(ctl) + b"\n"
 
     # good lines between empty and whitespace-only lines (spaces, tabs, a CRLF blank line);
     # the last line is whitespace without a final newline
-    files["blank_lines.jsonl"] = b"\n".join([
-        b"",
-        good[0],
-        b"",
-        b"   ",
-        good[1],
-        b"\t",
-        b"  \t  ",
-        b"\r",
-        good[2],
-        b"",
-        b"",
-        b"    ",
-    ])
+    files["blank_lines.jsonl"] = b"\n".join(
+        [
+            b"",
+            good[0],
+            b"",
+            b"   ",
+            good[1],
+            b"\t",
+            b"  \t  ",
+            b"\r",
+            good[2],
+            b"",
+            b"",
+            b"    ",
+        ]
+    )
 
     # --- Parquet: six of the shortest real documents, damaged or mistyped ---------------------------
     six = sorted(sorted(range(len(lines)), key=lambda i: (len(lines[i]), i))[:6])
@@ -200,36 +207,62 @@ def build(sample: Path, refined: Path | None = None) -> dict[str, bytes]:
     footer_len = int.from_bytes(good_pq[-8:-4], "little")
     bad = bytearray(good_pq)
     start = len(bad) - 8 - footer_len
-    bad[start:start + footer_len] = bytes((i * 37 + 11) & 0xFF for i in range(footer_len))
+    bad[start : start + footer_len] = bytes((i * 37 + 11) & 0xFF for i in range(footer_len))
     files["corrupt_footer.parquet"] = bytes(bad)
     # cut at 60%: no footer and no closing magic (an interrupted copy)
     files["truncated.parquet"] = good_pq[: int(len(good_pq) * TRUNCATE_AT)]
     # footer intact, the `text` column's page header overwritten: opens, fails when read
     bad = bytearray(good_pq)
     off = meta.row_group(0).column(1).data_page_offset
-    bad[off:off + 16] = b"\xff" * 16
+    bad[off : off + 16] = b"\xff" * 16
     files["corrupt_page.parquet"] = bytes(bad)
 
     files["no_text_column.parquet"] = parquet_bytes(pa.table({"id": ids, "content": texts, "url": urls}))
-    files["text_int.parquet"] = parquet_bytes(pa.table({"id": ids, "text": pa.array([len(t) for t in texts], pa.int64()), "url": urls}))
+    files["text_int.parquet"] = parquet_bytes(
+        pa.table({"id": ids, "text": pa.array([len(t) for t in texts], pa.int64()), "url": urls})
+    )
     # url as integers (one null), id as integers (one null): both cast to strings at ingest
-    files["url_int.parquet"] = parquet_bytes(pa.table({
-        "id": [f"url-int-{i}" for i in range(len(texts))], "text": texts,
-        "url": pa.array([None if i == 2 else 1000 + i for i in range(len(texts))], pa.int64())}))
-    files["id_int.parquet"] = parquet_bytes(pa.table({
-        "id": pa.array([None if i == 3 else 7 + i for i in range(len(texts))], pa.int64()), "text": texts, "url": urls}))
+    files["url_int.parquet"] = parquet_bytes(
+        pa.table(
+            {
+                "id": [f"url-int-{i}" for i in range(len(texts))],
+                "text": texts,
+                "url": pa.array([None if i == 2 else 1000 + i for i in range(len(texts))], pa.int64()),
+            }
+        )
+    )
+    files["id_int.parquet"] = parquet_bytes(
+        pa.table(
+            {
+                "id": pa.array([None if i == 3 else 7 + i for i in range(len(texts))], pa.int64()),
+                "text": texts,
+                "url": urls,
+            }
+        )
+    )
     # url as a list of strings: no cast to a string exists; the file is an error, not a crash
-    files["url_list.parquet"] = parquet_bytes(pa.table({"id": [f"url-list-{i}" for i in range(len(texts))], "text": texts,
-                                                        "url": pa.array([[u] for u in urls], pa.list_(pa.string()))}))
+    files["url_list.parquet"] = parquet_bytes(
+        pa.table(
+            {
+                "id": [f"url-list-{i}" for i in range(len(texts))],
+                "text": texts,
+                "url": pa.array([[u] for u in urls], pa.list_(pa.string())),
+            }
+        )
+    )
 
     # --- hostile URLs, each with a real text (a distinct document of the refined sample) ------------
     if refined is not None:
         with gzip.open(refined, "rb") as f:
             ref = [json.loads(ln) for ln in f if ln.strip()]
         # English subsets only (the stackexchange one is Spanish), in file order
-        ref = [r for r in ref if "stackexchange" not in r.get("subset", "") and len(r["text"]) >= 300][: len(HOSTILE_URLS)]
+        ref = [r for r in ref if "stackexchange" not in r.get("subset", "") and len(r["text"]) >= 300][
+            : len(HOSTILE_URLS)
+        ]
         if len(ref) < len(HOSTILE_URLS):
-            raise SystemExit(f"{refined}: need {len(HOSTILE_URLS)} English documents of 300+ characters, found {len(ref)}")
+            raise SystemExit(
+                f"{refined}: need {len(HOSTILE_URLS)} English documents of 300+ characters, found {len(ref)}"
+            )
         rows = []
         for i, (url, r) in enumerate(zip(HOSTILE_URLS, ref)):
             rows.append(dumps({"id": f"hostile-url-{i:02d}", "text": cut_at_sentence(r["text"], 700), "url": url}))
@@ -243,8 +276,18 @@ def build(sample: Path, refined: Path | None = None) -> dict[str, bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, help="the ccnet sample JSONL (default: data/sample/en/ccnet-head.jsonl)")
-    ap.add_argument("--refined", type=Path, default=DEFAULT_REFINED, help="texts for hostile_urls.jsonl (default: data/sample/en/refined.jsonl.gz)")
+    ap.add_argument(
+        "--sample",
+        type=Path,
+        default=DEFAULT_SAMPLE,
+        help="the ccnet sample JSONL (default: data/sample/en/ccnet-head.jsonl)",
+    )
+    ap.add_argument(
+        "--refined",
+        type=Path,
+        default=DEFAULT_REFINED,
+        help="texts for hostile_urls.jsonl (default: data/sample/en/refined.jsonl.gz)",
+    )
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: this script's folder)")
     args = ap.parse_args(argv)
     if not args.sample.is_file():
