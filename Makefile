@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test models clean browser
+.PHONY: run test lint models clean browser
 
 SHARED_DATA ?= ../shared/data
 
@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## run the whole pipeline on the bundled sample with an embedded local Ray
 	$(BIN)/winnow run configs/default.yaml
 
-test: $(STAMP) browser  ## run the test suite (starts real local Ray clusters; no GPU needed)
+test: $(STAMP) browser lint  ## lint, then the test suite (starts real local Ray clusters; no GPU needed)
 	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)  ## ruff: the lint rules and the format check configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The report test opens report.html in a real headless Chromium (Debian's package); without one that
 # test is skipped with a message.
