@@ -6,6 +6,7 @@ from stages.export import Export
 from stages.heuristics import Heuristics
 from stages.ingest.stage import Ingest
 from stages.langid import LangId
+from stages.line_clean import LineClean
 from stages.min_length import MinLength
 from stages.normalize import Normalize
 from stages.quality import Quality
@@ -13,5 +14,5 @@ from stages.safety import Safety
 from stages.url_filter import UrlFilter
 from stages.weights import Weights
 
-STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup,
-                                    SimHashDedup, Quality, Safety, Weights, Export)}
+STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, LineClean, Heuristics, ExactDedup,
+                                    MinHashDedup, SimHashDedup, Quality, Safety, Weights, Export)}
