@@ -33,9 +33,6 @@ class Settings:
     c4_min_words: int = 0  # with the terminal-punctuation rule: also lines of fewer words (C4: 3)
 
 
-_WS = re.compile(r"\s+")
-
-
 @dataclass
 class Page:
     """One document's lines (without their newline) and what the rules read of them."""
@@ -44,9 +41,11 @@ class Page:
     is_zh: bool
     settings: Settings = field(default_factory=Settings)
     keys: list[str] = field(init=False)  # whitespace collapsed and trimmed: what rules compare
+    text: str = field(init=False)  # the whole document, for a rule's quick "can anything match here?"
 
     def __post_init__(self):
-        self.keys = [_WS.sub(" ", line).strip() for line in self.lines]
+        self.keys = [" ".join(line.split()) for line in self.lines]
+        self.text = "\n".join(self.lines)
 
     def short(self) -> Iterable[tuple[int, str]]:
         """Non-empty lines a pattern rule may judge."""
@@ -61,13 +60,17 @@ class Rule:
     default: bool = True  # on unless the config says otherwise
 
 
-def _pattern_rule(pattern: str, max_chars: int | None = None, zh_only: bool = False) -> Callable[[Page], list[int]]:
+def _pattern_rule(pattern: str, hint: str, max_chars: int | None = None,
+                  zh_only: bool = False) -> Callable[[Page], list[int]]:
     """A rule removing the short lines `pattern` matches (also at most `max_chars` long; only on Chinese
-    pages when `zh_only`: Weibo's stickers and mentions look like code and footnotes elsewhere)."""
+    pages when `zh_only`: Weibo's stickers and mentions look like code and footnotes elsewhere). `hint`
+    must occur somewhere in the document for any line to match: one scan of the text spares most
+    documents the per-line search."""
     regex = re.compile(pattern, re.IGNORECASE)
+    quick = re.compile(hint, re.IGNORECASE)
 
     def find(page: Page) -> list[int]:
-        if zh_only and not page.is_zh:
+        if zh_only and not page.is_zh or not quick.search(page.text):
             return []
         return [i for i, key in page.short() if (max_chars is None or len(key) <= max_chars) and regex.search(key)]
     return find
@@ -79,15 +82,17 @@ def _pattern_rule(pattern: str, max_chars: int | None = None, zh_only: bool = Fa
 # the rule here takes only the lines that talk to the reader's browser.
 javascript = _pattern_rule(
     r"javascript.{0,40}\b(disabled|turned off|is off|not enabled)\b"
-    r"|\b(enable|activate|turn on)\b.{0,20}javascript|请(开启|启用|打开).{0,6}javascript")
+    r"|\b(enable|activate|turn on)\b.{0,20}javascript|请(开启|启用|打开).{0,6}javascript", hint="javascript")
 """A line asking the reader to enable JavaScript (C4's `javascript` line rule, narrowed)."""
 
 # C4's policy phrases, plus the consent banners of 2020s pages; the Chinese forms only on short lines (a
 # comment complaining about a shop's 服务条款 is text).
 _policy_en = _pattern_rule(
     r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies|cookie settings"
-    r"|accept (all )?cookies|manage (your )?(cookie|consent)|privacy preferences|do not sell my", max_chars=200)
-_policy_zh = _pattern_rule(r"隐私政策|隐私条款|使用条款|服务条款|用户协议|使用cookie", max_chars=30)
+    r"|accept (all )?cookies|manage (your )?(cookie|consent)|privacy preferences|do not sell my",
+    hint="terms of use|privacy|cookie|do not sell", max_chars=200)
+_policy_zh = _pattern_rule(r"隐私政策|隐私条款|使用条款|服务条款|用户协议|使用cookie",
+                           hint="隐私|条款|协议|cookie", max_chars=30)
 
 
 def policy(page: Page) -> list[int]:
@@ -96,7 +101,7 @@ def policy(page: Page) -> list[int]:
 
 """A cookie, privacy or terms-of-use line (C4's policy substrings, plus consent banners)."""
 
-lorem_ipsum = _pattern_rule(r"lorem ipsum")
+lorem_ipsum = _pattern_rule(r"lorem ipsum", hint="lorem")
 """Placeholder text (C4 drops the page; here the line goes and the rest is judged)."""
 
 _END = re.compile(r"[.!?\"'。！？…」』”’）):：；;]$")
@@ -144,13 +149,13 @@ def repeated_lines(page: Page) -> list[int]:
 _REPOST_WORDS = r"(转发微博|轉發微博|转发|轉發|转|轉|转一下|转起|扩散|repost)"
 _TAIL = r"[\s。.!！~～、，,]*"
 _EMOTICON = r"\[[^\[\]\s]{1,8}\]"
-repost_boilerplate = _pattern_rule(rf"^(@[^\s:：@]+[:：]?\s*)?{_REPOST_WORDS}{_TAIL}$")
+repost_boilerplate = _pattern_rule(rf"^(@[^\s:：@]+[:：]?\s*)?{_REPOST_WORDS}{_TAIL}$", hint="转|轉|扩散|repost")
 """A line that is only a repost marker ("转发微博。", "轉發微博", "转发"): the words of no one."""
 
-emoticon_only = _pattern_rule(rf"^(\s*{_EMOTICON})+{_TAIL}$|^\[$", zh_only=True)
+emoticon_only = _pattern_rule(rf"^(\s*{_EMOTICON})+{_TAIL}$|^\[$", hint=r"\[", zh_only=True)
 """A line of bracketed emoticons only ("[哈哈][哈哈]", "[蜡烛]"), as Weibo renders its stickers."""
 
-mention_only = _pattern_rule(r"^(@[^\s@:：]+[\s:：,，]*)+$", zh_only=True)
+mention_only = _pattern_rule(r"^(@[^\s@:：]+[\s:：,，]*)+$", hint="@", zh_only=True)
 """A line of @-mentions only (tagging friends to spread a post)."""
 
 # "//@user: text" is one earlier repost in a chain; its own words are kept, a hop whose words are a
@@ -191,23 +196,25 @@ _COUNTER_WORDS = (r"(转发|轉發|评论|評論|赞|點讚|点赞|阅读|閱讀
 _COUNT = r"\d[\d,.]*[万千kK+]?"
 counters = _pattern_rule(
     rf"^(作者[:：]\s*\S+\s+)?(({_COUNTER_WORDS}\s*([(（]\s*{_COUNT}\s*[)）]|[:：]\s*{_COUNT}|\s+{_COUNT})"
-    rf"|{_COUNT}\s*人?\s*{_COUNTER_WORDS})[\s|·]*)+(编辑\s*)?((发表于|發表於|发布于|posted)[:：]?.{{0,25}})?$")
+    rf"|{_COUNT}\s*人?\s*{_COUNTER_WORDS})[\s|·]*)+(编辑\s*)?((发表于|發表於|发布于|posted)[:：]?.{{0,25}})?$",
+    hint=_COUNTER_WORDS)
 """Share, like, comment and read counters ("转发(12) 评论(3) 赞(5)", "阅读 1234", "12 Comments")."""
 
 copyright_notice = _pattern_rule(
     r"©\s*((19|20)\d\d|[a-z\u4e00-\u9fff])|\(c\)\s*(19|20)\d\d|copyright\s*(©|\(c\)|(19|20)\d\d)"
     r"|all rights reserved|版权所有|版權所有|保留所有权利|^版权声明|^版權聲明|^免责声明\s*([:：]|$)|^powered by\b",
-    max_chars=200)
+    hint=r"©|\(c\)|copyright|rights reserved|版权|版權|保留所有|免责声明|powered by", max_chars=200)
 """Copyright and hosting lines (版权所有, ©, Copyright 2024, All rights reserved, Powered by)."""
 
 icp = _pattern_rule(r"icp\s*[备證证]|icp\s*\d{6,}|公网安备|公網安備|网安备|增值电信业务经营许可证|网络文化经营许可证"
-                    r"|互联网新闻信息服务许可证|违法和不良信息举报")
+                    r"|互联网新闻信息服务许可证|违法和不良信息举报", hint="icp|安备|许可证|举报")
 """Chinese registration lines (京ICP备12345678号, 京公网安备..., licence numbers)."""
 
 related_rows = _pattern_rule(
     r"^[\[【(（]?\s*(上一篇|下一篇|上一页|下一页|上一條|下一條|上一条|下一条|相关阅读|相关文章|相关新闻|相关链接|相关推荐|"
     r"推荐阅读|延伸阅读|热门文章|热门推荐|更多精彩|猜你喜欢|相關閱讀|相關文章)\s*[\]】)）]?\s*([:：>»\s]|$)"
-    r"|^(previous|next) (post|article|story|page)\b|^(related|recommended) (posts?|articles?|stories|reading)\b")
+    r"|^(previous|next) (post|article|story|page)\b|^(related|recommended) (posts?|articles?|stories|reading)\b",
+    hint="上一|下一|相关|相關|推荐|延伸|热门|更多精彩|猜你|previous|next|related|recommended")
 """Related-reading and pager rows (相关阅读 / 上一篇 / 下一篇, "Next post", "Related articles")."""
 
 
@@ -333,13 +340,13 @@ _PAGER = re.compile(r"^([<>«»]+|\d+页?(/共\d+页)?|第\d+页|共\d+页)$")
 
 
 RULES: list[Rule] = [
+    Rule("related_rows", related_rows),
     Rule("repost_boilerplate", repost_boilerplate),
     Rule("emoticon_only", emoticon_only),
     Rule("mention_only", mention_only),
     Rule("counters", counters),
     Rule("icp", icp),
     Rule("copyright", copyright_notice),
-    Rule("related_rows", related_rows),
     Rule("javascript", javascript),
     Rule("policy", policy),
     Rule("lorem_ipsum", lorem_ipsum),

@@ -51,6 +51,9 @@ class LineCleanConfig(StrictModel):
                                                           "this long.")
     repeated_min_share: float = Field(0.1, ge=0, le=1, description="`repeated_lines` acts on a document only when "
                                       "its later copies hold at least this share of its characters.")
+    max_analyzed_chars: int = Field(1_000_000, gt=0, description="Rules read the lines in the first this many "
+                                    "characters; the rest passes unchanged (a 50 MB dump would hold a worker "
+                                    "for minutes; min_length drops such documents by default anyway).")
     c4_min_words: int = Field(0, ge=0, description="With `lines_without_terminal_punctuation` on: also remove "
                                                    "non-Chinese lines with fewer words (C4: 3).")
 
@@ -77,10 +80,15 @@ def is_chinese(text: str, lang: str | None) -> bool:
     return letters > 0 and len(_HAN.findall(head)) >= 0.3 * letters
 
 
-def clean(text: str, is_zh: bool, rules: list, settings: Settings,
-          chain: bool = True) -> tuple[str, list[tuple[str, str]], int]:
+def clean(text: str, is_zh: bool, rules: list, settings: Settings, chain: bool = True,
+          max_chars: int | None = None) -> tuple[str, list[tuple[str, str]], int]:
     """The cleaned text, the removed spans as (text, rule name), and how many lines were removed.
-    Invariant: len(text) == len(cleaned) + sum(len(span) for span, _ in removed)."""
+    Invariant: len(text) == len(cleaned) + sum(len(span) for span, _ in removed). Beyond `max_chars`
+    (cut after the last newline before it) the text is kept as it is."""
+    if max_chars is not None and len(text) > max_chars:
+        cut = text.rfind("\n", 0, max_chars) + 1 or max_chars
+        head, removed, count = clean(text[:cut], is_zh, rules, settings, chain)
+        return head + text[cut:], removed, count
     lines = text.split("\n")
     page = Page(lines, is_zh, settings)
     reason: dict[int, str] = {}
@@ -112,6 +120,8 @@ def clean(text: str, is_zh: bool, rules: list, settings: Settings,
         return text, [], 0
     out: list[str] = []
     for k, piece in enumerate(pieces):
+        if not piece:  # the empty last line of a text ending in a newline
+            continue
         # a blank line at the start, after another blank line or at the end was left by a removal
         if blank[k] and (not out or not out[-1].strip() or k == len(pieces) - 1):
             removed.append((piece, BLANK))
@@ -155,7 +165,8 @@ class LineClean(MapStage):
             if not text:
                 new_texts.append(text)
                 continue
-            cleaned, removed, count = clean(text, is_chinese(text, lang), self.rules, self.settings, self.chain)
+            cleaned, removed, count = clean(text, is_chinese(text, lang), self.rules, self.settings, self.chain,
+                                            self.config.max_analyzed_chars)
             removed_chars = len(text) - len(cleaned)
             lines_removed[row], frac[row] = count, removed_chars / len(text)
             if removed and len(cleaned.strip()) < self.config.min_chars:
