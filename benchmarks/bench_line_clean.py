@@ -2,7 +2,7 @@
 pages' main-content truth, what it keeps of that main content, what `heuristics` keeps before and after
 it, and its speed on one core.
 
-    python benchmarks/bench_line_clean.py [--data DIR] [--samples N]
+    python benchmarks/bench_line_clean.py [--data DIR] [--samples N] [--config JSON]
 
 Pages come through winnow's own ingest (WARC -> HTML -> main text) and normalize, as in a run. A removed
 line is outside the main content when, whitespace collapsed, it is not a substring of the page's truth
@@ -74,7 +74,7 @@ def precision(table: pa.Table, truth: dict[str, str], out, samples: int) -> dict
     often than the cleaned text still does (a second copy of a paragraph that stays once is not lost)."""
     urls = table.column("url").to_pylist()
     texts = table.column("text").to_pylist()
-    cleaned = [key(t) if keep else "" for t, keep in zip(out.table.column("text").to_pylist(), out.keep)]
+    cleaned = [key(t) if keep else "" for t, keep in zip(out.table.column("text").to_pylist(), out.keep, strict=True)]
     removed = out.removed.to_pylist() if out.removed is not None else []
     outside, counted, total = Counter(), Counter(), Counter()
     examples = defaultdict(list)
@@ -93,7 +93,7 @@ def precision(table: pa.Table, truth: dict[str, str], out, samples: int) -> dict
         if missing and len(examples[reason]) < samples:
             examples[reason].append(k[:100])
     main = 0
-    for row, (url, text) in enumerate(zip(urls, texts)):
+    for row, (url, text) in enumerate(zip(urls, texts, strict=True)):
         truth_text = truth.get(url)
         if truth_text is None:
             continue
@@ -122,8 +122,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "realweb")
     parser.add_argument("--samples", type=int, default=0, help="removed main-content lines to show per rule")
+    parser.add_argument("--config", type=json.loads, default={}, help='line_clean settings over the default config\'s, '
+                        'as JSON, e.g. \'{"repeated_min_share": 0}\'')
     args = parser.parse_args()
-    clean = LineClean(LineCleanConfig(**default_config("line_clean")))
+    clean = LineClean(LineCleanConfig(**{**default_config("line_clean"), **args.config}))
     heuristics = Heuristics(HeuristicsConfig(**default_config("heuristics")))
     min_length = MinLength(MinLengthConfig(**default_config("min_length")))
     report: dict = {"precision": {}, "kept": {}, "speed": {}}
