@@ -122,8 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "realweb")
     parser.add_argument("--samples", type=int, default=0, help="removed main-content lines to show per rule")
-    parser.add_argument("--config", type=json.loads, default={}, help='line_clean settings over the default config\'s, '
-                        'as JSON, e.g. \'{"repeated_min_share": 0}\'')
+    parser.add_argument("--config", type=json.loads, default={},
+                        help='line_clean settings over the default config\'s, as JSON: \'{"repeated_min_share": 0}\'')
     args = parser.parse_args()
     clean = LineClean(LineCleanConfig(**{**default_config("line_clean"), **args.config}))
     heuristics = Heuristics(HeuristicsConfig(**default_config("heuristics")))
