@@ -6,6 +6,7 @@ from stages.export import Export
 from stages.heuristics import Heuristics
 from stages.ingest.stage import Ingest
 from stages.langid import LangId
+from stages.line_clean import LineClean
 from stages.line_dedup import LineDedup
 from stages.min_length import MinLength
 from stages.normalize import Normalize
@@ -14,5 +15,10 @@ from stages.safety import Safety
 from stages.url_filter import UrlFilter
 from stages.weights import Weights
 
-STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, LineDedup, Heuristics, ExactDedup, MinHashDedup,
-                                    SimHashDedup, Quality, Safety, Weights, Export)}
+STAGES = {
+    cls.name: cls
+    for cls in (
+        Ingest, UrlFilter, Normalize, MinLength, LangId, LineClean, LineDedup, Heuristics, ExactDedup, MinHashDedup,
+        SimHashDedup, Quality, Safety, Weights, Export,
+    )
+}
