@@ -8,10 +8,11 @@ from stages.ingest.stage import Ingest
 from stages.langid import LangId
 from stages.min_length import MinLength
 from stages.normalize import Normalize
+from stages.pii import Pii
 from stages.quality import Quality
 from stages.safety import Safety
 from stages.url_filter import UrlFilter
 from stages.weights import Weights
 
-STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, Heuristics, ExactDedup, MinHashDedup,
+STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, Heuristics, Pii, ExactDedup, MinHashDedup,
                                     SimHashDedup, Quality, Safety, Weights, Export)}
