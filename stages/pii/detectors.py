@@ -74,7 +74,7 @@ def email_finder(allowed_domains: tuple[str, ...]) -> Callable[[str], Iterator[t
 _B = r"(?<![0-9A-Za-z_/=\-])(?<![0-9]\.)"
 _E = r"(?![0-9A-Za-z_/\-])(?!\.[0-9])"
 _CN_MOBILE = re.compile(
-    _B + r"(?:(?:\+|00)86[ \-]?|\(\+?86\)\s?|（\+?86）)?"
+    _B + r"(?:(?:\+|00)86[ \-]?|\(\+?86\)\s?|（\+?86）|0)?"
     r"(1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4}))" + _E)
 # Area codes: 010, 02X, then three digits 03XX-09XX; local numbers of 7-8 digits starting 2-9; an
 # extension may follow. The area code must be set off (a dash, a space, brackets): 11-12 bare digits
@@ -144,7 +144,9 @@ def find_id_numbers(text: str) -> Iterator[tuple[int, int]]:
 
 # --- bank cards --------------------------------------------------------------------------------------
 
-_CARD = re.compile(_B + r"([0-9]{4}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{3,4}(?:[ \-]?[0-9]{1,3})?)" + _E)
+# Not one group of a longer run of numbers (a table of years, a list of codes).
+_CARD = re.compile(_B + r"(?<![0-9][ \-])([0-9]{4}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{3,4}(?:[ \-]?[0-9]{1,3})?)" + _E
+                   + r"(?![ \-][0-9])")
 _CARD_GROUPED = re.compile(r"[0-9]{4}([ \-])[0-9]{4}\1[0-9]{4}\1[0-9]{3,4}(?:\1[0-9]{1,3})?")
 # Issuer prefixes: UnionPay 62, Visa 4, Mastercard 51-55 and 22-27, Amex 34/37, Discover 6011/65, JCB 35,
 # and the older Chinese debit BINs 60, 94, 95 (e.g. 9558 ICBC, 6013 BOC).
@@ -199,9 +201,8 @@ def ip_finder(keep_private: bool) -> Callable[[str], Iterator[tuple[int, int]]]:
             before = text[max(0, m.start() - 12):m.start()]
             if _VERSION_WORDS.search(before):
                 continue
-            octets = m.group().split(".")
-            if all(len(o) == 1 for o in octets) and not _IP_WORDS.search(text, max(0, m.start() - 20), m.start()):
-                continue  # 1.2.3.4-style: a version or a section number unless named as an address
+            if m.group()[1] == "." and not _IP_WORDS.search(text, max(0, m.start() - 20), m.start()):
+                continue  # 7.4.10.5, 1.15.4.1: section numbers and revisions unless named as an address
             if wanted(ipaddress.IPv4Address(m.group())):
                 yield m.span()
         for m in _IPV6.finditer(text):
@@ -220,7 +221,7 @@ def ip_finder(keep_private: bool) -> Callable[[str], Iterator[tuple[int, int]]]:
 # --- QQ and WeChat IDs, only where a word names them -------------------------------------------------
 
 _SEP = r"[\s:：;；=,，]{0,3}"
-_QQ = re.compile(r"(?<![A-Za-z])(?:QQ|qq|Qq|扣扣)(?:群|号码|号)?" + _SEP + r"(?<![0-9])([1-9][0-9]{4,11})(?![0-9A-Za-z@])")
+_QQ = re.compile(r"(?<![A-Za-z])(?:QQ|qq|Qq|扣扣)(?:群|号码|号|联系方式|账号)?" + _SEP + r"(?<![0-9])([1-9][0-9]{4,11})(?![0-9A-Za-z@])")
 _WECHAT = re.compile(
     r"(?:微信|微信号|weixin|wechat|(?<![A-Za-z])(?:vx|wx|v信|V信))(?:\s?id|号)?" + _SEP
     + r"(?<![0-9A-Za-z_\-])([A-Za-z][A-Za-z0-9_\-]{5,19}|1[3-9][0-9]{9}|[1-9][0-9]{5,11})(?![0-9A-Za-z_\-@.])",
@@ -244,7 +245,7 @@ def find_wechat(text: str) -> Iterator[tuple[int, int]]:
 
 # --- credentials inside URLs -------------------------------------------------------------------------
 
-_URL_CREDENTIALS = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@:\"'<>]+:[^\s/?#@\"'<>]*)@")
+_URL_CREDENTIALS = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@:.\"'<>]+:[^\s/?#@\"'<>]*)@")
 
 
 def find_url_credentials(text: str) -> Iterator[tuple[int, int]]:
@@ -255,7 +256,7 @@ def find_url_credentials(text: str) -> Iterator[tuple[int, int]]:
 
 # --- the set ----------------------------------------------------------------------------------------
 
-KINDS = ("url_credentials", "email", "id_number", "bank_card", "phone", "ip_address", "qq", "wechat")
+KINDS = ("url_credentials", "email", "id_number", "bank_card", "qq", "wechat", "phone", "ip_address")
 # Where two candidates overlap, the earlier start wins, then the longer span, then this order.
 PRIORITY = {kind: i for i, kind in enumerate(KINDS)}
 
