@@ -24,8 +24,8 @@ from typing import Callable
 # Labels that make the digits after them something other than personal data (order, tracking and
 # serial numbers, ISBNs, product codes); looked for just before a phone or card candidate.
 _NOT_PERSONAL = re.compile(
-    r"(?:订单|单号|运单|快递|物流|货号|型号|编号|批号|条码|条形码|序列号|流水号|发票|合同号|专利|备案|ICP|邮编|邮政编码"
-    r"|order|tracking|isbn|issn|invoice|serial|model|sku|part|ref|item|patent|zip|postcode|po box|ticket|case)"
+    r"(?:订单|单号|运单|快递|物流|货号|型号|编号|批号|条码|条形码|序列号|流水号|发票号|合同号|专利|备案|ICP|邮编|邮政编码"
+    r"|order|tracking|isbn|issn|invoice ?(?:no|number|#)|serial|model|sku|part|ref|item|patent|zip|postcode|po box|ticket|case)"
     r"[^0-9\n]{0,8}$", re.IGNORECASE)
 _CONTEXT_BEFORE = 16  # characters before a candidate where such a label is looked for
 
@@ -73,9 +73,13 @@ def email_finder(allowed_domains: tuple[str, ...]) -> Callable[[str], Iterator[t
 # Not glued to a letter, a digit, an underscore, a slash, a dash, a dot after a digit, or `=` (URL parameters).
 _B = r"(?<![0-9A-Za-z_/=\-])(?<![0-9]\.)"
 _E = r"(?![0-9A-Za-z_/\-])(?!\.[0-9])"
+# Mobiles also take a trunk 0 (0-, (0)-), may sit in a list split by "/" ("010-5137/13391839885"), and
+# may run straight into the next label ("13711678105QQ:").
 _CN_MOBILE = re.compile(
-    _B + r"(?:(?:\+|00)86[ \-]?|\(\+?86\)\s?|（\+?86）|0)?"
-    r"(1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4}))" + _E)
+    r"(?<![0-9A-Za-z_=\-])(?<![0-9]\.)(?<![A-Za-z_.]/)"
+    r"(?:(?:\+|00)86[ \-]?|\(\+?86\)\s?|（\+?86）|\(0\)-?|（0）-?|0-?)?"
+    r"(1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4}))"
+    r"(?:(?![0-9A-Za-z_\-])(?!\.[0-9])|(?=QQ|qq|MSN|E-?mail|EMAIL|Email|Tel|TEL|Fax|FAX))")
 # Area codes: 010, 02X, then three digits 03XX-09XX; local numbers of 7-8 digits starting 2-9; an
 # extension may follow. The area code must be set off (a dash, a space, brackets): 11-12 bare digits
 # starting with 0 are as often an account or an order number.
