@@ -63,7 +63,7 @@ def test_precision_and_recall_floors_on_the_labelled_set():
 
 def _with_id_check(first17: str) -> str:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
 
 
 def _with_luhn(prefix: str) -> str:
@@ -95,8 +95,8 @@ def test_bank_cards_need_luhn_an_issuer_and_grouping_or_a_name():
 def test_placeholders_and_allow_lists_follow_the_config():
     """Placeholders and allowed domains come from the config; private IPs are kept unless asked."""
     stage = Pii(PiiConfig(placeholders={"email": "[mail]"}, allowed_email_domains=["163.com"], keep_private_ips=False))
-    out = stage(_table(["写信给 a@163.com 或 szhly1688@tom.com，服务器 192.168.1.1，这里还有足够多的文字留下来作为正文内容，"
-                        "再多一些文字以免被当作太短的文档而丢弃。"]))
+    out = stage(_table(["写信给 a@163.com 或 szhly1688@tom.com，服务器 192.168.1.1，"
+                        "这里还有足够多的文字留下来作为正文内容，再多一些文字以免被当作太短的文档而丢弃。"]))
     text = out.table.column("text")[0].as_py()
     assert "a@163.com" in text and "[mail]" in text and "<IP_ADDRESS>" in text and "szhly" not in text
     assert out.table.column("pii_count").to_pylist() == [2]
@@ -165,8 +165,8 @@ def _inputs(tmp_path: Path) -> list[dict]:
 
 
 def _run(tmp_path: Path, workers: int) -> Storage:
-    config = write_config(tmp_path, _inputs(tmp_path), [{"name": "pii", "min_chars": 10}], ingest={"rows_per_shard": 120},
-                          ray={"workers": workers})
+    config = write_config(tmp_path, _inputs(tmp_path), [{"name": "pii", "min_chars": 10}],
+                          ingest={"rows_per_shard": 120}, ray={"workers": workers})
     Runner(load_config(config, STAGES), progress=False).run_all()
     return Storage(str(tmp_path / "out"))
 
@@ -185,7 +185,8 @@ def test_the_stage_on_ray_conserves_documents_and_characters(tmp_path, ray_local
     removed = pa.concat_tables([storage.read_parquet(storage.path("01_pii", "removed", n))
                                 for n in storage.list_files(storage.path("01_pii", "removed"), suffix=".parquet")])
     placeholders = PiiConfig().placeholders
-    for reason, span, replacement in zip(*(removed.column(c).to_pylist() for c in ("reason", "span", "replacement"))):
+    columns = (removed.column(c).to_pylist() for c in ("reason", "span", "replacement"))
+    for reason, span, replacement in zip(*columns, strict=True):
         assert reason.startswith("pii:") and replacement == placeholders[reason[4:]] and span
     labelled = sum(len(r["spans"]) for r in LABELLED)
     assert 0.85 * labelled <= removed.num_rows <= 1.1 * labelled

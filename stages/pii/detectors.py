@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable
 
 # Labels that make the digits after them something other than personal data (order, tracking and
 # serial numbers, ISBNs, product codes); looked for just before a phone or card candidate.
 _NOT_PERSONAL = re.compile(
     r"(?:订单|单号|运单|快递|物流|货号|型号|编号|批号|条码|条形码|序列号|流水号|发票号|合同号|专利|备案|ICP|邮编|邮政编码"
-    r"|order|tracking|isbn|issn|invoice ?(?:no|number|#)|serial|model|sku|part|ref|item|patent|zip|postcode|po box|ticket|case)"
+    r"|order|tracking|isbn|issn|invoice ?(?:no|number|#)|serial|model|sku|part|ref|item|patent|zip|postcode"
+    r"|po box|ticket|case)"
     r"[^0-9\n]{0,8}$", re.IGNORECASE)
 _CONTEXT_BEFORE = 16  # characters before a candidate where such a label is looked for
 
 # Digits followed by a unit or a currency word are an amount or a quantity, not a number to call.
-_AMOUNT_AFTER = re.compile(r"\s?(?:元|万|亿|美元|块|%|年|倍|次|人|个|件|台|吨|米|公里|平方|股|票|字|页|bytes?\b|km\b|kg\b)")
+_AMOUNT_AFTER = re.compile(r"\s?(?:元|万|亿|美元|块|%|年|倍|次|人|个|件|台|吨|米|公里|平方|股|票|字|页"
+                           r"|bytes?\b|km\b|kg\b)")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ _INTERNATIONAL = re.compile(
     r"(?<![0-9A-Za-z_+])\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){2,6}" + _E)
 # North American numbers, only in the usual punctuated shapes: (212) 555-0123, 212-555-0123, 212.555.0123.
 _NANP = re.compile(
-    _B + r"(?:1[ .\-])?(?:\([2-9][0-9]{2}\)\s?[2-9][0-9]{2}[\-.][0-9]{4}|[2-9][0-9]{2}([\-.])[2-9][0-9]{2}\1[0-9]{4})" + _E)
+    _B + r"(?:1[ .\-])?(?:\([2-9][0-9]{2}\)\s?[2-9][0-9]{2}[\-.][0-9]{4}"
+    r"|[2-9][0-9]{2}([\-.])[2-9][0-9]{2}\1[0-9]{4})" + _E)
 # A number named as a phone (电话, 手机, Tel, Fax): 7 to 12 digits, dashes or spaces inside.
 _NAMED_PHONE = re.compile(
     r"(?:电话|手机|手提|座机|传真|热线|联系方式|tel|phone|mobile|fax|call)(?:号码|号)?\s?[:：.]?\s{0,3}"
@@ -136,7 +138,7 @@ def id_checksum_ok(number: str) -> bool:
     """GB 11643: the 18th character is the ISO 7064 MOD 11-2 check of the first 17 digits."""
     if len(number) != 18 or not number[:17].isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == number[17].upper()
 
 
@@ -155,7 +157,8 @@ _CARD_GROUPED = re.compile(r"[0-9]{4}([ \-])[0-9]{4}\1[0-9]{4}\1[0-9]{3,4}(?:\1[
 # Issuer prefixes: UnionPay 62, Visa 4, Mastercard 51-55 and 22-27, Amex 34/37, Discover 6011/65, JCB 35,
 # and the older Chinese debit BINs 60, 94, 95 (e.g. 9558 ICBC, 6013 BOC).
 _IIN = re.compile(r"62|4|5[1-5]|2[2-7]|3[47]|35|60|65|9[45]")
-_CARD_WORDS = re.compile(r"(?:卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|账户|帐户|开户|汇款|转账|户名|card|visa|mastercard|"
+_CARD_WORDS = re.compile(r"(?:卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|账户|帐户|开户|汇款|转账|户名"
+                         r"|card|visa|mastercard|"
                          r"account|acct)[^\n]{0,12}$", re.IGNORECASE)
 
 
@@ -186,7 +189,8 @@ def find_bank_cards(text: str) -> Iterator[tuple[int, int]]:
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = re.compile(r"(?<![0-9A-Za-z_.\-])(?:" + _OCTET + r"\.){3}" + _OCTET + r"(?![0-9A-Za-z_\-])(?!\.[0-9])")
-_VERSION_WORDS = re.compile(r"(?:version|ver|v|版本|release|build|rev|section|chapter|§|第|firmware|固件)\s?[:：.]?\s?$",
+_VERSION_WORDS = re.compile(r"(?:version|ver|v|版本|release|build|rev|section|chapter|§|第|firmware|固件)"
+                            r"\s?[:：.]?\s?$",
                             re.IGNORECASE)
 _IP_WORDS = re.compile(r"(?:\bip|ip地址|address|addr|host|server|服务器|dns|gateway|网关)[^\n]{0,12}$", re.IGNORECASE)
 _IPV6 = re.compile(r"(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|" + _OCTET
@@ -225,7 +229,8 @@ def ip_finder(keep_private: bool) -> Callable[[str], Iterator[tuple[int, int]]]:
 # --- QQ and WeChat IDs, only where a word names them -------------------------------------------------
 
 _SEP = r"[\s:：;；=,，]{0,3}"
-_QQ = re.compile(r"(?<![A-Za-z])(?:QQ|qq|Qq|扣扣)(?:群|号码|号|联系方式|账号)?" + _SEP + r"(?<![0-9])([1-9][0-9]{4,11})(?![0-9A-Za-z@])")
+_QQ = re.compile(r"(?<![A-Za-z])(?:QQ|qq|Qq|扣扣)(?:群|号码|号|联系方式|账号)?" + _SEP
+                 + r"(?<![0-9])([1-9][0-9]{4,11})(?![0-9A-Za-z@])")
 _WECHAT = re.compile(
     r"(?:微信|微信号|weixin|wechat|(?<![A-Za-z])(?:vx|wx|v信|V信))(?:\s?id|号)?" + _SEP
     + r"(?<![0-9A-Za-z_\-])([A-Za-z][A-Za-z0-9_\-]{5,19}|1[3-9][0-9]{9}|[1-9][0-9]{5,11})(?![0-9A-Za-z_\-@.])",
@@ -249,7 +254,8 @@ def find_wechat(text: str) -> Iterator[tuple[int, int]]:
 
 # --- credentials inside URLs -------------------------------------------------------------------------
 
-_URL_CREDENTIALS = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@:.\"'<>]+:[^\s/?#@\"'<>]*)@")
+_URL_CREDENTIALS = re.compile(
+    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@:.\"'<>]+:[^\s/?#@\"'<>]*)@")
 
 
 def find_url_credentials(text: str) -> Iterator[tuple[int, int]]:
@@ -276,7 +282,8 @@ PREFILTERS = {
 }
 
 
-def build_detectors(kinds: list[str], allowed_email_domains: tuple[str, ...], keep_private_ips: bool) -> list[Detector]:
+def build_detectors(kinds: list[str], allowed_email_domains: tuple[str, ...],
+                    keep_private_ips: bool) -> list[Detector]:
     finders = {"url_credentials": find_url_credentials, "email": email_finder(allowed_email_domains),
                "id_number": find_id_numbers, "bank_card": find_bank_cards, "phone": find_phones,
                "ip_address": ip_finder(keep_private_ips), "qq": find_qq, "wechat": find_wechat}

@@ -7,8 +7,7 @@ type and the place are what matter for redaction."""
 from __future__ import annotations
 
 from collections import Counter
-
-from typing import Callable
+from collections.abc import Callable
 
 
 def score(rows: list[dict], find: Callable[[list[str]], dict[int, list]]) -> dict[str, dict[str, float]]:
@@ -20,14 +19,14 @@ def score(rows: list[dict], find: Callable[[list[str]], dict[int, list]]) -> dic
         gold = [(s["start"], s["end"], s["type"]) for s in row["spans"]]
         used = [False] * len(gold)
         for start, end, kind in found.get(i, []):
-            hit = next((i for i, (gs, ge, gk) in enumerate(gold) if not used[i] and gk == kind and gs < end and start < ge),
-                       None)
+            hit = next((i for i, (gs, ge, gk) in enumerate(gold)
+                        if not used[i] and gk == kind and gs < end and start < ge), None)
             if hit is None:
                 counts.setdefault(kind, Counter())["fp"] += 1
             else:
                 used[hit] = True
                 counts.setdefault(kind, Counter())["tp"] += 1
-        for (_, _, kind), matched in zip(gold, used):
+        for (_, _, kind), matched in zip(gold, used, strict=True):
             if not matched:
                 counts.setdefault(kind, Counter())["fn"] += 1
     counts["all"] = sum(counts.values(), Counter())

@@ -36,11 +36,21 @@ RESERVED_DOMAINS = ["example.com", "example.org", "example.net", "example", "tes
 
 class PiiConfig(StrictModel):
     types: list[Kind] = Field(list(KINDS), description="Which kinds of personal data to find (all by default).")
-    placeholders: dict[Kind, str] = Field(DEFAULT_PLACEHOLDERS, description="The text put in place of each kind; kinds left out keep their default.")
-    allowed_email_domains: list[str] = Field(RESERVED_DOMAINS, description="E-mail addresses at these domains (or under them) are kept: the documentation domains by default, which name no one.")
-    keep_private_ips: bool = Field(True, description="Keep private, loopback, link-local and documentation IP addresses (192.168.1.1 names a router, not a person); false redacts every address.")
-    min_chars: int = Field(50, ge=0, description="A document with redactions left with fewer characters than this (placeholders and surrounding whitespace not counted) is dropped as `pii-too-short`; 50 as the length filter.")
-    mode: Literal["redact", "drop"] = Field("redact", description="redact: placeholders; drop: reject every document holding personal data, as `pii:<first type found>`, text untouched.")
+    placeholders: dict[Kind, str] = Field(
+        DEFAULT_PLACEHOLDERS, description="The text put in place of each kind; kinds left out keep their default.")
+    allowed_email_domains: list[str] = Field(
+        RESERVED_DOMAINS, description="E-mail addresses at these domains (or under them) are kept: the documentation "
+                                      "domains by default, which name no one.")
+    keep_private_ips: bool = Field(
+        True, description="Keep private, loopback, link-local and documentation IP addresses (192.168.1.1 names a "
+                          "router, not a person); false redacts every address.")
+    min_chars: int = Field(
+        50, ge=0, description="A document with redactions left with fewer characters than this (placeholders and "
+                              "surrounding whitespace not counted) is dropped as `pii-too-short`; 50 as the length "
+                              "filter.")
+    mode: Literal["redact", "drop"] = Field(
+        "redact", description="redact: placeholders; drop: reject every document holding personal data, as "
+                              "`pii:<first type found>`, text untouched.")
 
     @field_validator("placeholders")
     @classmethod
@@ -60,7 +70,8 @@ class Pii(MapStage):
 
     def __init__(self, config: PiiConfig):
         super().__init__(config)
-        self.detectors = build_detectors(list(config.types), tuple(config.allowed_email_domains), config.keep_private_ips)
+        self.detectors = build_detectors(list(config.types), tuple(config.allowed_email_domains),
+                                         config.keep_private_ips)
 
     def __call__(self, table: pa.Table) -> StageOutput:
         n = table.num_rows
@@ -73,7 +84,7 @@ class Pii(MapStage):
         new_texts: list[str] = []
         removed: dict[str, list] = {"rows": [], "spans": [], "reasons": [], "replacements": []}
         docs = text.take(pa.array(rows, pa.int64())).to_pylist() if rows else []
-        for row, doc in zip(rows, docs):
+        for row, doc in zip(rows, docs, strict=True):
             spans = spans_by_row[row]
             for _, _, kind in spans:
                 counts[kind][row] += 1
@@ -125,7 +136,7 @@ class Pii(MapStage):
         first = lines.offsets.to_numpy()[:-1]
         line_start = before - before[first[parents]]
         found: dict[int, list[tuple[int, int, str]]] = {}
-        for i, line in zip(picked.tolist(), flat.take(pa.array(picked)).to_pylist()):
+        for i, line in zip(picked.tolist(), flat.take(pa.array(picked)).to_pylist(), strict=True):
             detectors = [d for d in self.detectors if masks[d.kind][i]]
             spans = find_all(line, detectors)
             if spans:
@@ -154,4 +165,5 @@ class Pii(MapStage):
 def _matches(text: pa.Array, pattern: str) -> np.ndarray:
     if len(text) == 0:
         return np.zeros(0, dtype=bool)
-    return np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False).to_numpy(zero_copy_only=False), dtype=bool)
+    matched = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    return np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)

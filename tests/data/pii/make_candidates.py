@@ -44,7 +44,8 @@ CANDIDATES = {
     "price": r"(?:[$¥￥€£]\s?[0-9][0-9,.]*|[0-9][0-9,.]*\s?(?:元|美元|万元|USD|RMB))",
     "version": r"(?i)(?:v|version|ver\.?|版本)\s?[0-9]+(?:\.[0-9]+){1,3}",
     "isbn": r"(?i)isbn[^\n]{0,20}",
-    "order-tracking": r"(?i)(?:订单|单号|运单|快递|order|tracking|invoice|serial|编号|型号|货号)[^\n]{0,4}[#:：]?\s?[A-Z0-9\-]{5,}",
+    "order-tracking": (r"(?i)(?:订单|单号|运单|快递|order|tracking|invoice|serial|编号|型号|货号)"
+                       r"[^\n]{0,4}[#:：]?\s?[A-Z0-9\-]{5,}"),
     "product-code": r"(?<![A-Za-z0-9])[A-Z]{1,4}-?[0-9]{4,}[A-Z]?(?![A-Za-z0-9])",
     "long-id": r"(?<![0-9])[0-9]{12,}(?![0-9])",
 }
