@@ -52,12 +52,12 @@ def test_hard_negatives_are_not_touched():
 
 
 def test_precision_and_recall_floors_on_the_labelled_set():
-    """Measured (docs/pii.md): precision 0.996, recall 0.887 overall; floors sit below."""
+    """Measured (docs/pii.md): precision 0.996, recall 0.914 overall, phone recall 0.847; floors sit below."""
     assert len(LABELLED) >= 300
     result = score(LABELLED, Pii(PiiConfig()).find_spans)
     assert result["all"]["precision"] >= 0.97 and result["all"]["recall"] >= 0.85
     assert result["email"]["precision"] >= 0.97 and result["email"]["recall"] >= 0.95
-    assert result["phone"]["precision"] >= 0.95 and result["phone"]["recall"] >= 0.75
+    assert result["phone"]["precision"] >= 0.95 and result["phone"]["recall"] >= 0.8
     assert result["qq"]["recall"] >= 0.8 and result["ip_address"]["precision"] >= 0.85
 
 

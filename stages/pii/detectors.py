@@ -105,6 +105,16 @@ def _digits(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
 
+# Local numbers listed after a landline ("0571-85775666 85775783、85775591") share its area code.
+_LISTED_LOCAL = re.compile(r"[ 、,，/;；]{1,3}(?<![0-9])([2-9][0-9]{6,7})" + _E)
+
+
+def _listed_after(text: str, end: int) -> Iterator[tuple[int, int]]:
+    while (m := _LISTED_LOCAL.match(text, end)) is not None:
+        yield m.span(1)
+        end = m.end()
+
+
 def find_phones(text: str) -> Iterator[tuple[int, int]]:
     for m in _CN_MOBILE.finditer(text):
         if not _labelled_not_personal(text, m.start()) and not _amount(text, m.end()):
@@ -112,6 +122,7 @@ def find_phones(text: str) -> Iterator[tuple[int, int]]:
     for m in _CN_LANDLINE.finditer(text):
         if not _labelled_not_personal(text, m.start()):
             yield m.span()
+            yield from _listed_after(text, m.end())
     for m in _INTERNATIONAL.finditer(text):
         if 8 <= _digits(m.group()) <= 15 and not _labelled_not_personal(text, m.start()):
             yield m.span()
