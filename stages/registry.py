@@ -10,6 +10,7 @@ from stages.line_clean import LineClean
 from stages.line_dedup import LineDedup
 from stages.min_length import MinLength
 from stages.normalize import Normalize
+from stages.pii import Pii
 from stages.quality import Quality
 from stages.safety import Safety
 from stages.url_filter import UrlFilter
@@ -18,7 +19,7 @@ from stages.weights import Weights
 STAGES = {
     cls.name: cls
     for cls in (
-        Ingest, UrlFilter, Normalize, MinLength, LangId, LineClean, LineDedup, Heuristics, ExactDedup, MinHashDedup,
+        Ingest, UrlFilter, Normalize, MinLength, LangId, LineClean, LineDedup, Heuristics, Pii, ExactDedup, MinHashDedup,
         SimHashDedup, Quality, Safety, Weights, Export,
     )
 }
