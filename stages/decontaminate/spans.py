@@ -9,7 +9,7 @@ import re
 import numpy as np
 
 LINE_LEAD = re.compile(r"[^\w\n]*")  # what stands before the span on its line: nothing but a bullet or a quote?
-TRAIL = re.compile(r"[^\w(\[{“‘「『（《]*")  # closing punctuation and spaces up to the next word or opening bracket
+TRAIL = re.compile(r"(?:[ \t]*[^\w\s(\[{“‘「『（《]+)*\s*")  # closing punctuation (" ." of tokenised text too), spaces
 
 
 def merge(starts: np.ndarray, ends: np.ndarray, labels: list[str]) -> list[tuple[int, int, str]]:
