@@ -43,7 +43,8 @@ def corpus(data: Path) -> list[dict]:
         {"path": str(data / "en-pages-2025-a.warc.gz"), "source": "en-pages"},
         {"path": str(data / "zh-pages-cwced.warc.gz"), "source": "zh-pages"},
         {"path": str(data / "mixed-pages.warc.gz"), "source": "mixed-pages"},
-        {"path": str(data / "en-emails-spamassassin-a.jsonl.gz"), "source": "en-emails", "lang": "en", "id_field": None},
+        {"path": str(data / "en-emails-spamassassin-a.jsonl.gz"), "source": "en-emails", "lang": "en",
+         "id_field": None},
         {"path": str(data / "zh-emails-trec06c-a.jsonl.gz"), "source": "zh-emails", "lang": "zh", "id_field": None},
         {"path": str(data / "zh-weibo-threads-a.jsonl.gz"), "source": "zh-weibo", "lang": "zh", "id_field": None},
         {"path": str(data / "zh-zhihu-and-cc.jsonl.gz"), "source": "zh-zhihu-cc", "lang": "zh", "id_field": None},
@@ -62,8 +63,9 @@ def _jsonl(path: Path) -> list[dict]:
 
 def planted(data: Path, out: Path) -> tuple[list[dict], Counter]:
     """Two extra inputs: 200 benchmark paragraphs alone, and the same pasted into real e-mails."""
-    en = [p.strip() for a in _jsonl(data / "eval" / "en-wikipedia-wikitext2-valid.jsonl.gz") for p in a["text"].split("\n")
-          if len(p.split()) >= 60 and not p.strip().startswith("=")]
+    articles = _jsonl(data / "eval" / "en-wikipedia-wikitext2-valid.jsonl.gz")
+    paragraphs = [p.strip() for a in articles for p in a["text"].split("\n")]
+    en = [p for p in paragraphs if len(p.split()) >= 60 and not p.startswith("=")]
     en = en[:: max(1, len(en) // 100)][:100]
     zh = [r["text"] for r in _jsonl(data / "eval" / "zh-wikipedia-drcd-traditional.jsonl.gz") if len(r["text"]) >= 150]
     zh = zh[:: max(1, len(zh) // 100)][:100]
@@ -74,10 +76,10 @@ def planted(data: Path, out: Path) -> tuple[list[dict], Counter]:
         path = out / f"planted-{lang}.jsonl"
         with open(path, "w", encoding="utf-8") as f:
             for i, item in enumerate(items):
-                f.write(json.dumps({"id": f"alone-{lang}-{i}", "text": item, "planted": name}, ensure_ascii=False) + "\n")
                 host = hosts[lang][i]
-                f.write(json.dumps({"id": f"pasted-{lang}-{i}", "text": f"{host}\n\n{item}\n\n{host}", "planted": name},
-                                   ensure_ascii=False) + "\n")
+                for row in ({"id": f"alone-{lang}-{i}", "text": item, "planted": name},
+                            {"id": f"pasted-{lang}-{i}", "text": f"{host}\n\n{item}\n\n{host}", "planted": name}):
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 expected[name] += 2
         inputs.append({"path": str(path), "source": f"planted-{lang}", "lang": lang})
     return inputs, expected
@@ -99,7 +101,8 @@ def speed(out: Path) -> str:
     sidecars = read_sidecars(Storage(str(out)), FOLDER)
     seconds = sum(s["seconds"] for s in sidecars)
     docs, mb = sum(s["rows_in"] for s in sidecars), sum(s["bytes_in"] for s in sidecars) / 1e6
-    return f"{docs:,} docs, {mb:.1f} MB in {seconds:.1f} core-s: {docs / seconds:,.0f} docs/s, {mb / seconds:.2f} MB/s per core"
+    return (f"{docs:,} docs, {mb:.1f} MB in {seconds:.1f} core-s: "
+            f"{docs / seconds:,.0f} docs/s, {mb / seconds:.2f} MB/s per core")
 
 
 def main() -> None:

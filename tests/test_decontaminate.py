@@ -58,7 +58,8 @@ def _write(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ()) -> P
 
 
 def _benchmarks(en=BENCH_EN, zh=BENCH_ZH) -> list[dict]:
-    return [{"name": "wikitext2", "path": str(en), "text_field": "text"}, {"name": "drcd", "path": str(zh), "text_field": "text"}]
+    return [{"name": "wikitext2", "path": str(en), "text_field": "text"},
+            {"name": "drcd", "path": str(zh), "text_field": "text"}]
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +72,12 @@ def planted_inputs(tmp_path_factory) -> list[dict]:
     en_bench = _jsonl(BENCH_EN)[:100]
     en_rows = list(en_real)
     for i, item in enumerate(en_bench):  # interleaved, so planted documents land in every shard
-        en_rows.insert(min(len(en_rows), 2 * i + 1), {"id": f"planted-{item['id']}", "text": item["text"], "origin": "wikitext2"})
+        plant = {"id": f"planted-{item['id']}", "text": item["text"], "origin": "wikitext2"}
+        en_rows.insert(min(len(en_rows), 2 * i + 1), plant)
     zh_real = [{"id": f"zhwiki-{i}", "text": r["text"], "origin": "real"}
                for i, r in enumerate(_zst_jsonl(SAMPLE / "zh" / "wikipedia.jsonl.zst", 150))]
-    zh_rows = zh_real + [{"id": f"planted-{item['id']}", "text": item["text"], "origin": "drcd"} for item in _jsonl(BENCH_ZH)[:30]]
+    zh_rows = zh_real + [{"id": f"planted-{item['id']}", "text": item["text"], "origin": "drcd"}
+                         for item in _jsonl(BENCH_ZH)[:30]]
     surrogate = '{"id": "surrogate", "text": "lone \\ud800 surrogate escape", "origin": "real"}'
     return [{"path": str(_write(tmp / "en.jsonl", en_rows, (surrogate,))), "source": "en-raw", "lang": "en"},
             {"path": str(_write(tmp / "zh.jsonl", zh_rows)), "source": "zh-raw", "lang": "zh"}]
@@ -103,10 +106,12 @@ def test_planted_benchmark_documents_are_all_dropped_and_nothing_else(ray_local,
     assert len(sidecars) >= 3
     assert sum(s["rows_in"] for s in sidecars) == sum(s["rows_out"] + s["rows_rejected"] for s in sidecars)
     chars = [s["chars"] for s in sidecars]
-    assert sum(c["in"] for c in chars) == sum(c["out"] + c.get("rejected", 0) for c in chars) and not any(c.get("removed") for c in chars)
+    assert sum(c["in"] for c in chars) == sum(c["out"] + c.get("rejected", 0) for c in chars)
+    assert not any(c.get("removed") for c in chars)
     report = json.loads((tmp_path / "out" / STAGE / "_decontaminate.json").read_text())
-    assert report["benchmarks"]["wikitext2"]["documents_hit"] == 100 and report["benchmarks"]["drcd"]["documents_hit"] == 30
-    assert report["benchmarks"]["wikitext2"]["items"] == len(_jsonl(BENCH_EN)) and report["benchmarks"]["drcd"]["ngrams_indexed"] > 0
+    per = report["benchmarks"]
+    assert per["wikitext2"]["documents_hit"] == 100 and per["drcd"]["documents_hit"] == 30
+    assert per["wikitext2"]["items"] == len(_jsonl(BENCH_EN)) and per["drcd"]["ngrams_indexed"] > 0
     console = Console(record=True, width=250)
     print_funnel(str(tmp_path / "out"), console)
     shown = console.export_text()
@@ -204,8 +209,10 @@ def test_parquet_csv_glob_and_list_give_the_same_index(tmp_path):
     pq.write_table(table.slice(150), tmp_path / "part-1.parquet")
     pacsv.write_csv(table, tmp_path / "all.csv")
     as_jsonl = DecontaminateConfig(benchmarks=[{"name": "b", "path": str(BENCH_EN)}])
-    as_glob = DecontaminateConfig(benchmarks=[{"name": "b", "path": str(tmp_path / "part-*.parquet"), "text_field": "passage"}])
-    as_list = DecontaminateConfig(benchmarks=[{"name": "b", "path": [str(tmp_path / "all.csv")], "text_field": "passage"}])
+    as_glob = DecontaminateConfig(benchmarks=[{"name": "b", "path": str(tmp_path / "part-*.parquet"),
+                                               "text_field": "passage"}])
+    as_list = DecontaminateConfig(benchmarks=[{"name": "b", "path": [str(tmp_path / "all.csv")],
+                                               "text_field": "passage"}])
     built = [build_index(c.benchmarks, ngram=13, zh_ngram=20) for c in (as_jsonl, as_glob, as_list)]
     assert built[0][0].num_rows > 10_000
     assert built[0][0].equals(built[1][0]) and built[0][0].equals(built[2][0])
@@ -218,7 +225,8 @@ def test_each_located_range_hashes_to_its_ngram_on_real_mixed_text():
     texts = [r["text"] for r in _jsonl(BENCH_ZH)[:20]] + [r.get("raw_content", r.get("text"))
                                                          for r in _jsonl(SAMPLE / "en" / "ccnet-head.jsonl")[:20]]
     tweets = pq.read_table(SAMPLE / "en" / "tweets.parquet").column("text").to_pylist()[:200]
-    texts += tweets + ["İstanbul ÇAĞ straße ΟΔΥΣΣΕΥΣ 東京タワー Ωμέγα " * 3, "", "...!!!", "中文English混合12345字符" * 4]
+    texts += tweets + ["İstanbul ÇAĞ straße ΟΔΥΣΣΕΥΣ 東京タワー Ωμέγα " * 3, "", "...!!!",
+                       "中文English混合12345字符" * 4]
     array = pa.array(texts, pa.large_string())
     zh = chinese_mask(array, None)
     assert zh[:20].all() and not zh[20:40].any()
@@ -283,7 +291,8 @@ def test_same_bytes_for_one_and_two_workers_rerun_and_changed_benchmark(ray_loca
         where = tmp_path / f"w{workers}"
         where.mkdir()
         _run(where, planted_inputs, stage, workers=workers)
-        outputs.append({p.relative_to(where / "out" / STAGE): p.read_bytes() for p in sorted((where / "out" / STAGE).rglob("*.parquet"))})
+        folder = where / "out" / STAGE
+        outputs.append({p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))})
     assert outputs[0] == outputs[1] and len(outputs[0]) >= 3
     where = tmp_path / "w1"
     config = where / "pipeline.yaml"

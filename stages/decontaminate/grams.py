@@ -33,7 +33,8 @@ def chinese_mask(texts: pa.Array, langs: pa.Array | None) -> np.ndarray:
     if len(unknown):  # the script decides only where no language is given
         sub = texts.take(pa.array(unknown))
         han = pc.count_substring_regex(sub, HAN).to_numpy(zero_copy_only=False).astype(np.int64)
-        chars = pc.utf8_length(pc.replace_substring_regex(sub, r"\s+", "")).to_numpy(zero_copy_only=False).astype(np.int64)
+        chars = pc.utf8_length(pc.replace_substring_regex(sub, r"\s+", ""))
+        chars = chars.to_numpy(zero_copy_only=False).astype(np.int64)
         zh[unknown] = (han > 0) & (han >= ZH_MIN_HAN_SHARE * np.maximum(chars, 1))
     return zh
 

@@ -75,18 +75,22 @@ def read_texts(name: str, path: str, field: str) -> list[str | None]:
         if lower.endswith(".parquet"):
             schema = pq.read_schema(path)
             if field not in schema.names:
-                raise BenchmarkError(f"benchmark {name}: {path} has no column '{field}' (columns: {', '.join(schema.names)})")
+                raise _no_column(name, path, field, schema.names)
             return pq.read_table(path, columns=[field]).column(field).cast(pa.large_string()).to_pylist()
         if lower.endswith(".csv"):
             table = pacsv.read_csv(path)
             if field not in table.column_names:
-                raise BenchmarkError(f"benchmark {name}: {path} has no column '{field}' (columns: {', '.join(table.column_names)})")
+                raise _no_column(name, path, field, table.column_names)
             return table.column(field).cast(pa.large_string()).to_pylist()
     except BenchmarkError:
         raise
     except (OSError, ValueError, pa.ArrowException, zstandard.ZstdError, EOFError) as err:
         raise BenchmarkError(f"benchmark {name}: cannot read {path}: {type(err).__name__}: {err}") from None
     raise BenchmarkError(f"benchmark {name}: {path}: unknown format (use .jsonl[.gz|.zst], .parquet or .csv[.gz])")
+
+
+def _no_column(name: str, path: str, field: str, columns: list[str]) -> BenchmarkError:
+    return BenchmarkError(f"benchmark {name}: {path} has no column '{field}' (columns: {', '.join(columns)})")
 
 
 def _open_text(path: str) -> io.TextIOBase:
@@ -203,7 +207,8 @@ class Index:
         ngrams = storage.read_parquet(storage.path(folder, "ngrams.parquet"))
         items = storage.read_parquet(storage.path(folder, "items.parquet"))
         return cls(ngrams.column("hash").to_numpy(), ngrams.column("item").to_numpy().astype(np.int64),
-                   items.column("benchmark").to_numpy().astype(np.int64), items.column("ngrams").to_numpy().astype(np.int64))
+                   items.column("benchmark").to_numpy().astype(np.int64),
+                   items.column("ngrams").to_numpy().astype(np.int64))
 
     def lookup(self, hashes: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(doc, item, hash) for every document n-gram found in an item, one row per item that has it."""

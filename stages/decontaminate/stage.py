@@ -28,8 +28,15 @@ from pipeline.layout import REMOVED_DIR, read_sidecars
 from pipeline.stage import MapStage, Resources, StageOutput, keep_all, removed_spans
 from pipeline.storage import Storage
 from stages.decontaminate.grams import batch_ngrams, chinese_mask, located_ngrams
-from stages.decontaminate.index import (BenchmarkError, Index, build_index, files_digest, index_exists, resolve_paths,
-                                        write_index)
+from stages.decontaminate.index import (
+    BenchmarkError,
+    Index,
+    build_index,
+    files_digest,
+    index_exists,
+    resolve_paths,
+    write_index,
+)
 from stages.decontaminate.spans import cut, merge
 
 REASON = "contaminated:{}"
@@ -43,13 +50,14 @@ class Benchmark(StrictModel):
 
 
 class DecontaminateConfig(StrictModel):
-    benchmarks: list[Benchmark] = Field(default_factory=list, description="Benchmarks to keep out; empty: the stage keeps everything.")
+    benchmarks: list[Benchmark] = Field(default_factory=list,
+                                        description="Benchmarks to keep out; empty: the stage keeps everything.")
     ngram: int = Field(13, ge=3, le=64, description="Words per n-gram for English and other spaced scripts.")
     zh_ngram: int = Field(20, ge=5, le=100, description="Characters per n-gram for Chinese (about 13 words' worth).")
     threshold: float = Field(0.5, gt=0, le=1, description="Share of an item's distinct n-grams a document must hold.")
     enough_matches: int = Field(50, ge=1, description="...or this many of them, for items longer than that.")
-    mode: Literal["drop", "remove_spans"] = Field("drop", description="drop the document, or cut the matching spans out.")
-    min_chars: int = Field(50, ge=0, description="remove_spans: a document shorter than this after the cut is dropped.")
+    mode: Literal["drop", "remove_spans"] = Field("drop", description="Drop the document, or cut the matching spans.")
+    min_chars: int = Field(50, ge=0, description="remove_spans: a document shorter than this after the cut goes.")
 
     @field_validator("benchmarks")
     @classmethod
@@ -100,7 +108,8 @@ class Decontaminate(MapStage):
             report = {"config_hash": ctx.config_hash, "benchmarks": {s.name: {"files": s.files, "items": s.items,
                       "empty_items": s.empty, "ngrams_indexed": s.ngrams} for s in summaries}}
             ctx.storage.write_json(ctx.storage.path(ctx.folder, REPORT), report)
-            ctx.say(f"{ctx.folder}: indexed " + ", ".join(f"{s.name} ({s.items:,} items, {s.ngrams:,} n-grams)" for s in summaries))
+            indexed = ", ".join(f"{s.name} ({s.items:,} items, {s.ngrams:,} n-grams)" for s in summaries)
+            ctx.say(f"{ctx.folder}: indexed {indexed}")
         ctx.map_shards(cls, {"config": config, "storage_uri": ctx.storage.uri, "index_folder": folder}, stateful=True)
 
     @classmethod
@@ -168,7 +177,7 @@ class Decontaminate(MapStage):
         for d in np.flatnonzero(hits.bench >= 0):
             sel = doc == d
             label = {}
-            for h, b in zip(hashes[sel].tolist(), bench[sel].tolist()):
+            for h, b in zip(hashes[sel].tolist(), bench[sel].tolist(), strict=True):
                 label.setdefault(h, REASON.format(self.names[b]))
             text = texts[int(d)].as_py()
             located = located_ngrams(text, bool(zh[d]), ngram=cfg.ngram, zh_ngram=cfg.zh_ngram)
@@ -218,7 +227,8 @@ def write_report(storage: Storage, folder: str, names: list[str]) -> dict:
     (drops) and the removed spans (documents cut, spans, characters)."""
     path = storage.path(folder, REPORT)
     report = storage.read_json_or_none(path) or {"benchmarks": {}}
-    hits = {name: {"documents_dropped": 0, "documents_cut": 0, "spans_removed": 0, "chars_removed": 0} for name in names}
+    counts = ("documents_dropped", "documents_cut", "spans_removed", "chars_removed")
+    hits = {name: dict.fromkeys(counts, 0) for name in names}
     for sidecar in read_sidecars(storage, folder):
         for name in names:
             reason = REASON.format(name)
@@ -232,7 +242,7 @@ def write_report(storage: Storage, folder: str, names: list[str]) -> dict:
         if file.startswith("."):
             continue
         spans = storage.read_parquet(f"{removed}/{file}", columns=["id", "reason"])
-        for doc_id, reason in zip(spans.column("id").to_pylist(), spans.column("reason").to_pylist()):
+        for doc_id, reason in zip(spans.column("id").to_pylist(), spans.column("reason").to_pylist(), strict=True):
             name = reason.removeprefix("contaminated:")
             if name in cut_docs:
                 cut_docs[name].add(doc_id)
