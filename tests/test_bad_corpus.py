@@ -34,7 +34,7 @@ from winnow.config import load_config
 GIANT_BYTES = 50_000_000
 GIANT_ID = "giant-50mb"
 STAGES = ["00_ingest", "01_url_filter", "02_normalize", "03_min_length", "04_langid", "05_heuristics", "06_exact_dedup",
-          "07_minhash_dedup", "08_quality", "09_safety", "10_weights", "11_export"]
+          "07_minhash_dedup", "08_decontaminate", "09_quality", "10_safety", "11_weights", "12_export"]
 
 # Files that give no document at all, and what their ingest error says after the file's path.
 UNREADABLE = {
@@ -146,7 +146,7 @@ def test_every_ingested_document_ends_exactly_once(bad_run):
 
     ended = Counter()
     reasons: dict[tuple, tuple[str, str]] = {}
-    for shard in sorted((out / "11_export").glob("shard-*.parquet")):
+    for shard in sorted((out / "12_export").glob("shard-*.parquet")):
         ended.update((r["source"], r["id"]) for r in _read(shard, ["source", "id"]))
     for folder in STAGES[1:]:
         for rej in sorted((out / folder / "rejects").glob("*.parquet")):

@@ -61,7 +61,7 @@ def test_default_config_is_valid_and_orders_stages():
     """The shipped default config loads; stage folders carry their order."""
     cfg = load_config("configs/default.yaml")
     assert [s.folder for s in cfg.stages] == ["01_url_filter", "02_normalize", "03_min_length", "04_langid", "05_heuristics",
-                                                "06_exact_dedup", "07_minhash_dedup", "08_quality", "09_safety", "10_weights", "11_export"]
+                                                "06_exact_dedup", "07_minhash_dedup", "08_decontaminate", "09_quality", "10_safety", "11_weights", "12_export"]
     assert cfg.stages[0].config_hash != cfg.stages[1].config_hash
 
 

@@ -28,7 +28,7 @@ TINY = REPO / "configs" / "pretrain_tiny.yaml"
 
 @pytest.fixture(scope="module")
 def shards(weighted_run) -> Path:
-    return weighted_run.parent / "out" / "11_export"
+    return weighted_run.parent / "out" / "12_export"
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_two_workers_through_ray_train(tmp_path, shards, ray_local):
 
 def test_ablate_end_to_end(tmp_path, weighted_run):
     out = weighted_run.parent / "out"
-    proc = subprocess.run([sys.executable, "-m", "winnow", "ablate", "--raw", str(out / "00_ingest"), "--clean", str(out / "11_export"),
+    proc = subprocess.run([sys.executable, "-m", "winnow", "ablate", "--raw", str(out / "00_ingest"), "--clean", str(out / "12_export"),
                            "--tokens", "20000", "--output", str(tmp_path / "abl")], capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())

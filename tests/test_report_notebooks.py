@@ -55,7 +55,7 @@ def test_report_is_written_and_self_contained(weighted_report, weighted_run):
     images = re.findall(r"<img [^>]*src=\"([^\"]+)\"", page)
     assert len(images) >= 5 and all(src.startswith("data:image/png;base64,") for src in images)
     # the funnel lists every stage, and document text is escaped (no raw markup from the corpus)
-    for folder in ("00_ingest", "09_safety", "10_weights", "11_export"):
+    for folder in ("00_ingest", "10_safety", "11_weights", "12_export"):
         assert f"<td>{folder}</td>" in page
     assert "<h3>highest weights</h3>" in page and "<h3>lowest weights</h3>" in page
     assert page.lower().count("<script") == 1  # only the image counter: corpus text never reaches the page unescaped

@@ -84,7 +84,7 @@ def test_sampled_token_mix_matches_targets_on_the_sample(weighted_run):
     """configs/default.yaml's targets per source, met within 1% by the exported weights; the source
     without a target gets what is left."""
     targets = yaml.safe_load(weighted_run.read_text())["stages"][-2]["mix"]["targets"]
-    table, _ = read_export(weighted_run.parent / "out", "11_export")
+    table, _ = read_export(weighted_run.parent / "out", "12_export")
     shares = expected_shares(table)
     for source, target in targets.items():
         assert shares[source] == pytest.approx(target, rel=0.01), (source, shares)
@@ -100,7 +100,7 @@ def test_sampled_token_mix_matches_targets_on_the_sample(weighted_run):
 
 def test_weights_are_finite_positive_and_the_product_of_their_terms(weighted_run):
     out = weighted_run.parent / "out"
-    table = read_stage(out, "10_weights")
+    table = read_stage(out, "11_weights")
     w = table.column("weight").to_numpy()
     assert np.isfinite(w).all() and (w > 0).all()
     product = np.ones(len(w))
@@ -311,5 +311,5 @@ def test_stats_per_source_and_language_add_up(weighted_run):
         assert sources[source]["target"] == target and sources[source]["share_after"] == pytest.approx(target, rel=0.01)
     proc = subprocess.run([sys.executable, "-m", "winnow", "stats", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    for title in ("winnow funnel", "drops by reason", "per source", "per lang", "11_export", "wikipedia-zh", "35.0%"):
+    for title in ("winnow funnel", "drops by reason", "per source", "per lang", "12_export", "wikipedia-zh", "35.0%"):
         assert title in proc.stdout, title
