@@ -210,6 +210,15 @@ class Index:
                    items.column("benchmark").to_numpy().astype(np.int64),
                    items.column("ngrams").to_numpy().astype(np.int64))
 
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        """True where a hash is in the index. Most n-grams of a corpus are not; the queries are sorted
+        first (one sort), so the search walks the index in order instead of jumping at random."""
+        if len(hashes) == 0 or len(self.hashes) == 0:
+            return np.zeros(len(hashes), dtype=bool)
+        distinct, inverse = np.unique(hashes, return_inverse=True)
+        at = np.minimum(np.searchsorted(self.hashes, distinct), len(self.hashes) - 1)
+        return (self.hashes[at] == distinct)[inverse]
+
     def lookup(self, hashes: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(doc, item, hash) for every document n-gram found in an item, one row per item that has it."""
         lo = np.searchsorted(self.hashes, hashes, side="left")

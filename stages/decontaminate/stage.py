@@ -130,7 +130,8 @@ class Decontaminate(MapStage):
         texts = table.column("text").combine_chunks()
         zh = chinese_mask(texts, table.column("lang").combine_chunks() if "lang" in table.column_names else None)
         grams = batch_ngrams(texts, zh, ngram=cfg.ngram, zh_ngram=cfg.zh_ngram)
-        doc, item, hashes = self.index.lookup(*_distinct(grams.hashes, grams.doc))
+        found = self.index.contains(grams.hashes)
+        doc, item, hashes = self.index.lookup(*_distinct(grams.hashes[found], grams.doc[found]))
         hits = self.find_hits(doc, item, table.num_rows)
         n = table.num_rows
         keep = np.ones(n, dtype=bool)
