@@ -6,12 +6,12 @@ Phases: the index of the benchmark files is built once on the driver into the st
 document.
 
 When is a document contaminated by an item? When it holds at least `threshold` (default half) of the
-item's distinct n-grams, or `enough_matches` (default 50) of them for long items. A share of the item,
+item's distinct n-grams, or `enough_matches` (default 20) of them for long items. A share of the item,
 not of the document, because a benchmark paragraph pasted into a long page is a small share of the page
 but all of the paragraph; and a share rather than "any 13-gram" (GPT-3's rule) because a single shared
 13-gram is often a quotation, a title or a licence sentence, which the realweb false-positive benchmark
-counts (docs/decontaminate.md). The cap makes a whole article usable as one item: 50 of its 13-grams in a
-document mean a passage of 60 or more words copied from it.
+counts (docs/decontaminate.md). The cap makes a whole article usable as one item: 20 distinct 13-grams of it
+in a document mean a passage of 32 or more words copied from it, about two sentences.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class DecontaminateConfig(StrictModel):
     ngram: int = Field(13, ge=3, le=64, description="Words per n-gram for English and other spaced scripts.")
     zh_ngram: int = Field(20, ge=5, le=100, description="Characters per n-gram for Chinese (about 13 words' worth).")
     threshold: float = Field(0.5, gt=0, le=1, description="Share of an item's distinct n-grams a document must hold.")
-    enough_matches: int = Field(50, ge=1, description="...or this many of them, for items longer than that.")
+    enough_matches: int = Field(20, ge=1, description="...or this many of them, for items longer than that.")
     mode: Literal["drop", "remove_spans"] = Field("drop", description="Drop the document, or cut the matching spans.")
     min_chars: int = Field(50, ge=0, description="remove_spans: a document shorter than this after the cut goes.")
 
