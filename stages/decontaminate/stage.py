@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 
 from pipeline.config import StrictModel
 from pipeline.layout import REMOVED_DIR, read_sidecars
-from pipeline.stage import MapStage, Resources, StageOutput, keep_all, removed_spans
+from pipeline.stage import MapStage, StageOutput, keep_all, removed_spans
 from pipeline.storage import Storage
 from stages.decontaminate.grams import batch_ngrams, chinese_mask, located_ngrams
 from stages.decontaminate.index import (
@@ -74,10 +74,6 @@ class Decontaminate(MapStage):
     Config = DecontaminateConfig
     stateful: ClassVar[bool] = True  # each worker loads the index once
     rewrites: ClassVar[bool] = True  # remove_spans mode cuts text out
-
-    @classmethod
-    def resources(cls, config: DecontaminateConfig) -> Resources:
-        return Resources()
 
     @classmethod
     def check(cls, config: DecontaminateConfig) -> list[tuple[tuple, str]]:
