@@ -1,6 +1,7 @@
 """The stages a config may name, handed by the CLI to the config loader. Listed explicitly (no import side
 effects) so the set is easy to read; adding a stage is one line here."""
 
+from stages.decontaminate import Decontaminate
 from stages.dedup import ExactDedup, MinHashDedup, SimHashDedup
 from stages.export import Export
 from stages.heuristics import Heuristics
@@ -20,6 +21,6 @@ STAGES = {
     cls.name: cls
     for cls in (
         Ingest, UrlFilter, Normalize, MinLength, LangId, LineClean, LineDedup, Heuristics, Pii, ExactDedup, MinHashDedup,
-        SimHashDedup, Quality, Safety, Weights, Export,
+        SimHashDedup, Decontaminate, Quality, Safety, Weights, Export,
     )
 }
