@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -33,13 +32,20 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from classifiers.e5_model import E5Classifier, EmbeddingCache  # noqa: E402
+from classifiers.e5_model import EmbeddingCache  # noqa: E402
 from classifiers.ensemble import decide  # noqa: E402
 from classifiers.metrics import binary_scores, with_intervals  # noqa: E402
 from classifiers.safety_sets import REPORT_SPLITS, load_set, report_set, training_set  # noqa: E402
 from classifiers.safety_zh import MEMBERS, SHIPPED_SETS, WITH_TOXICN, build, score_members  # noqa: E402
 
 VARIANTS = {"shipped": SHIPPED_SETS, "with-toxicn": WITH_TOXICN}
+# HateCheck's functionalities come in a fixed order; the supplied Mandarin file has no functionality column,
+# so its cases are grouped by the label runs of that order (first row of each run, in file order).
+MHC_FAMILIES = [(0, "H: derogation, threats, slurs, hateful profanity"), (1130, "N: non-hateful profanity"),
+                (1230, "H: pronoun references, negated positive statements"), (1650, "N: negated hateful statements"),
+                (1790, "H: hate phrased as a question or opinion"),
+                (2063, "N: neutral/positive identity mentions, counter-speech, abuse of non-protected targets"),
+                (2936, "H: spelling variations (character swaps, homophones, leet, spaces)")]
 MHC_TARGETS = {"women": "女", "trans": "跨性别", "gay": "同性恋", "black": "黑人", "disabled": "残疾", "muslim": "穆斯林",
                "foreigners": "外国"}
 
@@ -47,6 +53,8 @@ MHC_TARGETS = {"women": "女", "trans": "跨性别", "gay": "同性恋", "black"
 def diagnosis_sets(shared: Path) -> dict[str, pd.DataFrame]:
     mhc = load_set(shared, "mhc")
     mhc["topic"] = [next((k for k, v in MHC_TARGETS.items() if v in t), "none") for t in mhc["text"]]
+    starts = [start for start, _ in MHC_FAMILIES]
+    mhc["family"] = [MHC_FAMILIES[np.searchsorted(starts, i, side="right") - 1][1] for i in range(len(mhc))]
     weibo = load_set(shared, "weibo").sample(3000, random_state=0)
     return {"mhc": mhc, "weibo-sample": weibo}
 
@@ -61,14 +69,18 @@ def evaluate(frame: pd.DataFrame, member_scores: dict, selection, weights: dict)
         s = member_scores[n]
         out["members"][n] = with_intervals(labels, s >= selection.thresholds[n], s).as_dict()
     out["ensemble"] = with_intervals(labels, unsafe, np.nan_to_num(mean)).as_dict()
-    if frame["topic"].notna().any():
-        out["by_topic"] = {}
-        for topic, rows in frame.groupby("topic").indices.items():
+    for column in ("topic", "family"):
+        if column not in frame or not frame[column].notna().any():
+            continue
+        out[f"by_{column}"] = {}
+        for group, rows in frame.groupby(column).indices.items():
             r = binary_scores(labels[rows], unsafe[rows])
-            out["by_topic"][topic] = {"rows": len(rows), "positives": int(labels[rows].sum()), "precision": r.precision,
-                                      "recall": r.recall, "f1": r.f1,
-                                      "false_positives": int((unsafe[rows] & (labels[rows] == 0)).sum()),
-                                      "false_negatives": int((~unsafe[rows] & (labels[rows] == 1)).sum())}
+            out[f"by_{column}"][group] = {
+                "rows": len(rows), "positives": int(labels[rows].sum()), "precision": r.precision, "recall": r.recall,
+                "f1": r.f1, "flagged": float(unsafe[rows].mean()),
+                "false_positives": int((unsafe[rows] & (labels[rows] == 0)).sum()),
+                "false_negatives": int((~unsafe[rows] & (labels[rows] == 1)).sum()),
+                "members_flagged": {n: float(np.mean(member_scores[n][rows] >= selection.thresholds[n])) for n in names}}
     wrong = np.flatnonzero(unsafe != labels.astype(bool))
     out["errors_sample"] = [{"text": frame["text"].iloc[i][:80], "label": int(labels[i]), "topic": frame["topic"].iloc[i]}
                             for i in wrong[:: max(1, len(wrong) // 12)][:12]]

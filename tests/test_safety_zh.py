@@ -32,7 +32,7 @@ def zh_split():
 
 @pytest.fixture(scope="module")
 def e5_trained(zh_split, tmp_path_factory):
-    train, held = zh_split
+    train, _ = zh_split
     cache = EmbeddingCache(tmp_path_factory.mktemp("e5-cache"))
     clf = E5Classifier.train(train["text"].tolist(), train["label"].to_numpy(), task="safety", lang="zh", positive="offensive")
     return clf, cache
