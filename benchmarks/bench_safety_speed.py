@@ -6,9 +6,10 @@ English pages' annotated main text (`en-pages-2025-a.truth`): what the safety st
 - bare: the model's own `predict` on the documents cut to the member's `max_chars`, batches of 1,024;
 - stage: the `safety` stage's `__call__` on Arrow batches of 1,024 rows with that one member (or all of
   them: `whole`), keep mode: language grouping, scoring, thresholds, the combine rule, columns.
-Throughput is documents per CPU-second (process CPU time, best of `--repeat`, every engine held to one
-thread with OMP_NUM_THREADS=1), i.e. docs/s per core. The encoder members are timed on `--encoder-docs`
-documents per language (they run at a few documents per second per core).
+Throughput is documents per CPU-second (process CPU time, every engine held to one thread with
+OMP_NUM_THREADS=1), i.e. docs/s per core: best of `--repeat` for the fast members on every document; the
+encoder members and the whole stage once, on `--encoder-docs` documents per language (they run at a few
+documents per second per core).
 
     nice -n 15 .venv/bin/python benchmarks/bench_safety_speed.py SHARED_DATA [--config configs/default.yaml]
 """
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("shared", type=Path)
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "default.yaml")
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--encoder-docs", type=int, default=150)
+    parser.add_argument("--encoder-docs", type=int, default=100)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "safety-speed.json")
     args = parser.parse_args(argv)
     stage = next(s for s in yaml.safe_load(args.config.read_text())["stages"] if s["name"] == "safety")
@@ -102,9 +103,9 @@ def main(argv=None) -> int:
             from classifiers.registry import resolve_model
 
             encoder = ModelCard.load(resolve_model(member["models"][lang])).kind in ("e5", "bert")
-            results.append(bench([member], lang, small if encoder else docs, args.repeat))
+            results.append(bench([member], lang, small if encoder else docs, 1 if encoder else args.repeat))
             print(json.dumps(results[-1]), flush=True)
-        results.append(bench(members, lang, small, args.repeat))  # whole stage: on the encoders' document set
+        results.append(bench(members, lang, small, 1))  # whole stage: on the encoders' document set
         print(json.dumps(results[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")

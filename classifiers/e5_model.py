@@ -124,9 +124,20 @@ class EmbeddingCache:
         self.directory, self.max_chars = Path(directory), max_chars
         self.directory.mkdir(parents=True, exist_ok=True)
         self.rows: dict[bytes, np.ndarray] = {}
+        self.files: set[str] = set()
+        self._scan()
+
+    def _scan(self) -> None:
+        """Reads the files not read yet (another process may be filling the same folder)."""
         for path in sorted(self.directory.glob("*.npz")):
-            with np.load(path, allow_pickle=False) as data:
-                self.rows.update(zip(data["keys"].tolist(), data["emb"]))
+            if path.name in self.files:
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    self.rows.update(zip(data["keys"].tolist(), data["emb"]))
+            except (OSError, ValueError, EOFError):  # being written by another process: read it next time
+                continue
+            self.files.add(path.name)
 
     def key(self, text: str) -> bytes:
         import hashlib
@@ -134,12 +145,20 @@ class EmbeddingCache:
         return hashlib.sha1(text[: self.max_chars].encode("utf-8")).digest()
 
     def add(self, name: str, texts: Sequence[str], x: np.ndarray) -> None:
+        import os
+
         keys = [self.key(t) for t in texts]
-        np.savez(self.directory / f"{name}.npz", keys=np.array(keys, dtype="S20"), emb=np.asarray(x, np.float32))
+        part = self.directory / f".{name}.partial"
+        with open(part, "wb") as f:  # written aside, then renamed: a reader never sees half a file
+            np.savez(f, keys=np.array(keys, dtype="S20"), emb=np.asarray(x, np.float32))
+        os.replace(part, self.directory / f"{name}.npz")
         self.rows.update(zip(keys, np.asarray(x, np.float32)))
+        self.files.add(f"{name}.npz")
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         keys = [self.key(t or "") for t in texts]
+        if any(k not in self.rows for k in keys):
+            self._scan()
         missing = sorted({k: t or "" for k, t in zip(keys, texts) if k not in self.rows}.items())
         if missing:
             import time
