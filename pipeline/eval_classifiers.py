@@ -87,7 +87,11 @@ def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | N
     overall = with_intervals(data.labels, table.column("unsafe").to_numpy(zero_copy_only=False), score)
     per_member = {}
     for member in runner.cfg.stages[0].config.members:
-        s = np.nan_to_num(table.column(f"safety_{member.name}").to_numpy(zero_copy_only=False).astype(float))
+        raw = table.column(f"safety_{member.name}").to_numpy(zero_copy_only=False).astype(float)
+        have = ~np.isnan(raw)  # a member without a model for a row's language does not vote on it
+        if not have.any():
+            continue
         cuts = {x: member_threshold(member, x) for x in set(langs)}  # thresholds are per language
-        per_member[member.name] = with_intervals(data.labels, s >= np.array([cuts[x] for x in langs]), s)
+        cut = np.array([cuts[x] for x in langs])
+        per_member[member.name] = with_intervals(data.labels[have], raw[have] >= cut[have], raw[have])
     return EvalResult(table, overall, per_member)
