@@ -45,14 +45,20 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     e5 = E5Classifier.train(texts, labels, task="safety", lang="en", positive="offensive", embeddings=cache(texts))
     s = e5.predict_embedded(cache(test["text"].tolist()))
-    results["e5"] = with_intervals(test["label"], s >= 0.5, s).as_dict() | {"seconds": round(time.perf_counter() - started, 1)}
+    results["e5"] = with_intervals(test["label"], s >= 0.5, s).as_dict() | {
+        "seconds": round(time.perf_counter() - started, 1)
+    }
     started = time.perf_counter()
     minilm = BertClassifier.train(texts, labels, task="safety", lang="en", positive="offensive", device="cpu")
     s = minilm.predict(test["text"].tolist())
-    results["minilm"] = with_intervals(test["label"], s >= 0.5, s).as_dict() | {"seconds": round(time.perf_counter() - started, 1)}
+    results["minilm"] = with_intervals(test["label"], s >= 0.5, s).as_dict() | {
+        "seconds": round(time.perf_counter() - started, 1)
+    }
     for name, r in results.items():
-        print(f"{name:<7} P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f} {r['intervals']['f1']} "
-              f"AUC {r['auc']:.3f} {r['intervals']['auc']}")
+        print(
+            f"{name:<7} P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f} {r['intervals']['f1']} "
+            f"AUC {r['auc']:.3f} {r['intervals']['auc']}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -63,14 +63,22 @@ def bench(members: list[dict], lang: str, docs: list[str], repeat: int) -> dict:
     torch.set_num_threads(1)
     stage = Safety(SafetyConfig(members=members, combine="majority", mode="keep"))
     models = [(load_classifier(m["models"][lang], device="cpu"), m.get("max_chars", 20_000)) for m in members]
-    batches = [pa.table({"id": [str(i) for i in range(s, s + len(docs[s:s + BATCH]))], "text": docs[s:s + BATCH],
-                         "lang": [lang] * len(docs[s:s + BATCH])}) for s in range(0, len(docs), BATCH)]
+    batches = [
+        pa.table(
+            {
+                "id": [str(i) for i in range(s, s + len(docs[s : s + BATCH]))],
+                "text": docs[s : s + BATCH],
+                "lang": [lang] * len(docs[s : s + BATCH]),
+            }
+        )
+        for s in range(0, len(docs), BATCH)
+    ]
     stage(batches[0].slice(0, 8))  # warm: jieba's dictionary, the engines' first call
 
     def bare():
         for s in range(0, len(docs), BATCH):
             for model, max_chars in models:
-                model.predict([d[:max_chars] for d in docs[s:s + BATCH]])
+                model.predict([d[:max_chars] for d in docs[s : s + BATCH]])
 
     def run_stage():
         for b in batches:
@@ -78,8 +86,15 @@ def bench(members: list[dict], lang: str, docs: list[str], repeat: int) -> dict:
 
     bare_s, stage_s = cpu_best(bare, repeat), cpu_best(run_stage, repeat)
     n = len(docs)
-    return {"lang": lang, "members": [m["name"] for m in members], "docs": n, "mean_chars": float(np.mean([len(d) for d in docs])),
-            "bare_docs_per_cpu_s": n / bare_s, "stage_docs_per_cpu_s": n / stage_s, "overhead": stage_s / bare_s - 1}
+    return {
+        "lang": lang,
+        "members": [m["name"] for m in members],
+        "docs": n,
+        "mean_chars": float(np.mean([len(d) for d in docs])),
+        "bare_docs_per_cpu_s": n / bare_s,
+        "stage_docs_per_cpu_s": n / stage_s,
+        "overhead": stage_s / bare_s - 1,
+    }
 
 
 def main(argv=None) -> int:
@@ -97,7 +112,9 @@ def main(argv=None) -> int:
     results = []
     for lang, docs in documents(args.shared).items():
         members = [m for m in stage["members"] if lang in m["models"]]
-        small = [docs[i] for i in np.sort(rng.choice(len(docs), size=min(args.encoder_docs, len(docs)), replace=False))]
+        small = [
+            docs[i] for i in np.sort(rng.choice(len(docs), size=min(args.encoder_docs, len(docs)), replace=False))
+        ]
         for member in members:
             from classifiers.base import ModelCard
             from classifiers.registry import resolve_model
@@ -109,10 +126,16 @@ def main(argv=None) -> int:
         print(json.dumps(results[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"{'lang':<4} {'members':<28} {'docs':>5} {'chars':>6} {'bare docs/s/core':>17} {'stage docs/s/core':>18} {'overhead':>9}")
+    print(
+        f"{'lang':<4} {'members':<28} {'docs':>5} {'chars':>6} {'bare docs/s/core':>17} "
+        f"{'stage docs/s/core':>18} {'overhead':>9}"
+    )
     for r in results:
-        print(f"{r['lang']:<4} {'+'.join(r['members']):<28} {r['docs']:>5} {r['mean_chars']:>6.0f} {r['bare_docs_per_cpu_s']:>17,.1f} "
-              f"{r['stage_docs_per_cpu_s']:>18,.1f} {100 * r['overhead']:>+8.1f}%")
+        print(
+            f"{r['lang']:<4} {'+'.join(r['members']):<28} {r['docs']:>5} {r['mean_chars']:>6.0f} "
+            f"{r['bare_docs_per_cpu_s']:>17,.1f} "
+            f"{r['stage_docs_per_cpu_s']:>18,.1f} {100 * r['overhead']:>+8.1f}%"
+        )
     return 0
 
 

@@ -41,13 +41,24 @@ from classifiers.safety_zh import MEMBERS, SHIPPED_SETS, WITH_TOXICN, build, sco
 VARIANTS = {"shipped": SHIPPED_SETS, "with-toxicn": WITH_TOXICN}
 # HateCheck's functionalities come in a fixed order; the supplied Mandarin file has no functionality column,
 # so its cases are grouped by the label runs of that order (first row of each run, in file order).
-MHC_FAMILIES = [(0, "H: derogation, threats, slurs, hateful profanity"), (1130, "N: non-hateful profanity"),
-                (1230, "H: pronoun references, negated positive statements"), (1650, "N: negated hateful statements"),
-                (1790, "H: hate phrased as a question or opinion"),
-                (2063, "N: neutral/positive identity mentions, counter-speech, abuse of non-protected targets"),
-                (2936, "H: spelling variations (character swaps, homophones, leet, spaces)")]
-MHC_TARGETS = {"women": "女", "trans": "跨性别", "gay": "同性恋", "black": "黑人", "disabled": "残疾", "muslim": "穆斯林",
-               "foreigners": "外国"}
+MHC_FAMILIES = [
+    (0, "H: derogation, threats, slurs, hateful profanity"),
+    (1130, "N: non-hateful profanity"),
+    (1230, "H: pronoun references, negated positive statements"),
+    (1650, "N: negated hateful statements"),
+    (1790, "H: hate phrased as a question or opinion"),
+    (2063, "N: neutral/positive identity mentions, counter-speech, abuse of non-protected targets"),
+    (2936, "H: spelling variations (character swaps, homophones, leet, spaces)"),
+]
+MHC_TARGETS = {
+    "women": "女",
+    "trans": "跨性别",
+    "gay": "同性恋",
+    "black": "黑人",
+    "disabled": "残疾",
+    "muslim": "穆斯林",
+    "foreigners": "外国",
+}
 
 
 def diagnosis_sets(shared: Path) -> dict[str, pd.DataFrame]:
@@ -62,8 +73,13 @@ def diagnosis_sets(shared: Path) -> dict[str, pd.DataFrame]:
 def evaluate(frame: pd.DataFrame, member_scores: dict, selection, weights: dict) -> dict:
     labels = frame["label"].to_numpy()
     names = list(member_scores)
-    unsafe, mean, _ = decide([member_scores[n] for n in names], [selection.thresholds[n] for n in names],
-                             [weights[n] for n in names], selection.combine, selection.mean_threshold)
+    unsafe, mean, _ = decide(
+        [member_scores[n] for n in names],
+        [selection.thresholds[n] for n in names],
+        [weights[n] for n in names],
+        selection.combine,
+        selection.mean_threshold,
+    )
     out = {"rows": len(frame), "positives": int(labels.sum()), "members": {}}
     for n in names:
         s = member_scores[n]
@@ -76,14 +92,23 @@ def evaluate(frame: pd.DataFrame, member_scores: dict, selection, weights: dict)
         for group, rows in frame.groupby(column).indices.items():
             r = binary_scores(labels[rows], unsafe[rows])
             out[f"by_{column}"][group] = {
-                "rows": len(rows), "positives": int(labels[rows].sum()), "precision": r.precision, "recall": r.recall,
-                "f1": r.f1, "flagged": float(unsafe[rows].mean()),
+                "rows": len(rows),
+                "positives": int(labels[rows].sum()),
+                "precision": r.precision,
+                "recall": r.recall,
+                "f1": r.f1,
+                "flagged": float(unsafe[rows].mean()),
                 "false_positives": int((unsafe[rows] & (labels[rows] == 0)).sum()),
                 "false_negatives": int((~unsafe[rows] & (labels[rows] == 1)).sum()),
-                "members_flagged": {n: float(np.mean(member_scores[n][rows] >= selection.thresholds[n])) for n in names}}
+                "members_flagged": {
+                    n: float(np.mean(member_scores[n][rows] >= selection.thresholds[n])) for n in names
+                },
+            }
     wrong = np.flatnonzero(unsafe != labels.astype(bool))
-    out["errors_sample"] = [{"text": frame["text"].iloc[i][:80], "label": int(labels[i]), "topic": frame["topic"].iloc[i]}
-                            for i in wrong[:: max(1, len(wrong) // 12)][:12]]
+    out["errors_sample"] = [
+        {"text": frame["text"].iloc[i][:80], "label": int(labels[i]), "topic": frame["topic"].iloc[i]}
+        for i in wrong[:: max(1, len(wrong) // 12)][:12]
+    ]
     return out
 
 
@@ -91,36 +116,59 @@ def run_variant(name: str, shared: Path, cache: EmbeddingCache, save: bool, chec
     started = time.perf_counter()
     train = training_set(shared, VARIANTS[name], ship=name == "shipped")
     reports = {s: report_set(shared, s) for s in REPORT_SPLITS}
-    print(f"== {name}: {len(train):,} training rows ({int(train['label'].sum()):,} offensive) from "
-          f"{', '.join(f'{k} {v:,}' for k, v in train['set'].value_counts().items())}", flush=True)
+    print(
+        f"== {name}: {len(train):,} training rows ({int(train['label'].sum()):,} offensive) from "
+        f"{', '.join(f'{k} {v:,}' for k, v in train['set'].value_counts().items())}",
+        flush=True,
+    )
     ens = build(train, list(reports.values()), cache)
     sel = ens.selection
     weights = sel.weights if sel.combine == "weighted_mean" else dict.fromkeys(MEMBERS, 1.0)
-    result = {"variant": name, "training_sets": VARIANTS[name], "training_rows": ens.rows, "e5_c": ens.e5_c,
-              "selection": {"thresholds": sel.thresholds, "member_oof_f1": sel.member_f1, "combine": sel.combine,
-                            "weights": sel.weights, "mean_threshold": sel.mean_threshold, "oof_f1": sel.f1,
-                            "top_candidates": sel.candidates[:8], "rows_seen": len(sel.seen_ids)},
-              "reports": {}}
+    result = {
+        "variant": name,
+        "training_sets": VARIANTS[name],
+        "training_rows": ens.rows,
+        "e5_c": ens.e5_c,
+        "selection": {
+            "thresholds": sel.thresholds,
+            "member_oof_f1": sel.member_f1,
+            "combine": sel.combine,
+            "weights": sel.weights,
+            "mean_threshold": sel.mean_threshold,
+            "oof_f1": sel.f1,
+            "top_candidates": sel.candidates[:8],
+            "rows_seen": len(sel.seen_ids),
+        },
+        "reports": {},
+    }
     everything = {**reports, **diagnosis_sets(shared)}
     for set_name, frame in everything.items():
         scores = score_members(ens.members, frame["text"].tolist(), cache)
         result["reports"][set_name] = evaluate(frame, scores, sel, weights)
         e = result["reports"][set_name]["ensemble"]
-        print(f"  {set_name}: ensemble {binary_scores_line(e)}; " + ", ".join(
-            f"{m} F1 {r['f1']:.3f}" for m, r in result["reports"][set_name]["members"].items()), flush=True)
+        print(
+            f"  {set_name}: ensemble {binary_scores_line(e)}; "
+            + ", ".join(f"{m} F1 {r['f1']:.3f}" for m, r in result["reports"][set_name]["members"].items()),
+            flush=True,
+        )
     if check:
         frame = reports["cold-dev"].sample(check, random_state=1)
         live = ens.members["e5"].predict(frame["text"].tolist())
         cached = ens.members["e5"].predict_embedded(cache(frame["text"].tolist()))
         result["live_check"] = {"rows": check, "max_abs_difference": float(np.abs(live - cached).max())}
-        print(f"  live e5 scores vs cached embeddings on {check} rows: max difference {result['live_check']['max_abs_difference']:.2e}")
+        print(
+            f"  live e5 scores vs cached embeddings on {check} rows: "
+            f"max difference {result['live_check']['max_abs_difference']:.2e}"
+        )
     if save:
         from classifiers.registry import MODELS_DIR
 
         for kind, folder in (("lexicon", "safety-zh-lexicon"), ("fasttext", "safety-zh"), ("e5", "safety-zh-e5")):
             clf = ens.members[kind]
             dev = result["reports"]["cold-dev"]["members"][kind]
-            clf.card.metrics = {k: dev[k] for k in ("precision", "recall", "f1", "auc", "accuracy", "support", "rows", "intervals")}
+            clf.card.metrics = {
+                k: dev[k] for k in ("precision", "recall", "f1", "auc", "accuracy", "support", "rows", "intervals")
+            }
             clf.card.training["held_out"] = "cold-dev (report split: used for this figure only)"
             clf.save(MODELS_DIR / folder)
         print(f"  saved; stage settings: {sel.stage_settings()}, member weights {weights}")
@@ -138,12 +186,16 @@ def main(argv=None) -> int:
     parser.add_argument("shared", type=Path, help="Folder with safety/{zh,zh-extra}.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/winnow-e5"), help="EmbeddingCache folder.")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--save-models", action="store_true", help="Write the shipped variant's members to classifiers/models/.")
+    parser.add_argument(
+        "--save-models", action="store_true", help="Write the shipped variant's members to classifiers/models/."
+    )
     parser.add_argument("--check", type=int, default=0, help="Rows of COLD dev to re-embed live against the cache.")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "safety-zh.json")
     args = parser.parse_args(argv)
     cache = EmbeddingCache(args.cache)
-    results = [run_variant(v, args.shared, cache, args.save_models and v == "shipped", args.check) for v in args.variants]
+    results = [
+        run_variant(v, args.shared, cache, args.save_models and v == "shipped", args.check) for v in args.variants
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     previous.update({r["variant"]: r for r in results})

@@ -134,7 +134,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shared", type=Path, help="Folder with safety/, reference/, web/ (see the README's data section).")
     parser.add_argument("--only", nargs="*", help="Build only these models.")
-    parser.add_argument("--e5-cache", type=Path, help="EmbeddingCache folder for the e5 member (embeds each text once).")
+    parser.add_argument("--e5-cache", type=Path,
+                        help="EmbeddingCache folder for the e5 member (embeds each text once).")
     args = parser.parse_args(argv)
     from classifiers.lexicon import better_profanity_terms
 

@@ -49,7 +49,7 @@ def embed(texts: Sequence[str], max_chars: int = DEFAULT_MAX_CHARS, variant: str
     model = engine(variant)
     out = np.zeros((len(texts), model.dim), np.float32)
     for start in range(0, len(texts), EMBED_BATCH):
-        out[start:start + EMBED_BATCH] = model.query(texts[start:start + EMBED_BATCH])
+        out[start : start + EMBED_BATCH] = model.query(texts[start : start + EMBED_BATCH])
     return out
 
 
@@ -89,16 +89,38 @@ class E5Classifier(Classifier):
         return head_scores(x, self.weight, self.bias)
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int], *, task: str, lang: str | None, positive: str,
-              c: float = 1.0, max_chars: int = DEFAULT_MAX_CHARS, seed: int = 0, embeddings: np.ndarray | None = None) -> "E5Classifier":
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        *,
+        task: str,
+        lang: str | None,
+        positive: str,
+        c: float = 1.0,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        seed: int = 0,
+        embeddings: np.ndarray | None = None,
+    ) -> "E5Classifier":
         """Embeds `texts` (or takes their `embeddings`, rows in the same order) and fits the head."""
         x = embed(texts, max_chars) if embeddings is None else np.asarray(embeddings, np.float32)
         if len(x) != len(labels):
             raise ValueError(f"{len(x)} embeddings for {len(labels)} labels")
         weight, bias = fit_head(x, np.asarray(labels), c, seed)
-        card = ModelCard(kind=cls.kind, task=task, lang=lang, positive=positive,
-                         settings={"encoder": ENCODER, "variant": "original", "prefix": "query: ", "max_chars": max_chars,
-                                   "c": c, "file": HEAD_FILE})
+        card = ModelCard(
+            kind=cls.kind,
+            task=task,
+            lang=lang,
+            positive=positive,
+            settings={
+                "encoder": ENCODER,
+                "variant": "original",
+                "prefix": "query: ",
+                "max_chars": max_chars,
+                "c": c,
+                "file": HEAD_FILE,
+            },
+        )
         return cls(card, weight, bias)
 
     def save(self, directory: str | Path) -> None:
@@ -163,5 +185,7 @@ class EmbeddingCache:
         if missing:
             import time
 
-            self.add(f"added-{time.time_ns()}", [t for _, t in missing], embed([t for _, t in missing], self.max_chars))
+            self.add(
+                f"added-{time.time_ns()}", [t for _, t in missing], embed([t for _, t in missing], self.max_chars)
+            )
         return np.stack([self.rows[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)

@@ -26,8 +26,13 @@ def weighted_mean(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.
     return np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
 
 
-def decide(scores: Sequence[np.ndarray], thresholds: Sequence[float], weights: Sequence[float], rule: str,
-           threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def decide(
+    scores: Sequence[np.ndarray],
+    thresholds: Sequence[float],
+    weights: Sequence[float],
+    rule: str,
+    threshold: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(unsafe, safety = weighted mean, which members fired) for member `scores` (float arrays, NaN = no vote)."""
     if rule not in RULES:
         raise ValueError(f"unknown combine rule {rule!r} (choose from {', '.join(RULES)})")

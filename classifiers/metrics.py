@@ -47,7 +47,8 @@ def binary_scores(truth, predicted, scores=None) -> BinaryScores:
     return BinaryScores(precision, recall, f1, auc, float(np.mean(truth == predicted)) if len(truth) else 0.0, int(truth.sum()), len(truth))
 
 
-def with_intervals(truth, predicted, scores=None, *, rounds: int = 1000, seed: int = 0, level: float = 0.95) -> BinaryScores:
+def with_intervals(truth, predicted, scores=None, *, rounds: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> BinaryScores:
     """`binary_scores` plus percentile bootstrap intervals for precision, recall, F1 and AUC: `rounds`
     resamples of the rows with replacement (seeded, so a rerun prints the same interval)."""
     result = binary_scores(truth, predicted, scores)

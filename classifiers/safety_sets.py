@@ -19,18 +19,33 @@ import pandas as pd
 
 REPORT_SPLITS = ("cold-dev", "toxicn-test")
 LICENCES = {
-    "cold": "Apache-2.0", "rtplx": "MIT", "mhc": "CC BY 4.0", "davidson": "MIT",
-    "toxicn": "CC BY-NC-ND 4.0 (no derivatives distributed)", "weibo": "none stated (research, tests only)",
+    "cold": "Apache-2.0",
+    "rtplx": "MIT",
+    "mhc": "CC BY 4.0",
+    "davidson": "MIT",
+    "toxicn": "CC BY-NC-ND 4.0 (no derivatives distributed)",
+    "weibo": "none stated (research, tests only)",
 }
 SHIPPABLE = {"cold", "rtplx", "mhc", "davidson"}
-RTPLX_FILES = {"rtplx-hans": "rtplx_zh-hans.csv", "rtplx-hant": "rtplx_zh-hant.csv", "rtplx-benign": "rtplx_zh-hans_benign.csv"}
+RTPLX_FILES = {
+    "rtplx-hans": "rtplx_zh-hans.csv",
+    "rtplx-hant": "rtplx_zh-hant.csv",
+    "rtplx-benign": "rtplx_zh-hans_benign.csv",
+}
 COLUMNS = ["id", "text", "label", "set", "topic"]
 
 
 def _frame(name: str, texts, labels, topics=None) -> pd.DataFrame:
     texts = pd.Series(list(texts), dtype=object).fillna("").astype(str)
-    return pd.DataFrame({"id": [f"{name}:{i}" for i in range(len(texts))], "text": texts, "label": pd.Series(list(labels)).astype(int),
-                         "set": name, "topic": list(topics) if topics is not None else [None] * len(texts)})
+    return pd.DataFrame(
+        {
+            "id": [f"{name}:{i}" for i in range(len(texts))],
+            "text": texts,
+            "label": pd.Series(list(labels)).astype(int),
+            "set": name,
+            "topic": list(topics) if topics is not None else [None] * len(texts),
+        }
+    )
 
 
 def load_set(shared: str | Path, name: str) -> pd.DataFrame:
@@ -66,8 +81,10 @@ def training_set(shared: str | Path, sets: list[str], *, ship: bool) -> pd.DataF
     if ship:
         refused = [s for s in sets if source_of(s) not in SHIPPABLE]
         if refused:
-            raise ValueError(f"a shipped model may not be trained on {', '.join(refused)} "
-                             f"({'; '.join(LICENCES[source_of(s)] for s in refused)})")
+            raise ValueError(
+                f"a shipped model may not be trained on {', '.join(refused)} "
+                f"({'; '.join(LICENCES[source_of(s)] for s in refused)})"
+            )
     if any(s in REPORT_SPLITS for s in sets):
         raise ValueError(f"report splits ({', '.join(REPORT_SPLITS)}) are never trained or selected on")
     frame = pd.concat([load_set(shared, s) for s in sets], ignore_index=True)

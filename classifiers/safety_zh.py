@@ -49,11 +49,15 @@ class Ensemble:
     rows: int
 
 
-def _train(kind: str, texts: list[str], labels: np.ndarray, x: np.ndarray | None, c: float = 1.0, quantize: bool = False):
+def _train(
+    kind: str, texts: list[str], labels: np.ndarray, x: np.ndarray | None, c: float = 1.0, quantize: bool = False
+):
     if kind == "lexicon":
         return LexiconClassifier.train(texts, labels, task="safety", lang="zh", positive=POSITIVE, **LEXICON_OPTIONS)
     if kind == "fasttext":
-        return FastTextClassifier.train(texts, labels, task="safety", lang="zh", positive=POSITIVE, quantize=quantize, seed=SEED)
+        return FastTextClassifier.train(
+            texts, labels, task="safety", lang="zh", positive=POSITIVE, quantize=quantize, seed=SEED
+        )
     return E5Classifier.train(texts, labels, task="safety", lang="zh", positive=POSITIVE, c=c, embeddings=x, seed=SEED)
 
 
@@ -65,12 +69,22 @@ def cross_validate(train: pd.DataFrame, embedder: Embedder, *, log=print) -> tup
     oof = {}
     for kind in ("lexicon", "fasttext"):
         started = time.perf_counter()
-        oof[kind] = out_of_fold(lambda fit, held, k=kind: _train(k, [texts[i] for i in fit], labels[fit], None)
-                                .predict([texts[i] for i in held]), labels, folds)
-        log(f"  {kind}: out-of-fold F1 {best_threshold(oof[kind], labels)[1]:.4f} ({time.perf_counter() - started:.0f}s)")
+        oof[kind] = out_of_fold(
+            lambda fit, held, k=kind: _train(k, [texts[i] for i in fit], labels[fit], None).predict(
+                [texts[i] for i in held]
+            ),
+            labels,
+            folds,
+        )
+        log(
+            f"  {kind}: out-of-fold F1 {best_threshold(oof[kind], labels)[1]:.4f} "
+            f"({time.perf_counter() - started:.0f}s)"
+        )
     best = None
     for c in E5_C:
-        scores = out_of_fold(lambda fit, held, c=c: _train("e5", None, labels[fit], x[fit], c).predict_embedded(x[held]), labels, folds)
+        scores = out_of_fold(
+            lambda fit, held, c=c: _train("e5", None, labels[fit], x[fit], c).predict_embedded(x[held]), labels, folds
+        )
         f1 = best_threshold(scores, labels)[1]
         log(f"  e5 C={c}: out-of-fold F1 {f1:.4f}")
         if best is None or f1 > best[0]:
@@ -93,20 +107,29 @@ def build(train: pd.DataFrame, reports: list[pd.DataFrame], embedder: Embedder =
     chosen = selection_rows(train)
     oof, c = cross_validate(chosen, embedder, log=log)
     selection = select(oof, chosen["label"].to_numpy(), chosen["id"].tolist())
-    log(f"  chosen: thresholds {selection.thresholds}, {selection.combine} (weights {selection.weights}, "
-        f"threshold {selection.mean_threshold}), out-of-fold F1 {selection.f1:.4f}")
+    log(
+        f"  chosen: thresholds {selection.thresholds}, {selection.combine} (weights {selection.weights}, "
+        f"threshold {selection.mean_threshold}), out-of-fold F1 {selection.f1:.4f}"
+    )
     members = {}
     for kind in MEMBERS:
         rows = chosen if kind == "e5" else train
         texts, labels = rows["text"].tolist(), rows["label"].to_numpy()
         clf = _train(kind, texts, labels, embedder(texts) if kind == "e5" else None, c, quantize=kind == "fasttext")
         clf.card.threshold = selection.thresholds[kind]
-        clf.card.training.update({
-            "data": sorted(set(rows["set"])), "rows": len(rows), "positives": int(labels.sum()),
-            "per_set": {k: int(v) for k, v in rows["set"].value_counts().sort_index().items()},
-            "selection": f"{FOLDS}-fold cross-validation on {len(chosen):,} training rows only (seed {SEED}): threshold, "
-                         + ("head C, " if kind == "e5" else "") + "combine rule",
-            "out_of_fold_f1": round(selection.member_f1[kind], 4)})
+        clf.card.training.update(
+            {
+                "data": sorted(set(rows["set"])),
+                "rows": len(rows),
+                "positives": int(labels.sum()),
+                "per_set": {k: int(v) for k, v in rows["set"].value_counts().sort_index().items()},
+                "selection": f"{FOLDS}-fold cross-validation on {len(chosen):,} training rows only "
+                f"(seed {SEED}): threshold, "
+                + ("head C, " if kind == "e5" else "")
+                + "combine rule",
+                "out_of_fold_f1": round(selection.member_f1[kind], 4),
+            }
+        )
         members[kind] = clf
     return Ensemble(members, selection, c, len(train))
 

@@ -54,8 +54,10 @@ def check_unseen(train: pd.DataFrame, reports: Sequence[pd.DataFrame]) -> None:
         by_text = set(train["text"]) & set(report["text"])
         if by_id or by_text:
             example = next(iter(by_id or by_text))
-            raise ValueError(f"{len(by_id | by_text)} training rows belong to a report split (e.g. {example!r}): "
-                             "report splits are never trained or selected on")
+            raise ValueError(
+                f"{len(by_id | by_text)} training rows belong to a report split (e.g. {example!r}): "
+                "report splits are never trained or selected on"
+            )
 
 
 def fold_ids(n: int, folds: int, seed: int, labels: np.ndarray) -> np.ndarray:
@@ -68,7 +70,9 @@ def fold_ids(n: int, folds: int, seed: int, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def out_of_fold(fit_score: Callable[[np.ndarray, np.ndarray], np.ndarray], labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+def out_of_fold(
+    fit_score: Callable[[np.ndarray, np.ndarray], np.ndarray], labels: np.ndarray, folds: np.ndarray
+) -> np.ndarray:
     """Out-of-fold scores: `fit_score(train_rows, score_rows)` trains on the first rows, scores the second."""
     scores = np.full(len(labels), np.nan)
     for fold in np.unique(folds):
@@ -98,15 +102,35 @@ def select(oof: dict[str, np.ndarray], labels: np.ndarray, ids: Sequence[str]) -
     candidates = []
     for rule in ("any", "majority"):
         unsafe, _, _ = decide(scores, cuts, [1.0] * len(names), rule)
-        candidates.append({"combine": rule, "weights": dict.fromkeys(names, 1.0), "threshold": 0.5,
-                           "f1": binary_scores(labels, unsafe).f1})
+        candidates.append(
+            {
+                "combine": rule,
+                "weights": dict.fromkeys(names, 1.0),
+                "threshold": 0.5,
+                "f1": binary_scores(labels, unsafe).f1,
+            }
+        )
     for weights in itertools.product(WEIGHTS, repeat=len(names)):
         if len(set(weights)) == 1 and weights[0] != 1.0:  # same as equal weights
             continue
         _, mean, _ = decide(scores, cuts, weights, "any")
         for t in MEAN_THRESHOLDS:
-            candidates.append({"combine": "weighted_mean", "weights": dict(zip(names, weights)), "threshold": float(t),
-                               "f1": binary_scores(labels, mean >= t).f1})
+            candidates.append(
+                {
+                    "combine": "weighted_mean",
+                    "weights": dict(zip(names, weights)),
+                    "threshold": float(t),
+                    "f1": binary_scores(labels, mean >= t).f1,
+                }
+            )
     best = max(candidates, key=lambda c: c["f1"] + 1e-6 * (c["combine"] == "majority"))  # majority on a tie: simplest
-    return Selection(thresholds, member_f1, best["combine"], best["weights"], best["threshold"], best["f1"],
-                     sorted(candidates, key=lambda c: -c["f1"])[:20], list(ids))
+    return Selection(
+        thresholds,
+        member_f1,
+        best["combine"],
+        best["weights"],
+        best["threshold"],
+        best["f1"],
+        sorted(candidates, key=lambda c: -c["f1"])[:20],
+        list(ids),
+    )

@@ -55,7 +55,8 @@ class Safety(ModelStage):
                 table = set_column(table, f"safety_{member.config.name}_terms", _lexicon_terms(member, texts, langs, hit))
             columns.append(scores)
             cuts.append(cut)
-        unsafe, safety, fired = decide(columns, cuts, [m.config.weight for m in self.members], cfg.combine, cfg.threshold)
+        weights = [m.config.weight for m in self.members]
+        unsafe, safety, fired = decide(columns, cuts, weights, cfg.combine, cfg.threshold)
         table = set_column(table, "safety", float_column(safety))
         table = set_column(table, "unsafe", pa.array(unsafe, pa.bool_()))
         return table, unsafe, safety, fired

@@ -25,7 +25,9 @@ def zh_split():
     """500 COLD train comments + 150 RTP-LX prompts to learn from, 300 COLD dev comments held out."""
     cold = pd.read_csv(DATA / "classifiers" / "cold-train-2000.csv").sample(500, random_state=0)
     rtplx = pd.read_csv(DATA / "safety_zh" / "rtplx_zh-hans-150.csv")
-    train = pd.DataFrame({"text": list(cold["TEXT"]) + list(rtplx["text"]), "label": list(cold["label"]) + list(rtplx["label"])})
+    train = pd.DataFrame(
+        {"text": list(cold["TEXT"]) + list(rtplx["text"]), "label": list(cold["label"]) + list(rtplx["label"])}
+    )
     held = pd.read_csv(DATA / "classifiers" / "cold-dev-600.csv").sample(300, random_state=0)
     return train, pd.DataFrame({"text": held["TEXT"].tolist(), "label": held["label"].tolist()})
 
@@ -34,7 +36,9 @@ def zh_split():
 def e5_trained(zh_split, tmp_path_factory):
     train, _ = zh_split
     cache = EmbeddingCache(tmp_path_factory.mktemp("e5-cache"))
-    clf = E5Classifier.train(train["text"].tolist(), train["label"].to_numpy(), task="safety", lang="zh", positive="offensive")
+    clf = E5Classifier.train(
+        train["text"].tolist(), train["label"].to_numpy(), task="safety", lang="zh", positive="offensive"
+    )
     return clf, cache
 
 
@@ -73,7 +77,9 @@ def test_e5_member_runs_in_the_safety_stage(e5_trained, tmp_path):
     clf, _ = e5_trained
     clf.card.threshold = 0.42
     clf.save(tmp_path / "e5")
-    config = SafetyConfig(members=[{"name": "e5", "models": {"zh": str(tmp_path / "e5")}}], combine="majority", mode="keep")
+    config = SafetyConfig(
+        members=[{"name": "e5", "models": {"zh": str(tmp_path / "e5")}}], combine="majority", mode="keep"
+    )
     texts = ["你这个傻逼，滚出去", "今天天气很好，我们去公园散步吧。", "what a lovely day"]
     table = pa.table({"id": ["a", "b", "c"], "text": texts, "lang": ["zh", "zh", "en"]})
     out = Safety(config)(table).table
@@ -92,13 +98,19 @@ def _fake_shared(tmp_path):
     (tmp_path / "safety" / "zh-extra").mkdir()
     cold_train.to_csv(tmp_path / "safety" / "zh" / "cold-train.csv", index=False)
     cold_dev.iloc[:300].to_csv(tmp_path / "safety" / "zh" / "cold-dev.csv", index=False)
-    stand_in = pd.DataFrame({"text": list(cold_dev["TEXT"].iloc[300:]) + list(cold_train["TEXT"].iloc[:3]),
-                             "label": list(cold_dev["label"].iloc[300:]) + list(cold_train["label"].iloc[:3])})
+    stand_in = pd.DataFrame(
+        {
+            "text": list(cold_dev["TEXT"].iloc[300:]) + list(cold_train["TEXT"].iloc[:3]),
+            "label": list(cold_dev["label"].iloc[300:]) + list(cold_train["label"].iloc[:3]),
+        }
+    )
     stand_in["split"] = ["train"] * 150 + ["test"] * (len(stand_in) - 150)
     stand_in["topic"], stand_in["platform"] = "race", "zhihu"
     stand_in.to_csv(tmp_path / "safety" / "zh-extra" / "toxicn.csv", index=False)
     for name in ("rtplx_zh-hans", "rtplx_zh-hant", "rtplx_zh-hans_benign"):
-        pd.read_csv(DATA / "safety_zh" / f"{name}-150.csv").to_csv(tmp_path / "safety" / "zh-extra" / f"{name}.csv", index=False)
+        pd.read_csv(DATA / "safety_zh" / f"{name}-150.csv").to_csv(
+            tmp_path / "safety" / "zh-extra" / f"{name}.csv", index=False
+        )
     return tmp_path, cold_train["TEXT"].iloc[:3].tolist()
 
 
@@ -131,14 +143,21 @@ def test_selection_never_sees_a_report_split(tmp_path):
 
     def fit_score(fit, held):
         seen.update(train["id"].iloc[np.concatenate([fit, held])])
-        clf = LexiconClassifier.train([texts[i] for i in fit], labels[fit], task="safety", lang="zh", positive="offensive", min_count=3)
+        clf = LexiconClassifier.train(
+            [texts[i] for i in fit], labels[fit], task="safety", lang="zh", positive="offensive", min_count=3
+        )
         return clf.predict([texts[i] for i in held])
 
-    oof = {"lexicon": out_of_fold(fit_score, labels, folds), "length": np.array([min(1.0, len(t) / 200) for t in texts])}
+    oof = {
+        "lexicon": out_of_fold(fit_score, labels, folds),
+        "length": np.array([min(1.0, len(t) / 200) for t in texts]),
+    }
     selection = select(oof, labels, train["id"].tolist())
     assert seen == set(train["id"]) and set(selection.seen_ids) == set(train["id"])
     assert not set(selection.seen_ids) & report_ids
-    assert selection.combine in ("any", "majority", "weighted_mean") and 0.05 <= selection.thresholds["lexicon"] <= 0.95
+    assert (
+        selection.combine in ("any", "majority", "weighted_mean") and 0.05 <= selection.thresholds["lexicon"] <= 0.95
+    )
 
 
 def test_selection_picks_the_rule_with_the_best_out_of_fold_f1():
