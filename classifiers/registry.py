@@ -2,7 +2,7 @@
 
 Shipped models live in `classifiers/models/<name>/` and are addressable by name wherever a model path
 is accepted (`quality-zh`, `quality-en`, `safety-zh`, `safety-en`, and the ensemble's other members
-`safety-{zh,en}-lexicon`, `safety-{zh,en}-minilm`). A path always wins over a name.
+`safety-{zh,en}-lexicon`, `safety-{zh,en}-minilm`, `safety-zh-e5`). A path always wins over a name.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from pathlib import Path
 
 from classifiers.base import Classifier, ModelCard
 from classifiers.bert_model import BertClassifier
+from classifiers.e5_model import E5Classifier
 from classifiers.fasttext_model import FastTextClassifier
 from classifiers.lexicon import LexiconClassifier
 
-KINDS: dict[str, type[Classifier]] = {cls.kind: cls for cls in (FastTextClassifier, BertClassifier, LexiconClassifier)}
+KINDS: dict[str, type[Classifier]] = {cls.kind: cls for cls in (FastTextClassifier, BertClassifier, LexiconClassifier,
+                                                                 E5Classifier)}
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 

@@ -66,19 +66,18 @@ def uses_bert(members: list[MemberConfig]) -> bool:
 
 def weighted_mean(scores: list[np.ndarray], weights: list[float]) -> np.ndarray:
     """Per row, the weighted mean of the members that scored it (NaN = no model); NaN where none did."""
-    stacked = np.vstack(scores)
-    have = ~np.isnan(stacked)
-    w = np.asarray(weights, float)[:, None] * have
-    total = (np.where(have, stacked, 0.0) * w).sum(axis=0)
-    weight = w.sum(axis=0)
-    return np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
+    from classifiers.ensemble import weighted_mean as mean
+
+    return mean(scores, weights)
 
 
-def member_threshold(config: MemberConfig) -> float:
-    """The member's own threshold, else the card's of its first model (read without loading the model)."""
+def member_threshold(config: MemberConfig, lang: str | None = None) -> float:
+    """The member's own threshold, else the card's of its model for `lang` (its first model when `lang` has
+    none), read without loading the model: thresholds chosen by cross-validation differ per language."""
     if config.threshold is not None:
         return config.threshold
-    return ModelCard.load(resolve_model(next(iter(config.models.values())))).threshold
+    ref = config.models.get(lang) or config.models.get(ANY_LANG) or next(iter(config.models.values()))
+    return ModelCard.load(resolve_model(ref)).threshold
 
 
 class ModelStage(MapStage):
@@ -117,6 +116,16 @@ class LoadedMember:
         self.config = config
         self.models = {lang: load_classifier(ref, device=config.device) for lang, ref in config.models.items()}
         self.threshold = member_threshold(config)
+        self.lang_thresholds = {lang: config.threshold if config.threshold is not None else model.card.threshold
+                                for lang, model in self.models.items()}
+
+    def thresholds_for(self, langs: pa.Array) -> np.ndarray:
+        """Each row's threshold: the member's, else the card's of the model for the row's language."""
+        out = np.full(len(langs), self.threshold, float)
+        for lang, rows in self.groups(langs).items():
+            key = lang if lang in self.models else ANY_LANG
+            out[rows] = self.lang_thresholds[key]
+        return out
 
     def model_for(self, lang: str | None):
         return self.models.get(lang) if lang in self.models else self.models.get(ANY_LANG)

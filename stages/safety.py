@@ -1,7 +1,8 @@
 """Safety: an ensemble of members (lexicon, fastText, BERT-style) per language, combined by a rule.
 
 Each member scores every document whose language it has a model for and fires when its score reaches
-its threshold. The combined decision (`combine`):
+its threshold (the member's, else its model card's for the document's language). The combined decision
+(`combine`, `classifiers/ensemble.py`, the same function the cross-validated selection uses):
 - `any`: one member firing is enough (highest recall);
 - `majority`: more than half of the members that scored the document fire;
 - `weighted_mean`: the weighted mean of the member scores reaches `threshold`.
@@ -21,17 +22,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from classifiers.ensemble import decide
 from pipeline.config import StrictModel
 from pipeline.stage import StageOutput
-from stages.model_members import (
-    LoadedMember,
-    MemberConfig,
-    ModelStage,
-    float_column,
-    set_column,
-    texts_and_langs,
-    weighted_mean,
-)
+from stages.model_members import LoadedMember, MemberConfig, ModelStage, float_column, set_column, texts_and_langs
 
 
 class SafetyConfig(StrictModel):
@@ -51,27 +45,18 @@ class Safety(ModelStage):
         """Adds the member and combined columns; returns the table, `unsafe`, `safety` and who fired."""
         cfg = self.config
         texts, langs = texts_and_langs(table)
-        n = len(texts)
-        voted, fired_count = np.zeros(n), np.zeros(n)
-        columns, fired = [], []
+        columns, cuts = [], []
         for member in self.members:
             scores = member.score(texts, langs)
-            have = ~np.isnan(scores)
-            hit = have & (scores >= member.threshold)
+            cut = member.thresholds_for(langs)
             table = set_column(table, f"safety_{member.config.name}", float_column(scores))
             if any(m.kind == "lexicon" for m in member.models.values()):
+                hit = ~np.isnan(scores) & (np.nan_to_num(scores, nan=-1.0) >= cut)
                 table = set_column(table, f"safety_{member.config.name}_terms", _lexicon_terms(member, texts, langs, hit))
             columns.append(scores)
-            voted += have
-            fired_count += hit
-            fired.append(hit)
-        safety = weighted_mean(columns, [m.config.weight for m in self.members])
-        if cfg.combine == "any":
-            unsafe = fired_count >= 1
-        elif cfg.combine == "majority":
-            unsafe = (voted > 0) & (fired_count * 2 > voted)
-        else:
-            unsafe = ~np.isnan(safety) & (safety >= cfg.threshold)
+            cuts.append(cut)
+        weights = [m.config.weight for m in self.members]
+        unsafe, safety, fired = decide(columns, cuts, weights, cfg.combine, cfg.threshold)
         table = set_column(table, "safety", float_column(safety))
         table = set_column(table, "unsafe", pa.array(unsafe, pa.bool_()))
         return table, unsafe, safety, fired

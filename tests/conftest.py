@@ -64,8 +64,8 @@ def sample_inputs() -> list[dict]:
 @pytest.fixture(scope="session")
 def weighted_run(tmp_path_factory, ray_local) -> Path:
     """configs/default.yaml, all of it through weights and export, on the whole bundled sample; only the
-    slow MiniLM safety member is left out (it has its own tests). Returns the config file; the output
-    folder is `out/` beside it."""
+    slow encoder safety members (MiniLM, e5) are left out (they have their own tests). Returns the config
+    file; the output folder is `out/` beside it."""
     from pipeline.runner import Runner
     from winnow.config import load_config
 
@@ -77,7 +77,7 @@ def weighted_run(tmp_path_factory, ray_local) -> Path:
         for extra in stage.get("extra_lists", []):
             extra["path"] = str(REPO / extra["path"])
         if stage["name"] == "safety":
-            stage["members"] = [m for m in stage["members"] if m["name"] != "minilm"]
+            stage["members"] = [m for m in stage["members"] if m["name"] not in ("minilm", "e5")]
     data["output"] = str(tmp / "out")
     config = tmp / "pipeline.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

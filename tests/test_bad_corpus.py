@@ -90,7 +90,7 @@ def bad_run(tmp_path_factory, ray_local):
         for extra in stage.get("extra_lists", []):
             extra["path"] = str(REPO / extra["path"])
         if stage["name"] == "safety":
-            stage["members"] = [m for m in stage["members"] if m["name"] != "minilm"]
+            stage["members"] = [m for m in stage["members"] if m["name"] not in ("minilm", "e5")]
         if stage["name"] == "export":
             stage["shard_docs"] = 20
     data["output"] = str(tmp / "out")

@@ -116,6 +116,9 @@ def test_quality_and_safety_stages_score_and_drop_with_reasons(ray_local, tmp_pa
 def test_combination_rules_order_by_strictness(ray_local, tmp_path, labelled):
     """`any` flags at least what `majority` flags, which flags at least what all three agree on; keep
     mode annotates without dropping."""
+    from classifiers.base import ModelCard
+    from classifiers.registry import resolve_model
+
     path, frame = labelled
     spec = {"path": str(path), "source": "labelled", "lang_field": "lang", "url_field": None}
     counts = {}
@@ -140,7 +143,11 @@ def test_combination_rules_order_by_strictness(ray_local, tmp_path, labelled):
         assert len(kept) == len(frame) and rejects.empty
         counts[combine] = int(kept["unsafe"].sum())
         if combine == "any":
-            fired_any = (kept["safety_lexicon"] >= 0.5) | (kept["safety_fasttext"] >= 0.5)
+            # thresholds are the cards', per language (chosen by cross-validation)
+            card_cut = {m["name"]: {x: ModelCard.load(resolve_model(r)).threshold for x, r in m["models"].items()}
+                        for m in ENSEMBLE[:2]}
+            cut = {name: kept["lang"].map(by_lang) for name, by_lang in card_cut.items()}
+            fired_any = (kept["safety_lexicon"] >= cut["lexicon"]) | (kept["safety_fasttext"] >= cut["fasttext"])
             assert (kept["unsafe"] == fired_any).all()
     assert counts["any"] >= counts["majority"] > 0
 

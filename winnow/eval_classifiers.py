@@ -4,6 +4,8 @@ ensemble, on a labelled file.
 `eval classifier` loads one model in this process and scores the file in batches. `eval safety` goes
 through the real pipeline path (ingest, then the config's `safety` stage on Ray in keep mode), so
 what is measured is what runs: every member, the combination rule and the thresholds of the config.
+Every figure of `eval safety` carries a 95% bootstrap interval (1,000 resamples, seeded): a point of F1
+on a few thousand rows is within sampling noise, and the interval says so.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from classifiers.data import load_labelled
-from classifiers.metrics import BinaryScores, binary_scores
+from classifiers.metrics import BinaryScores, binary_scores, with_intervals
 from classifiers.registry import load_classifier
 from stages.model_members import member_threshold
 from winnow.eval_run import run_stage_on_file, stage_settings, write_predictions
@@ -81,9 +83,14 @@ def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | N
     if data.labels is None:
         return EvalResult(table, None, {})
     score = np.nan_to_num(table.column("score").to_numpy(zero_copy_only=False).astype(float))
-    overall = binary_scores(data.labels, table.column("unsafe").to_numpy(zero_copy_only=False), score)
+    overall = with_intervals(data.labels, table.column("unsafe").to_numpy(zero_copy_only=False), score)
     per_member = {}
     for member in runner.cfg.stages[0].config.members:
-        s = np.nan_to_num(table.column(f"safety_{member.name}").to_numpy(zero_copy_only=False).astype(float))
-        per_member[member.name] = binary_scores(data.labels, s >= member_threshold(member), s)
+        raw = table.column(f"safety_{member.name}").to_numpy(zero_copy_only=False).astype(float)
+        have = ~np.isnan(raw)  # a member without a model for a row's language does not vote on it
+        if not have.any():
+            continue
+        cuts = {x: member_threshold(member, x) for x in set(langs)}  # thresholds are per language
+        cut = np.array([cuts[x] for x in langs])
+        per_member[member.name] = with_intervals(data.labels[have], raw[have] >= cut[have], raw[have])
     return EvalResult(table, overall, per_member)
