@@ -43,8 +43,12 @@ def corpus(data: Path) -> list[dict]:
         {"path": str(data / "en-pages-2025-a.warc.gz"), "source": "en-pages"},
         {"path": str(data / "zh-pages-cwced.warc.gz"), "source": "zh-pages"},
         {"path": str(data / "mixed-pages.warc.gz"), "source": "mixed-pages"},
-        {"path": str(data / "en-emails-spamassassin-a.jsonl.gz"), "source": "en-emails", "lang": "en",
-         "id_field": None},
+        {
+            "path": str(data / "en-emails-spamassassin-a.jsonl.gz"),
+            "source": "en-emails",
+            "lang": "en",
+            "id_field": None,
+        },
         {"path": str(data / "zh-emails-trec06c-a.jsonl.gz"), "source": "zh-emails", "lang": "zh", "id_field": None},
         {"path": str(data / "zh-weibo-threads-a.jsonl.gz"), "source": "zh-weibo", "lang": "zh", "id_field": None},
         {"path": str(data / "zh-zhihu-and-cc.jsonl.gz"), "source": "zh-zhihu-cc", "lang": "zh", "id_field": None},
@@ -52,8 +56,10 @@ def corpus(data: Path) -> list[dict]:
 
 
 def benchmarks(data: Path) -> list[dict]:
-    return [{"name": "wikitext2", "path": str(data / "eval" / "en-wikipedia-wikitext2-valid.jsonl.gz")},
-            {"name": "drcd", "path": str(data / "eval" / "zh-wikipedia-drcd-traditional.jsonl.gz")}]
+    return [
+        {"name": "wikitext2", "path": str(data / "eval" / "en-wikipedia-wikitext2-valid.jsonl.gz")},
+        {"name": "drcd", "path": str(data / "eval" / "zh-wikipedia-drcd-traditional.jsonl.gz")},
+    ]
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -69,16 +75,20 @@ def planted(data: Path, out: Path) -> tuple[list[dict], Counter]:
     en = en[:: max(1, len(en) // 100)][:100]
     zh = [r["text"] for r in _jsonl(data / "eval" / "zh-wikipedia-drcd-traditional.jsonl.gz") if len(r["text"]) >= 150]
     zh = zh[:: max(1, len(zh) // 100)][:100]
-    hosts = {"en": [r["text"] for r in _jsonl(data / "en-emails-spamassassin-a.jsonl.gz")[:100]],
-             "zh": [r["text"] for r in _jsonl(data / "zh-emails-trec06c-a.jsonl.gz")[:100]]}
+    hosts = {
+        "en": [r["text"] for r in _jsonl(data / "en-emails-spamassassin-a.jsonl.gz")[:100]],
+        "zh": [r["text"] for r in _jsonl(data / "zh-emails-trec06c-a.jsonl.gz")[:100]],
+    }
     inputs, expected = [], Counter()
     for lang, name, items in (("en", "wikitext2", en), ("zh", "drcd", zh)):
         path = out / f"planted-{lang}.jsonl"
         with open(path, "w", encoding="utf-8") as f:
             for i, item in enumerate(items):
                 host = hosts[lang][i]
-                for row in ({"id": f"alone-{lang}-{i}", "text": item, "planted": name},
-                            {"id": f"pasted-{lang}-{i}", "text": f"{host}\n\n{item}\n\n{host}", "planted": name}):
+                for row in (
+                    {"id": f"alone-{lang}-{i}", "text": item, "planted": name},
+                    {"id": f"pasted-{lang}-{i}", "text": f"{host}\n\n{item}\n\n{host}", "planted": name},
+                ):
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 expected[name] += 2
         inputs.append({"path": str(path), "source": f"planted-{lang}", "lang": lang})
@@ -87,8 +97,13 @@ def planted(data: Path, out: Path) -> tuple[list[dict], Counter]:
 
 def run(out: Path, inputs: list[dict], bench: list[dict], mode: str = "drop") -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    config = {"input": inputs, "output": str(out / "out"), "ingest": {"rows_per_shard": 2000}, "ray": {"workers": 2},
-              "stages": [{"name": "normalize"}, {"name": "decontaminate", "benchmarks": bench, "mode": mode}]}
+    config = {
+        "input": inputs,
+        "output": str(out / "out"),
+        "ingest": {"rows_per_shard": 2000},
+        "ray": {"workers": 2},
+        "stages": [{"name": "normalize"}, {"name": "decontaminate", "benchmarks": bench, "mode": mode}],
+    }
     path = out / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     started = time.perf_counter()
@@ -101,8 +116,10 @@ def speed(out: Path) -> str:
     sidecars = read_sidecars(Storage(str(out)), FOLDER)
     seconds = sum(s["seconds"] for s in sidecars)
     docs, mb = sum(s["rows_in"] for s in sidecars), sum(s["bytes_in"] for s in sidecars) / 1e6
-    return (f"{docs:,} docs, {mb:.1f} MB in {seconds:.1f} core-s: "
-            f"{docs / seconds:,.0f} docs/s, {mb / seconds:.2f} MB/s per core")
+    return (
+        f"{docs:,} docs, {mb:.1f} MB in {seconds:.1f} core-s: "
+        f"{docs / seconds:,.0f} docs/s, {mb / seconds:.2f} MB/s per core"
+    )
 
 
 def main() -> None:
@@ -117,8 +134,10 @@ def main() -> None:
     total = read_docs(storage, "01_normalize", ["id"]).num_rows
     rejects = read_rejects(storage, ("stage", "reason", "source", "id", "url"))
     flagged = [r for r in rejects.to_pylist() if r["stage"] == "decontaminate"]
-    print(f"  {len(flagged)} of {total:,} documents flagged ({100 * len(flagged) / max(total, 1):.3f}%): "
-          + ", ".join(f"{k}: {v}" for k, v in Counter(r["reason"] for r in flagged).items()))
+    print(
+        f"  {len(flagged)} of {total:,} documents flagged ({100 * len(flagged) / max(total, 1):.3f}%): "
+        + ", ".join(f"{k}: {v}" for k, v in Counter(r["reason"] for r in flagged).items())
+    )
     for r in flagged[:20]:
         print(f"    {r['source']} {r['id']} {r['url']} {r['reason']}")
     print(f"  speed: {speed(out)}")
@@ -129,8 +148,11 @@ def main() -> None:
     storage = Storage(str(out))
     rejects = read_rejects(storage, ("stage", "reason", "planted")).to_pylist()
     for name, n in sorted(expected.items()):
-        found = sum(1 for r in rejects if r["stage"] == "decontaminate" and r["planted"] == name
-                    and r["reason"] == f"contaminated:{name}")
+        found = sum(
+            1
+            for r in rejects
+            if r["stage"] == "decontaminate" and r["planted"] == name and r["reason"] == f"contaminated:{name}"
+        )
         print(f"  {name}: {found} of {n} planted documents dropped ({100 * found / n:.1f}%)")
     others = sum(1 for r in rejects if r["stage"] == "decontaminate" and not r["planted"])
     print(f"  unplanted documents flagged: {others}")

@@ -55,8 +55,14 @@ def read_texts(data: Path, name: str, source: str) -> pa.Table:
     with gzip.open(data / f"{name}.jsonl.gz", "rt") as f:
         texts = [row["text"] for row in map(json.loads, f)]
     ids = [f"{source}-{i}" for i in range(len(texts))]
-    table = pa.table({"id": ids, "text": pa.array(texts, pa.large_string()), "source": [source] * len(texts),
-                      "lang": pa.nulls(len(texts), pa.string())})
+    table = pa.table(
+        {
+            "id": ids,
+            "text": pa.array(texts, pa.large_string()),
+            "source": [source] * len(texts),
+            "lang": pa.nulls(len(texts), pa.string()),
+        }
+    )
     return normalized(table)
 
 
@@ -102,13 +108,19 @@ def precision(table: pa.Table, truth: dict[str, str], out, samples: int) -> dict
         if not out.keep[row]:
             lost += in_truth
     removed_chars = max(1, sum(total.values()))
-    return {"removed_chars": sum(total.values()), "outside_share": round(sum(outside.values()) / removed_chars, 4),
-            "outside_share_counted": round(sum(counted.values()) / removed_chars, 4),
-            "main_chars": main, "main_kept_share": round(1 - lost / max(1, main), 4),
-            "dropped_docs": int((~out.keep).sum()),
-            "by_rule": {r.split(":")[1]: [total[r], round(outside[r] / total[r], 3), round(counted[r] / total[r], 3)]
-                        for r in sorted(total)},
-            "inside_examples": dict(examples)}
+    return {
+        "removed_chars": sum(total.values()),
+        "outside_share": round(sum(outside.values()) / removed_chars, 4),
+        "outside_share_counted": round(sum(counted.values()) / removed_chars, 4),
+        "main_chars": main,
+        "main_kept_share": round(1 - lost / max(1, main), 4),
+        "dropped_docs": int((~out.keep).sum()),
+        "by_rule": {
+            r.split(":")[1]: [total[r], round(outside[r] / total[r], 3), round(counted[r] / total[r], 3)]
+            for r in sorted(total)
+        },
+        "inside_examples": dict(examples),
+    }
 
 
 def kept(table: pa.Table, stages: list) -> tuple[int, int]:
@@ -122,8 +134,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "realweb")
     parser.add_argument("--samples", type=int, default=0, help="removed main-content lines to show per rule")
-    parser.add_argument("--config", type=json.loads, default={},
-                        help='line_clean settings over the default config\'s, as JSON: \'{"repeated_min_share": 0}\'')
+    parser.add_argument(
+        "--config",
+        type=json.loads,
+        default={},
+        help="line_clean settings over the default config's, as JSON: '{\"repeated_min_share\": 0}'",
+    )
     args = parser.parse_args()
     clean = LineClean(LineCleanConfig(**{**default_config("line_clean"), **args.config}))
     heuristics = Heuristics(HeuristicsConfig(**default_config("heuristics")))
@@ -151,10 +167,18 @@ def main() -> None:
             mb += sum(len(t.encode()) for t in table.column("text").to_pylist()) / 1e6
         before = kept(table, [min_length, heuristics])
         after = kept(table, [min_length, clean, heuristics])
-        report["kept"][source] = {"docs": table.num_rows, "before": {"docs": before[0], "bytes": before[1]},
-                                  "after": {"docs": after[0], "bytes": after[1]}}
-    report["speed"] = {"docs": docs, "mb": round(mb, 1), "seconds": round(seconds, 2),
-                       "docs_per_s_core": round(docs / seconds), "mb_per_s_core": round(mb / seconds, 2)}
+        report["kept"][source] = {
+            "docs": table.num_rows,
+            "before": {"docs": before[0], "bytes": before[1]},
+            "after": {"docs": after[0], "bytes": after[1]},
+        }
+    report["speed"] = {
+        "docs": docs,
+        "mb": round(mb, 1),
+        "seconds": round(seconds, 2),
+        "docs_per_s_core": round(docs / seconds),
+        "mb_per_s_core": round(mb / seconds, 2),
+    }
     print(json.dumps(report, ensure_ascii=False, indent=1))
 
 

@@ -26,9 +26,13 @@ from stages.pii.evaluation import score
 REPO = Path(__file__).resolve().parents[1]
 PLAIN_EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
 PLAIN_MOBILE = r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])"
-SPEED_SETS = {"zh-emails-trec06c-a.jsonl.gz": "text", "en-emails-spamassassin-a.jsonl.gz": "text",
-              "zh-weibo-threads-a.jsonl.gz": "text", "en-pages-2025-a.truth.jsonl.gz": "main_content",
-              "zh-pages-cwced.truth.jsonl.gz": "main_content"}
+SPEED_SETS = {
+    "zh-emails-trec06c-a.jsonl.gz": "text",
+    "en-emails-spamassassin-a.jsonl.gz": "text",
+    "zh-weibo-threads-a.jsonl.gz": "text",
+    "en-pages-2025-a.truth.jsonl.gz": "main_content",
+    "zh-pages-cwced.truth.jsonl.gz": "main_content",
+}
 LEFT_SETS = ("zh-emails-trec06c-a.jsonl.gz", "en-emails-spamassassin-a.jsonl.gz", "zh-weibo-threads-a.jsonl.gz")
 
 
@@ -40,9 +44,17 @@ def load(path: Path, field: str) -> list[str]:
 def batches(texts: list[str], size: int = 2048) -> list[pa.Table]:
     out = []
     for i in range(0, len(texts), size):
-        chunk = texts[i:i + size]
-        out.append(pa.table({"id": [str(j) for j in range(len(chunk))], "text": pa.array(chunk, pa.large_string()),
-                             "source": ["bench"] * len(chunk), "lang": ["zh"] * len(chunk)}))
+        chunk = texts[i : i + size]
+        out.append(
+            pa.table(
+                {
+                    "id": [str(j) for j in range(len(chunk))],
+                    "text": pa.array(chunk, pa.large_string()),
+                    "source": ["bench"] * len(chunk),
+                    "lang": ["zh"] * len(chunk),
+                }
+            )
+        )
     return out
 
 
@@ -71,15 +83,20 @@ def main(data: Path) -> None:
         tables = batches(texts)
         stage_s = timed(stage, tables)
         regex_s = timed(lambda t: pc.count_substring_regex(t.column("text"), PLAIN_EMAIL), tables)
-        print(f"{name:<36}{len(texts):>7}{mb:>7.1f}{len(texts) / stage_s:>14,.0f}{mb / stage_s:>7.1f}"
-              f"{len(texts) / regex_s:>14,.0f}{mb / regex_s:>7.1f}")
+        print(
+            f"{name:<36}{len(texts):>7}{mb:>7.1f}{len(texts) / stage_s:>14,.0f}{mb / stage_s:>7.1f}"
+            f"{len(texts) / regex_s:>14,.0f}{mb / regex_s:>7.1f}"
+        )
 
     print(f"\n{'left by a plain regex':<36}{'e-mails before':>15}{'after':>7}{'mobiles before':>16}{'after':>7}")
     for name in LEFT_SETS:
         texts = load(data / name, "text")
         after = [t for table in batches(texts) for t in stage(table).table.column("text").to_pylist()]
-        counts = [sum(len(re.findall(p, t)) for t in texts_) for texts_ in (texts, after)
-                  for p in (PLAIN_EMAIL, PLAIN_MOBILE)]
+        counts = [
+            sum(len(re.findall(p, t)) for t in texts_)
+            for texts_ in (texts, after)
+            for p in (PLAIN_EMAIL, PLAIN_MOBILE)
+        ]
         print(f"{name:<36}{counts[0]:>15}{counts[2]:>7}{counts[1]:>16}{counts[3]:>7}")
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -35,16 +36,20 @@ class ModelCard:
     format: int = CARD_FORMAT
 
     def save(self, directory: Path) -> None:
-        (directory / CARD_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (directory / CARD_FILE).write_text(
+            json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
     @classmethod
-    def load(cls, directory: Path) -> "ModelCard":
+    def load(cls, directory: Path) -> ModelCard:
         path = directory / CARD_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{directory}: not a classifier directory (no {CARD_FILE})")
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != CARD_FORMAT:
-            raise ValueError(f"{path}: card format {data.get('format')} is not {CARD_FORMAT}; retrain with this version of winnow")
+            raise ValueError(
+                f"{path}: card format {data.get('format')} is not {CARD_FORMAT}; retrain with this version of winnow"
+            )
         return cls(**data)
 
 
@@ -65,7 +70,7 @@ class Classifier(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> "Classifier": ...
+    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> Classifier: ...
 
     def _start_save(self, directory: str | Path) -> Path:
         out = Path(directory)

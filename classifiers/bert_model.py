@@ -20,8 +20,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,10 +36,12 @@ def resolve_encoder(ref: str, base: Path | None = None) -> str:
     """A local directory for an encoder reference: `package:<module>` (its `model/` folder), a path
     relative to the classifier directory, or an absolute path."""
     if ref.startswith(PACKAGE_PREFIX):
-        module = ref[len(PACKAGE_PREFIX):]
+        module = ref[len(PACKAGE_PREFIX) :]
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError(f"encoder {ref}: the package {module} is not installed (pip install {module.replace('_', '-')})")
+            raise RuntimeError(
+                f"encoder {ref}: the package {module} is not installed (pip install {module.replace('_', '-')})"
+            )
         return os.path.join(list(spec.submodule_search_locations)[0], "model")
     path = Path(ref)
     if not path.is_absolute() and base is not None:
@@ -60,7 +62,9 @@ def resolve_device(device: str) -> str:
     if torch.cuda.is_available():
         return "cuda"
     if device == "cuda":
-        warnings.warn("device 'cuda' asked for but no GPU is visible: running on the CPU in fp32", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "device 'cuda' asked for but no GPU is visible: running on the CPU in fp32", RuntimeWarning, stacklevel=2
+        )
     return "cpu"
 
 
@@ -94,7 +98,7 @@ class BertClassifier(Classifier):
         ids = encoded["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
             yield rows, {k: v.to(self.device) for k, v in batch.items()}
 
@@ -135,18 +139,46 @@ class BertClassifier(Classifier):
     # --- training --------------------------------------------------------------------------------
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int], *, task: str, lang: str | None, positive: str,
-              encoder: str = MINILM, finetune: bool = False, epochs: int = 2, lr: float = 3e-5, l2: float = 1e-3,
-              max_length: int = 128, batch_size: int = 64, device: str = "auto", seed: int = 0, progress=None) -> "BertClassifier":
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        *,
+        task: str,
+        lang: str | None,
+        positive: str,
+        encoder: str = MINILM,
+        finetune: bool = False,
+        epochs: int = 2,
+        lr: float = 3e-5,
+        l2: float = 1e-3,
+        max_length: int = 128,
+        batch_size: int = 64,
+        device: str = "auto",
+        seed: int = 0,
+        progress=None,
+    ) -> BertClassifier:
         import torch
 
         torch.manual_seed(seed)
         device = resolve_device(device)
         tokenizer, enc = _load_encoder(resolve_encoder(encoder), device)
         head = torch.nn.Linear(enc.config.hidden_size, 1).to(device)
-        card = ModelCard(kind=cls.kind, task=task, lang=lang, positive=positive,
-                         settings={"encoder": encoder, "max_length": max_length, "batch_size": batch_size, "finetuned": finetune,
-                                   "pooling": "mean", "l2": l2, **({"epochs": epochs, "lr": lr} if finetune else {})})
+        card = ModelCard(
+            kind=cls.kind,
+            task=task,
+            lang=lang,
+            positive=positive,
+            settings={
+                "encoder": encoder,
+                "max_length": max_length,
+                "batch_size": batch_size,
+                "finetuned": finetune,
+                "pooling": "mean",
+                "l2": l2,
+                **({"epochs": epochs, "lr": lr} if finetune else {}),
+            },
+        )
         model = cls(card, tokenizer, enc, head, device)
         y = torch.tensor(np.asarray(labels, np.float32), device=device)
         x = torch.tensor(model.embed(texts), device=device)
@@ -168,12 +200,19 @@ class BertClassifier(Classifier):
         for _ in range(epochs):
             order = rng.permutation(len(texts))
             for start in range(0, len(order), self.batch_size):
-                rows = order[start:start + self.batch_size]
-                batch = self.tokenizer([texts[i] or "" for i in rows], truncation=True, max_length=self.max_length,
-                                       padding=True, return_tensors="pt").to(self.device)
+                rows = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [texts[i] or "" for i in rows],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(self.device)
                 with self._autocast():
                     logits = self.head(self._embed(batch).float()).squeeze(-1)
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[torch.as_tensor(rows, device=self.device)])
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, y[torch.as_tensor(rows, device=self.device)]
+                )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -195,10 +234,13 @@ class BertClassifier(Classifier):
             self.tokenizer.save_pretrained(out / "encoder")
             self.card.settings["encoder"] = "encoder"
         self._start_save(out)
-        save_file({k: v.detach().float().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(out / "head.safetensors"))
+        save_file(
+            {k: v.detach().float().cpu().contiguous() for k, v in self.head.state_dict().items()},
+            str(out / "head.safetensors"),
+        )
 
     @classmethod
-    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> "BertClassifier":
+    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> BertClassifier:
         import torch
         from safetensors.torch import load_file
 
@@ -213,7 +255,9 @@ def _fit_head(head, x, y, l2: float, iterations: int = 200) -> None:
     """Logistic regression on fixed features (standard L-BFGS, L2 on the weights only)."""
     import torch
 
-    opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        head.parameters(), lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()

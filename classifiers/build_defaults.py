@@ -48,7 +48,9 @@ HOLDOUT_SEED = 0
 
 def _davidson(shared: Path) -> tuple[Path, Path]:
     frame = pd.read_csv(shared / "safety/en/davidson-hate-offensive-dev.csv")
-    frame = pd.DataFrame({"id": frame.iloc[:, 0].astype(str), "text": frame["tweet"], "label": (frame["class"] != 2).astype(int)})
+    frame = pd.DataFrame(
+        {"id": frame.iloc[:, 0].astype(str), "text": frame["tweet"], "label": (frame["class"] != 2).astype(int)}
+    )
     train_rows, held_rows = split_holdout(len(frame), 0.3, HOLDOUT_SEED, frame["label"].to_numpy())
     BENCH_DATA.mkdir(parents=True, exist_ok=True)
     work = REPO / ".models-work"
@@ -65,9 +67,13 @@ def _cold(shared: Path) -> tuple[Path, Path]:
     out = {}
     for split in ("train", "dev"):
         frame = pd.read_csv(shared / f"safety/zh/cold-{split}.csv")
-        frame = pd.DataFrame({"id": frame.iloc[:, 0].astype(str), "text": frame["TEXT"], "label": frame["label"].astype(int)})
+        frame = pd.DataFrame(
+            {"id": frame.iloc[:, 0].astype(str), "text": frame["TEXT"], "label": frame["label"].astype(int)}
+        )
         if split == "dev":
-            frame = frame.assign(id=[f"dev{i}" for i in range(len(frame))], lang="zh")  # upstream ids repeat across splits
+            frame = frame.assign(
+                id=[f"dev{i}" for i in range(len(frame))], lang="zh"
+            )  # upstream ids repeat across splits
         out[split] = work / f"cold-{split}.parquet"
         frame.to_parquet(out[split], index=False)
     return out["train"], out["dev"]
@@ -98,7 +104,9 @@ def _quality_sets(shared: Path) -> dict[str, Path]:
     cold = pd.read_csv(shared / "safety/zh/cold-train.csv")["TEXT"].tolist()
     zh_neg = list(rng.choice(cold, size=min(len(cold), 2 * len(zh_pos)), replace=False))
     en_docs = []
-    for path in sorted((shared / "reference/en").glob("dj-*.jsonl")) + sorted((shared / "web/jsonl").glob("ccnet-en-head-*.jsonl")):
+    for path in sorted((shared / "reference/en").glob("dj-*.jsonl")) + sorted(
+        (shared / "web/jsonl").glob("ccnet-en-head-*.jsonl")
+    ):
         if "stackexchange" in path.name:  # these are Spanish posts
             continue
         en_docs += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -132,10 +140,13 @@ def _safety_zh(shared: Path, cache: Path | None) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shared", type=Path, help="Folder with safety/, reference/, web/ (see the README's data section).")
+    parser.add_argument(
+        "shared", type=Path, help="Folder with safety/, reference/, web/ (see the README's data section)."
+    )
     parser.add_argument("--only", nargs="*", help="Build only these models.")
-    parser.add_argument("--e5-cache", type=Path,
-                        help="EmbeddingCache folder for the e5 member (embeds each text once).")
+    parser.add_argument(
+        "--e5-cache", type=Path, help="EmbeddingCache folder for the e5 member (embeds each text once)."
+    )
     args = parser.parse_args(argv)
     cold_train, cold_dev = _cold(args.shared)
     dav_train, dav_held = _davidson(args.shared)
@@ -144,7 +155,14 @@ def main(argv=None) -> int:
     jobs = {
         "safety-zh-minilm": ("bert", "safety", "zh", [_sample(cold_train, BERT_ROWS)], cold_dev, {}),
         "safety-en": ("fasttext", "safety", "en", [dav_train], dav_held, ft),
-        "safety-en-lexicon": ("lexicon", "safety", "en", [dav_train], dav_held, {"base": better_profanity_terms(), "min_count": 8, "min_precision": 0.9}),
+        "safety-en-lexicon": (
+            "lexicon",
+            "safety",
+            "en",
+            [dav_train],
+            dav_held,
+            {"base": better_profanity_terms(), "min_count": 8, "min_precision": 0.9},
+        ),
         "safety-en-minilm": ("bert", "safety", "en", [_sample(dav_train, BERT_ROWS)], dav_held, {}),
         "quality-zh": ("fasttext", "quality", "zh", [quality["zh"]], None, ft),
         "quality-en": ("fasttext", "quality", "en", [quality["en"]], None, ft),
@@ -155,8 +173,16 @@ def main(argv=None) -> int:
         if args.only and name not in args.only:
             continue
         print(f"== {name}", flush=True)
-        train_classifier(kind, task, lang, [str(p) for p in data], MODELS_DIR / name, eval_data=str(held) if held else None,
-                         holdout=0.2, options=options)
+        train_classifier(
+            kind,
+            task,
+            lang,
+            [str(p) for p in data],
+            MODELS_DIR / name,
+            eval_data=str(held) if held else None,
+            holdout=0.2,
+            options=options,
+        )
     return 0
 
 

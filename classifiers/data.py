@@ -11,9 +11,9 @@ silently.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,10 +36,15 @@ class Labelled:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, rows: np.ndarray) -> "Labelled":
+    def subset(self, rows: np.ndarray) -> Labelled:
         pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
-        return Labelled(pick(self.ids), pick(self.texts), None if self.labels is None else self.labels[rows],
-                        None if self.langs is None else pick(self.langs), self.source)
+        return Labelled(
+            pick(self.ids),
+            pick(self.texts),
+            None if self.labels is None else self.labels[rows],
+            None if self.langs is None else pick(self.langs),
+            self.source,
+        )
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -60,12 +65,14 @@ def _read_frame(path: Path) -> pd.DataFrame:
             head, _, text = line.partition(" ")
             if not head.startswith("__label__"):
                 raise ValueError(f"{path}:{lineno}: fastText format needs `__label__<y> text`, got {line[:60]!r}")
-            rows.append({"id": str(lineno), "label": head[len("__label__"):], "text": text})
+            rows.append({"id": str(lineno), "label": head[len("__label__") :], "text": text})
         return pd.DataFrame(rows, columns=["id", "label", "text"])
     raise ValueError(f"{path}: unknown format (use .parquet, .csv, .tsv, .jsonl[.gz] or fastText .txt)")
 
 
-def _pick(columns: Sequence[str], given: str | None, usual: Sequence[str], what: str, path: Path, required: bool) -> str | None:
+def _pick(
+    columns: Sequence[str], given: str | None, usual: Sequence[str], what: str, path: Path, required: bool
+) -> str | None:
     if given is not None:
         if given not in columns:
             raise ValueError(f"{path}: no column {given!r} for the {what} (has: {', '.join(map(str, columns))})")
@@ -74,12 +81,21 @@ def _pick(columns: Sequence[str], given: str | None, usual: Sequence[str], what:
         if name in columns:
             return name
     if required:
-        raise ValueError(f"{path}: no {what} column (looked for {', '.join(usual)}; has: {', '.join(map(str, columns))}); name it with --{what}-col")
+        raise ValueError(
+            f"{path}: no {what} column (looked for {', '.join(usual)}; has: {', '.join(map(str, columns))}); name it with --{what}-col"
+        )
     return None
 
 
-def load_labelled(path: str | Path, *, text_col: str | None = None, label_col: str | None = None, id_col: str | None = None,
-                  positive: Sequence[str] | None = None, require_labels: bool = False) -> Labelled:
+def load_labelled(
+    path: str | Path,
+    *,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    id_col: str | None = None,
+    positive: Sequence[str] | None = None,
+    require_labels: bool = False,
+) -> Labelled:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -111,12 +127,16 @@ def _labels(values: list, positive: Sequence[str] | None, path: Path, column: st
         elif key in TRUE_VALUES:
             out[row] = 1
         elif key not in FALSE_VALUES:
-            raise ValueError(f"{path}: row {row}: label {value!r} in column {column!r} is not 0/1; "
-                             "say which values are positive with --positive (e.g. --positive 0,1)")
+            raise ValueError(
+                f"{path}: row {row}: label {value!r} in column {column!r} is not 0/1; "
+                "say which values are positive with --positive (e.g. --positive 0,1)"
+            )
     return out
 
 
-def split_holdout(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def split_holdout(
+    n: int, fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A seeded train/held-out split of row numbers, stratified by label when labels are given."""
     rng = np.random.default_rng(seed)
     if labels is None:

@@ -15,8 +15,8 @@ One engine per process is shared by every e5 model loaded in it (the zh and en h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class E5Classifier(Classifier):
         max_chars: int = DEFAULT_MAX_CHARS,
         seed: int = 0,
         embeddings: np.ndarray | None = None,
-    ) -> "E5Classifier":
+    ) -> E5Classifier:
         """Embeds `texts` (or takes their `embeddings`, rows in the same order) and fits the head."""
         x = embed(texts, max_chars) if embeddings is None else np.asarray(embeddings, np.float32)
         if len(x) != len(labels):
@@ -130,7 +130,7 @@ class E5Classifier(Classifier):
         save_file({"weight": self.weight, "bias": np.array([self.bias], np.float32)}, str(out / HEAD_FILE))
 
     @classmethod
-    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> "E5Classifier":
+    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> E5Classifier:
         from safetensors.numpy import load_file
 
         tensors = load_file(str(directory / card.settings.get("file", HEAD_FILE)))

@@ -9,7 +9,7 @@ Sharing the function means the rule chosen by cross-validation is exactly the ru
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

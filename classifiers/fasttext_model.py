@@ -15,8 +15,8 @@ import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -44,8 +44,19 @@ class FastTextClassifier(Classifier):
         self.max_chars = card.settings.get("max_chars")
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int], *, task: str, lang: str | None, positive: str,
-              quantize: bool = False, max_chars: int | None = 20_000, seed: int = 0, **params) -> "FastTextClassifier":
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        *,
+        task: str,
+        lang: str | None,
+        positive: str,
+        quantize: bool = False,
+        max_chars: int | None = 20_000,
+        seed: int = 0,
+        **params,
+    ) -> FastTextClassifier:
         import fasttext
 
         settings = {**DEFAULT_PARAMS, **params}
@@ -60,8 +71,18 @@ class FastTextClassifier(Classifier):
             if quantize:
                 # retrain=True refits the pruned model; cutoff keeps the 100k most useful n-grams
                 model.quantize(input=path, retrain=True, cutoff=100_000, qnorm=True, thread=threads, verbose=0)
-        card = ModelCard(kind=cls.kind, task=task, lang=lang, positive=positive,
-                         settings={"params": settings, "quantized": quantize, "max_chars": max_chars, "file": "model.ftz" if quantize else "model.bin"})
+        card = ModelCard(
+            kind=cls.kind,
+            task=task,
+            lang=lang,
+            positive=positive,
+            settings={
+                "params": settings,
+                "quantized": quantize,
+                "max_chars": max_chars,
+                "file": "model.ftz" if quantize else "model.bin",
+            },
+        )
         return cls(card, model)
 
     def predict(self, texts) -> np.ndarray:
@@ -71,7 +92,9 @@ class FastTextClassifier(Classifier):
         # prepare() guarantees one line per text and adds the line end fastText's own predict() would
         # add after checking each text for line breaks; calling the batch predictor directly skips that pass.
         lines = prepare(texts, self.card.lang, self.max_chars, line_end="\n")
-        labels, probs = self.model.f.multilinePredict(lines, 1, 0.0, "strict")  # threshold 0: always one label per line
+        labels, probs = self.model.f.multilinePredict(
+            lines, 1, 0.0, "strict"
+        )  # threshold 0: always one label per line
         top = np.concatenate(probs).astype(np.float64)
         is_pos = np.array([lab[0] for lab in labels]) == POSITIVE
         return np.clip(np.where(is_pos, top, 1.0 - top), 0.0, 1.0).astype(np.float32)
@@ -81,5 +104,5 @@ class FastTextClassifier(Classifier):
         self.model.save_model(str(out / self.card.settings["file"]))
 
     @classmethod
-    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> "FastTextClassifier":
+    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> FastTextClassifier:
         return cls(card, _quiet_load(str(directory / card.settings["file"])))

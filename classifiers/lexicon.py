@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -76,7 +76,10 @@ class LexiconClassifier(Classifier):
         found = []
         for end, (length, category, whole_word) in self.automaton.iter(text):
             start = end - length + 1
-            if whole_word and ((start > 0 and _WORD_CHAR.match(text[start - 1])) or (end + 1 < len(text) and _WORD_CHAR.match(text[end + 1]))):
+            if whole_word and (
+                (start > 0 and _WORD_CHAR.match(text[start - 1]))
+                or (end + 1 < len(text) and _WORD_CHAR.match(text[end + 1]))
+            ):
                 continue
             found.append((start, end + 1, category))
         return found
@@ -99,22 +102,59 @@ class LexiconClassifier(Classifier):
         return [self.score_one(t)[1] for t in texts]
 
     @classmethod
-    def from_terms(cls, terms: dict[str, str], *, task: str, lang: str | None, positive: str, saturation: float = 0.02,
-                   training: dict | None = None) -> "LexiconClassifier":
-        card = ModelCard(kind=cls.kind, task=task, lang=lang, positive=positive, settings={"saturation": saturation, "file": LEXICON_FILE,
-                                                                                     "terms": len(terms)}, training=training or {})
+    def from_terms(
+        cls,
+        terms: dict[str, str],
+        *,
+        task: str,
+        lang: str | None,
+        positive: str,
+        saturation: float = 0.02,
+        training: dict | None = None,
+    ) -> LexiconClassifier:
+        card = ModelCard(
+            kind=cls.kind,
+            task=task,
+            lang=lang,
+            positive=positive,
+            settings={"saturation": saturation, "file": LEXICON_FILE, "terms": len(terms)},
+            training=training or {},
+        )
         return cls(card, terms)
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int], *, task: str, lang: str | None, positive: str, base: dict[str, str] | None = None,
-              min_count: int = 5, min_precision: float = 0.8, max_terms: int = 2000, saturation: float = 0.02) -> "LexiconClassifier":
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        *,
+        task: str,
+        lang: str | None,
+        positive: str,
+        base: dict[str, str] | None = None,
+        min_count: int = 5,
+        min_precision: float = 0.8,
+        max_terms: int = 2000,
+        saturation: float = 0.02,
+    ) -> LexiconClassifier:
         """Mines terms from labelled data (see the module docstring), added to `base` terms."""
         mined = mine_terms(texts, labels, lang, min_count=min_count, min_precision=min_precision, max_terms=max_terms)
         terms = dict(base or {})
         for term in mined:
             terms.setdefault(term, "mined")
-        return cls.from_terms(terms, task=task, lang=lang, positive=positive, saturation=saturation,
-                              training={"mined_terms": len(mined), "base_terms": len(base or {}), "min_count": min_count, "min_precision": min_precision})
+        return cls.from_terms(
+            terms,
+            task=task,
+            lang=lang,
+            positive=positive,
+            saturation=saturation,
+            training={
+                "mined_terms": len(mined),
+                "base_terms": len(base or {}),
+                "min_count": min_count,
+                "min_precision": min_precision,
+            },
+        )
 
     def save(self, directory: str | Path) -> None:
         out = self._start_save(directory)
@@ -122,7 +162,7 @@ class LexiconClassifier(Classifier):
         (out / LEXICON_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> "LexiconClassifier":
+    def load(cls, directory: Path, card: ModelCard, *, device: str = "auto") -> LexiconClassifier:
         return cls(card, read_tsv(directory / card.settings.get("file", LEXICON_FILE)))
 
 
@@ -131,10 +171,18 @@ def _units(text: str, lang: str | None) -> set[str]:
     text = (text or "").lower()
     if lang == "zh":
         return {w for w in _segmenter().lcut(text, HMM=False) if len(w) >= 2 and not w.isspace()}
-    return {w for w in re.findall(r"[a-z][a-z']{2,}", text)}
+    return set(re.findall(r"[a-z][a-z']{2,}", text))
 
 
-def mine_terms(texts: Sequence[str], labels: Sequence[int], lang: str | None, *, min_count: int, min_precision: float, max_terms: int) -> list[str]:
+def mine_terms(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    lang: str | None,
+    *,
+    min_count: int,
+    min_precision: float,
+    max_terms: int,
+) -> list[str]:
     pos, neg = Counter(), Counter()
     for text, label in zip(texts, labels):
         (pos if int(label) == 1 else neg).update(_units(text, lang))

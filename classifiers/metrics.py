@@ -28,9 +28,11 @@ class BinaryScores:
         auc = f"{self.auc:.4f}" if self.auc is not None else "n/a"
         ci = self.intervals or {}
         span = lambda k: f" [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" if ci.get(k) else ""  # noqa: E731
-        return (f"precision {self.precision:.4f}{span('precision')}  recall {self.recall:.4f}{span('recall')}  "
-                f"F1 {self.f1:.4f}{span('f1')}  AUC {auc}{span('auc')}  "
-                f"accuracy {self.accuracy:.4f}  ({self.support:,} positive of {self.rows:,})")
+        return (
+            f"precision {self.precision:.4f}{span('precision')}  recall {self.recall:.4f}{span('recall')}  "
+            f"F1 {self.f1:.4f}{span('f1')}  AUC {auc}{span('auc')}  "
+            f"accuracy {self.accuracy:.4f}  ({self.support:,} positive of {self.rows:,})"
+        )
 
 
 def binary_scores(truth, predicted, scores=None) -> BinaryScores:
@@ -43,11 +45,20 @@ def binary_scores(truth, predicted, scores=None) -> BinaryScores:
     auc = None
     if scores is not None and 0 < truth.sum() < len(truth):
         auc = float(roc_auc_score(truth, np.asarray(scores, np.float64)))
-    return BinaryScores(precision, recall, f1, auc, float(np.mean(truth == predicted)) if len(truth) else 0.0, int(truth.sum()), len(truth))
+    return BinaryScores(
+        precision,
+        recall,
+        f1,
+        auc,
+        float(np.mean(truth == predicted)) if len(truth) else 0.0,
+        int(truth.sum()),
+        len(truth),
+    )
 
 
-def with_intervals(truth, predicted, scores=None, *, rounds: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> BinaryScores:
+def with_intervals(
+    truth, predicted, scores=None, *, rounds: int = 1000, seed: int = 0, level: float = 0.95
+) -> BinaryScores:
     """`binary_scores` plus percentile bootstrap intervals for precision, recall, F1 and AUC: `rounds`
     resamples of the rows with replacement (seeded, so a rerun prints the same interval)."""
     result = binary_scores(truth, predicted, scores)
@@ -64,8 +75,10 @@ def with_intervals(truth, predicted, scores=None, *, rounds: int = 1000, seed: i
     if result.auc is not None:
         draws["auc"] = _weighted_aucs(truth, np.asarray(scores, np.float64), counts)
     tail = (1 - level) / 2 * 100
-    result.intervals = {k: [round(float(np.percentile(v, tail)), 4), round(float(np.percentile(v, 100 - tail)), 4)]
-                        for k, v in draws.items()}
+    result.intervals = {
+        k: [round(float(np.percentile(v, tail)), 4), round(float(np.percentile(v, 100 - tail)), 4)]
+        for k, v in draws.items()
+    }
     return result
 
 

@@ -15,13 +15,18 @@ from classifiers.e5_model import E5Classifier
 from classifiers.fasttext_model import FastTextClassifier
 from classifiers.lexicon import LexiconClassifier
 
-KINDS: dict[str, type[Classifier]] = {cls.kind: cls for cls in (FastTextClassifier, BertClassifier, LexiconClassifier,
-                                                                 E5Classifier)}
+KINDS: dict[str, type[Classifier]] = {
+    cls.kind: cls for cls in (FastTextClassifier, BertClassifier, LexiconClassifier, E5Classifier)
+}
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 def shipped_models() -> list[str]:
-    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / "classifier.json").is_file()) if MODELS_DIR.is_dir() else []
+    return (
+        sorted(p.name for p in MODELS_DIR.iterdir() if (p / "classifier.json").is_file())
+        if MODELS_DIR.is_dir()
+        else []
+    )
 
 
 def resolve_model(ref: str | Path) -> Path:
@@ -32,8 +37,10 @@ def resolve_model(ref: str | Path) -> Path:
     named = MODELS_DIR / str(ref)
     if "/" not in str(ref) and named.is_dir():
         return named
-    raise FileNotFoundError(f"model {ref!r}: no such directory and no shipped model of that name "
-                            f"(shipped: {', '.join(shipped_models()) or 'none; run `make models`'})")
+    raise FileNotFoundError(
+        f"model {ref!r}: no such directory and no shipped model of that name "
+        f"(shipped: {', '.join(shipped_models()) or 'none; run `make models`'})"
+    )
 
 
 def load_classifier(ref: str | Path, *, device: str = "auto") -> Classifier:

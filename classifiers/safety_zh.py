@@ -16,8 +16,8 @@ and fastText are then trained on all training rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -124,9 +124,7 @@ def build(train: pd.DataFrame, reports: list[pd.DataFrame], embedder: Embedder =
                 "positives": int(labels.sum()),
                 "per_set": {k: int(v) for k, v in rows["set"].value_counts().sort_index().items()},
                 "selection": f"{FOLDS}-fold cross-validation on {len(chosen):,} training rows only "
-                f"(seed {SEED}): threshold, "
-                + ("head C, " if kind == "e5" else "")
-                + "combine rule",
+                f"(seed {SEED}): threshold, " + ("head C, " if kind == "e5" else "") + "combine rule",
                 "out_of_fold_f1": round(selection.member_f1[kind], 4),
             }
         )

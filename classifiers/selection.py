@@ -16,8 +16,8 @@ records the ids it was computed on, so a test can check that no report row was e
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

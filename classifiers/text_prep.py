@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +45,12 @@ def as_list(texts: Sequence[str] | pa.Array | pa.ChunkedArray) -> list[str]:
     return [t or "" for t in texts]
 
 
-def prepare(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lang: str | None, max_chars: int | None = None, line_end: str = "") -> list[str]:
+def prepare(
+    texts: Sequence[str] | pa.Array | pa.ChunkedArray,
+    lang: str | None,
+    max_chars: int | None = None,
+    line_end: str = "",
+) -> list[str]:
     """Lower-cased and on one line (vectorised in Arrow); Chinese texts then segmented into words
     separated by single spaces. fastText itself skips runs of spaces, tabs and carriage returns, so
     only line feeds need replacing (a regex collapse of all whitespace cost a third of the run time)."""

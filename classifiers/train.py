@@ -8,8 +8,8 @@ held-out part is that file instead (e.g. COLD's dev split).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -18,7 +18,10 @@ from classifiers.data import Labelled, load_labelled, split_holdout
 from classifiers.metrics import BinaryScores, binary_scores
 from classifiers.registry import KINDS
 
-POSITIVE_MEANING = {"quality": "reference-like text (Wikipedia, abstracts, refined corpora)", "safety": "offensive or hateful"}
+POSITIVE_MEANING = {
+    "quality": "reference-like text (Wikipedia, abstracts, refined corpora)",
+    "safety": "offensive or hateful",
+}
 
 
 def _concat(parts: Sequence[Labelled]) -> Labelled:
@@ -27,12 +30,27 @@ def _concat(parts: Sequence[Labelled]) -> Labelled:
         ids += [f"{Path(p.source).name}:{i}" for i in p.ids]
         texts += p.texts
         labels.append(p.labels)
-    return Labelled(ids, texts, np.concatenate(labels), None, ",".join(p.source for p in parts), sum(p.empty_rows for p in parts))
+    return Labelled(
+        ids, texts, np.concatenate(labels), None, ",".join(p.source for p in parts), sum(p.empty_rows for p in parts)
+    )
 
 
-def train_classifier(kind: str, task: str, lang: str | None, data: Sequence[str], out: str | Path, *, eval_data: str | None = None,
-                     holdout: float = 0.1, seed: int = 0, text_col: str | None = None, label_col: str | None = None,
-                     positive: Sequence[str] | None = None, options: dict | None = None, log=print) -> tuple[Classifier, BinaryScores]:
+def train_classifier(
+    kind: str,
+    task: str,
+    lang: str | None,
+    data: Sequence[str],
+    out: str | Path,
+    *,
+    eval_data: str | None = None,
+    holdout: float = 0.1,
+    seed: int = 0,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    positive: Sequence[str] | None = None,
+    options: dict | None = None,
+    log=print,
+) -> tuple[Classifier, BinaryScores]:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     if task not in TASKS:
@@ -46,23 +64,36 @@ def train_classifier(kind: str, task: str, lang: str | None, data: Sequence[str]
     if eval_data:
         held = load(eval_data)
         held_texts = set(held.texts)
-        train = everything.subset(np.array([i for i, t in enumerate(everything.texts) if t not in held_texts], dtype=int))
+        train = everything.subset(
+            np.array([i for i, t in enumerate(everything.texts) if t not in held_texts], dtype=int)
+        )
         if len(train) < len(everything):
             log(f"left out {len(everything) - len(train)} training rows whose text is also in {eval_data}")
     else:
         train_rows, held_rows = split_holdout(len(everything), holdout, seed, everything.labels)
         train, held = everything.subset(train_rows), everything.subset(held_rows)
-    log(f"training {kind} ({task}, {lang or 'any language'}) on {len(train):,} rows ({int(train.labels.sum()):,} positive); "
-        f"held out {len(held):,}")
+    log(
+        f"training {kind} ({task}, {lang or 'any language'}) on {len(train):,} rows ({int(train.labels.sum()):,} positive); "
+        f"held out {len(held):,}"
+    )
     started = time.perf_counter()
     options = dict(options or {})
-    clf = KINDS[kind].train(train.texts, train.labels, task=task, lang=lang, positive=POSITIVE_MEANING[task], **options)
+    clf = KINDS[kind].train(
+        train.texts, train.labels, task=task, lang=lang, positive=POSITIVE_MEANING[task], **options
+    )
     seconds = time.perf_counter() - started
     scores = clf.predict(held.texts)
     result = binary_scores(held.labels, scores >= clf.card.threshold, scores)
-    clf.card.training.update({"data": [Path(p).name for p in data], "rows": len(train), "positives": int(train.labels.sum()),
-                              "held_out": eval_data and Path(eval_data).name or f"{holdout:.0%} stratified, seed {seed}",
-                              "seed": seed, "seconds": round(seconds, 1)})
+    clf.card.training.update(
+        {
+            "data": [Path(p).name for p in data],
+            "rows": len(train),
+            "positives": int(train.labels.sum()),
+            "held_out": eval_data and Path(eval_data).name or f"{holdout:.0%} stratified, seed {seed}",
+            "seed": seed,
+            "seconds": round(seconds, 1),
+        }
+    )
     clf.card.metrics = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.as_dict().items()}
     clf.save(out)
     log(f"held-out: {result.line()}")

@@ -27,10 +27,16 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+|\n+")
 
 class MemberConfig(StrictModel):
     name: str = Field(description="Short name; the score column is `<stage>_<name>` (e.g. safety_fasttext).")
-    models: dict[str, str] = Field(description="Language code -> model directory or shipped name (`quality-zh`); `*` for any other language.")
-    threshold: float | None = Field(None, ge=0, le=1, description="Score at or above which the member fires; null: the model card's threshold.")
+    models: dict[str, str] = Field(
+        description="Language code -> model directory or shipped name (`quality-zh`); `*` for any other language."
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Score at or above which the member fires; null: the model card's threshold."
+    )
     weight: float = Field(1.0, gt=0, description="Weight in a weighted mean of members.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="BERT-style models: auto uses a GPU when Ray gives the worker one.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="BERT-style models: auto uses a GPU when Ray gives the worker one."
+    )
     max_chars: int = Field(20_000, gt=0, description="Characters from the start of each document the model reads.")
 
     @field_validator("name")
@@ -61,7 +67,11 @@ def model_fingerprint(members: list[MemberConfig]) -> str:
 
 
 def uses_bert(members: list[MemberConfig]) -> bool:
-    return any(m.device != "cpu" and ModelCard.load(resolve_model(ref)).kind == "bert" for m in members for ref in m.models.values())
+    return any(
+        m.device != "cpu" and ModelCard.load(resolve_model(ref)).kind == "bert"
+        for m in members
+        for ref in m.models.values()
+    )
 
 
 def weighted_mean(scores: list[np.ndarray], weights: list[float]) -> np.ndarray:
@@ -116,8 +126,10 @@ class LoadedMember:
         self.config = config
         self.models = {lang: load_classifier(ref, device=config.device) for lang, ref in config.models.items()}
         self.threshold = member_threshold(config)
-        self.lang_thresholds = {lang: config.threshold if config.threshold is not None else model.card.threshold
-                                for lang, model in self.models.items()}
+        self.lang_thresholds = {
+            lang: config.threshold if config.threshold is not None else model.card.threshold
+            for lang, model in self.models.items()
+        }
 
     def thresholds_for(self, langs: pa.Array) -> np.ndarray:
         """Each row's threshold: the member's, else the card's of the model for the row's language."""
@@ -154,7 +166,11 @@ class LoadedMember:
         for lang, rows in self.groups(langs).items():
             pieces, owner, lengths = [], [], []
             for i in rows:
-                sentences = [s.strip() for s in _SENTENCE_END.split(texts[i][: self.config.max_chars]) if s and len(s.strip()) >= min_chars]
+                sentences = [
+                    s.strip()
+                    for s in _SENTENCE_END.split(texts[i][: self.config.max_chars])
+                    if s and len(s.strip()) >= min_chars
+                ]
                 if not sentences:
                     sentences = [texts[i][: self.config.max_chars]]
                 pieces += sentences

@@ -24,10 +24,21 @@ from stages.model_members import MemberConfig, ModelStage, float_column, set_col
 
 
 class QualityConfig(StrictModel):
-    models: list[MemberConfig] = Field(min_length=1, description="The scoring models; each adds a `quality_<name>` column.")
-    sentences: bool = Field(False, description="Score each sentence and aggregate to the document (length-weighted mean).")
-    min_sentence_chars: int = Field(10, ge=1, description="Shorter sentences are not scored on their own (sentence mode).")
-    threshold: float | None = Field(None, ge=0, le=1, description="Drop documents whose `quality` is below this as `quality-low`; null drops nothing.")
+    models: list[MemberConfig] = Field(
+        min_length=1, description="The scoring models; each adds a `quality_<name>` column."
+    )
+    sentences: bool = Field(
+        False, description="Score each sentence and aggregate to the document (length-weighted mean)."
+    )
+    min_sentence_chars: int = Field(
+        10, ge=1, description="Shorter sentences are not scored on their own (sentence mode)."
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Drop documents whose `quality` is below this as `quality-low`; null drops nothing.",
+    )
 
 
 class Quality(ModelStage):
@@ -57,6 +68,8 @@ class Quality(ModelStage):
         quality = weighted_mean(columns, [m.config.weight for m in self.members])
         table = set_column(table, "quality", float_column(quality))
         signals["quality"] = quality[~np.isnan(quality)]
-        drop = np.zeros(len(texts), bool) if cfg.threshold is None else (~np.isnan(quality) & (quality < cfg.threshold))
+        drop = (
+            np.zeros(len(texts), bool) if cfg.threshold is None else (~np.isnan(quality) & (quality < cfg.threshold))
+        )
         reasons = pa.array(np.where(drop, "quality-low", None), pa.string())
         return StageOutput(table, ~drop, reasons, signals)

@@ -20,7 +20,22 @@ from stages.weights import Weights
 STAGES = {
     cls.name: cls
     for cls in (
-        Ingest, UrlFilter, Normalize, MinLength, LangId, LineClean, LineDedup, Heuristics, Pii, ExactDedup, MinHashDedup,
-        SimHashDedup, Decontaminate, Quality, Safety, Weights, Export,
+        Ingest,
+        UrlFilter,
+        Normalize,
+        MinLength,
+        LangId,
+        LineClean,
+        LineDedup,
+        Heuristics,
+        Pii,
+        ExactDedup,
+        MinHashDedup,
+        SimHashDedup,
+        Decontaminate,
+        Quality,
+        Safety,
+        Weights,
+        Export,
     )
 }

@@ -29,10 +29,17 @@ from stages.model_members import LoadedMember, MemberConfig, ModelStage, float_c
 
 
 class SafetyConfig(StrictModel):
-    members: list[MemberConfig] = Field(min_length=1, description="Ensemble members; at least three (lexicon, fastText, BERT-style) is the usual setup.")
-    combine: Literal["any", "majority", "weighted_mean"] = Field("majority", description="How member decisions combine into `unsafe`.")
+    members: list[MemberConfig] = Field(
+        min_length=1,
+        description="Ensemble members; at least three (lexicon, fastText, BERT-style) is the usual setup.",
+    )
+    combine: Literal["any", "majority", "weighted_mean"] = Field(
+        "majority", description="How member decisions combine into `unsafe`."
+    )
     threshold: float = Field(0.5, ge=0, le=1, description="For weighted_mean: `safety` at or above this is unsafe.")
-    mode: Literal["drop", "keep"] = Field("drop", description="drop unsafe documents, or keep them with `unsafe` = true for the weights stage.")
+    mode: Literal["drop", "keep"] = Field(
+        "drop", description="drop unsafe documents, or keep them with `unsafe` = true for the weights stage."
+    )
 
 
 class Safety(ModelStage):
@@ -52,7 +59,9 @@ class Safety(ModelStage):
             table = set_column(table, f"safety_{member.config.name}", float_column(scores))
             if any(m.kind == "lexicon" for m in member.models.values()):
                 hit = ~np.isnan(scores) & (np.nan_to_num(scores, nan=-1.0) >= cut)
-                table = set_column(table, f"safety_{member.config.name}_terms", _lexicon_terms(member, texts, langs, hit))
+                table = set_column(
+                    table, f"safety_{member.config.name}_terms", _lexicon_terms(member, texts, langs, hit)
+                )
             columns.append(scores)
             cuts.append(cut)
         weights = [m.config.weight for m in self.members]
@@ -64,7 +73,9 @@ class Safety(ModelStage):
     @classmethod
     def writes(cls, config) -> set[str]:
         members = cls.member_configs(config)
-        return {"safety", "unsafe"} | {f"safety_{m.name}" for m in members} | {f"safety_{m.name}_terms" for m in members}
+        return (
+            {"safety", "unsafe"} | {f"safety_{m.name}" for m in members} | {f"safety_{m.name}_terms" for m in members}
+        )
 
     def __call__(self, table: pa.Table) -> StageOutput:
         table, unsafe, safety, fired = self.score(table)

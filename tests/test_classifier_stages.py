@@ -144,8 +144,10 @@ def test_combination_rules_order_by_strictness(ray_local, tmp_path, labelled):
         counts[combine] = int(kept["unsafe"].sum())
         if combine == "any":
             # thresholds are the cards', per language (chosen by cross-validation)
-            card_cut = {m["name"]: {x: ModelCard.load(resolve_model(r)).threshold for x, r in m["models"].items()}
-                        for m in ENSEMBLE[:2]}
+            card_cut = {
+                m["name"]: {x: ModelCard.load(resolve_model(r)).threshold for x, r in m["models"].items()}
+                for m in ENSEMBLE[:2]
+            }
             cut = {name: kept["lang"].map(by_lang) for name, by_lang in card_cut.items()}
             fired_any = (kept["safety_lexicon"] >= cut["lexicon"]) | (kept["safety_fasttext"] >= cut["fasttext"])
             assert (kept["unsafe"] == fired_any).all()

@@ -58,8 +58,10 @@ def _write(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ()) -> P
 
 
 def _benchmarks(en=BENCH_EN, zh=BENCH_ZH) -> list[dict]:
-    return [{"name": "wikitext2", "path": str(en), "text_field": "text"},
-            {"name": "drcd", "path": str(zh), "text_field": "text"}]
+    return [
+        {"name": "wikitext2", "path": str(en), "text_field": "text"},
+        {"name": "drcd", "path": str(zh), "text_field": "text"},
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +69,34 @@ def planted_inputs(tmp_path_factory) -> list[dict]:
     """Real English (CCNet) and Chinese (Wikipedia) documents, with 100 English and 30 Chinese benchmark
     paragraphs planted among them as documents of their own, and a line with a lone surrogate escape."""
     tmp = tmp_path_factory.mktemp("planted")
-    en_real = [{"id": f"ccnet-{i}", "text": r["raw_content"] if "raw_content" in r else r["text"], "origin": "real"}
-               for i, r in enumerate(_jsonl(SAMPLE / "en" / "ccnet-head.jsonl"))]
+    en_real = [
+        {"id": f"ccnet-{i}", "text": r["raw_content"] if "raw_content" in r else r["text"], "origin": "real"}
+        for i, r in enumerate(_jsonl(SAMPLE / "en" / "ccnet-head.jsonl"))
+    ]
     en_bench = _jsonl(BENCH_EN)[:100]
     en_rows = list(en_real)
     for i, item in enumerate(en_bench):  # interleaved, so planted documents land in every shard
         plant = {"id": f"planted-{item['id']}", "text": item["text"], "origin": "wikitext2"}
         en_rows.insert(min(len(en_rows), 2 * i + 1), plant)
-    zh_real = [{"id": f"zhwiki-{i}", "text": r["text"], "origin": "real"}
-               for i, r in enumerate(_zst_jsonl(SAMPLE / "zh" / "wikipedia.jsonl.zst", 150))]
-    zh_rows = zh_real + [{"id": f"planted-{item['id']}", "text": item["text"], "origin": "drcd"}
-                         for item in _jsonl(BENCH_ZH)[:30]]
+    zh_real = [
+        {"id": f"zhwiki-{i}", "text": r["text"], "origin": "real"}
+        for i, r in enumerate(_zst_jsonl(SAMPLE / "zh" / "wikipedia.jsonl.zst", 150))
+    ]
+    zh_rows = zh_real + [
+        {"id": f"planted-{item['id']}", "text": item["text"], "origin": "drcd"} for item in _jsonl(BENCH_ZH)[:30]
+    ]
     surrogate = '{"id": "surrogate", "text": "lone \\ud800 surrogate escape", "origin": "real"}'
-    return [{"path": str(_write(tmp / "en.jsonl", en_rows, (surrogate,))), "source": "en-raw", "lang": "en"},
-            {"path": str(_write(tmp / "zh.jsonl", zh_rows)), "source": "zh-raw", "lang": "zh"}]
+    return [
+        {"path": str(_write(tmp / "en.jsonl", en_rows, (surrogate,))), "source": "en-raw", "lang": "en"},
+        {"path": str(_write(tmp / "zh.jsonl", zh_rows)), "source": "zh-raw", "lang": "zh"},
+    ]
 
 
 def _run(tmp_path: Path, inputs: list[dict], stage: dict, workers: int | None = None) -> tuple[Storage, list]:
     stages = [{"name": "normalize"}, {"name": "decontaminate", **stage}]
-    config = write_config(tmp_path, inputs, stages, ingest={"rows_per_shard": 60},
-                          **({"ray": {"workers": workers}} if workers else {}))
+    config = write_config(
+        tmp_path, inputs, stages, ingest={"rows_per_shard": 60}, **({"ray": {"workers": workers}} if workers else {})
+    )
     reports = Runner(load_config(config, STAGES), progress=False).run_all()
     return Storage(str(tmp_path / "out")), reports
 
@@ -185,8 +195,11 @@ def test_bad_benchmark_files_are_named(tmp_path):
     """A missing file fails at load; a file without the field, or an unreadable one, when the index is built;
     each message names the file."""
     missing = tmp_path / "nope.jsonl"
-    config = write_config(tmp_path, [{"path": str(SAMPLE / "en" / "ccnet-head.jsonl"), "source": "x"}],
-                          [{"name": "decontaminate", "benchmarks": [{"name": "b", "path": str(missing)}]}])
+    config = write_config(
+        tmp_path,
+        [{"path": str(SAMPLE / "en" / "ccnet-head.jsonl"), "source": "x"}],
+        [{"name": "decontaminate", "benchmarks": [{"name": "b", "path": str(missing)}]}],
+    )
     with pytest.raises(ConfigError, match=str(missing)):
         load_config(config, STAGES)
     no_field = _write(tmp_path / "nofield.jsonl", [{"question": "what?"}])
@@ -209,10 +222,12 @@ def test_parquet_csv_glob_and_list_give_the_same_index(tmp_path):
     pq.write_table(table.slice(150), tmp_path / "part-1.parquet")
     pacsv.write_csv(table, tmp_path / "all.csv")
     as_jsonl = DecontaminateConfig(benchmarks=[{"name": "b", "path": str(BENCH_EN)}])
-    as_glob = DecontaminateConfig(benchmarks=[{"name": "b", "path": str(tmp_path / "part-*.parquet"),
-                                               "text_field": "passage"}])
-    as_list = DecontaminateConfig(benchmarks=[{"name": "b", "path": [str(tmp_path / "all.csv")],
-                                               "text_field": "passage"}])
+    as_glob = DecontaminateConfig(
+        benchmarks=[{"name": "b", "path": str(tmp_path / "part-*.parquet"), "text_field": "passage"}]
+    )
+    as_list = DecontaminateConfig(
+        benchmarks=[{"name": "b", "path": [str(tmp_path / "all.csv")], "text_field": "passage"}]
+    )
     built = [build_index(c.benchmarks, ngram=13, zh_ngram=20) for c in (as_jsonl, as_glob, as_list)]
     assert built[0][0].num_rows > 10_000
     assert built[0][0].equals(built[1][0]) and built[0][0].equals(built[2][0])
@@ -222,11 +237,16 @@ def test_parquet_csv_glob_and_list_give_the_same_index(tmp_path):
 def test_each_located_range_hashes_to_its_ngram_on_real_mixed_text():
     """The span path cuts text[start:end] for a matched n-gram: that range, hashed alone, must be the same
     n-gram, or the wrong text would go. English, Chinese, tweets with emoji and mixed scripts."""
-    texts = [r["text"] for r in _jsonl(BENCH_ZH)[:20]] + [r.get("raw_content", r.get("text"))
-                                                         for r in _jsonl(SAMPLE / "en" / "ccnet-head.jsonl")[:20]]
+    texts = [r["text"] for r in _jsonl(BENCH_ZH)[:20]] + [
+        r.get("raw_content", r.get("text")) for r in _jsonl(SAMPLE / "en" / "ccnet-head.jsonl")[:20]
+    ]
     tweets = pq.read_table(SAMPLE / "en" / "tweets.parquet").column("text").to_pylist()[:200]
-    texts += tweets + ["İstanbul ÇAĞ straße ΟΔΥΣΣΕΥΣ 東京タワー Ωμέγα " * 3, "", "...!!!",
-                       "中文English混合12345字符" * 4]
+    texts += tweets + [
+        "İstanbul ÇAĞ straße ΟΔΥΣΣΕΥΣ 東京タワー Ωμέγα " * 3,
+        "",
+        "...!!!",
+        "中文English混合12345字符" * 4,
+    ]
     array = pa.array(texts, pa.large_string())
     zh = chinese_mask(array, None)
     assert zh[:20].all() and not zh[20:40].any()
@@ -238,7 +258,7 @@ def test_each_located_range_hashes_to_its_ngram_on_real_mixed_text():
         assert np.array_equal(located.hashes, grams.hashes[grams.doc == i])
         assert all(0 <= s < e <= len(text) for s, e in zip(located.start, located.end, strict=True))
         for j in rng.choice(len(located.hashes), size=min(10, len(located.hashes)), replace=False):
-            pieces.append(text[located.start[j]:located.end[j]])
+            pieces.append(text[located.start[j] : located.end[j]])
             expected.append(located.hashes[j])
             chinese.append(bool(zh[i]))
         checked_short += len(located.hashes) == 1
@@ -268,8 +288,14 @@ def test_bad_documents_in_a_batch(loaded_stage):
     big = (real * (50_000_000 // len(real) + 1))[:50_000_000] + "\n" + item
     line = ("x" * 1_000_000 + "\n") * 2
     texts = ["", big, line, "中文English混合 " * 1000, item]
-    table = pa.table({"id": [str(i) for i in range(5)], "text": pa.array(texts, pa.large_string()),
-                      "lang": ["en", "en", "en", None, "en"], "source": ["s"] * 5})
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(5)],
+            "text": pa.array(texts, pa.large_string()),
+            "lang": ["en", "en", "en", None, "en"],
+            "source": ["s"] * 5,
+        }
+    )
     started = time.perf_counter()
     out = stage(table)
     assert time.perf_counter() - started < 120

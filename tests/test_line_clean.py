@@ -38,8 +38,14 @@ def _key(text: str) -> str:
 
 def _clean(text: str, lang: str | None = None, **config):
     cfg = LineCleanConfig(**config)
-    return clean(text, is_chinese(text, lang), cfg.enabled(), cfg.settings(), cfg.rules.get("repost_chain", True),
-                 cfg.max_analyzed_chars)
+    return clean(
+        text,
+        is_chinese(text, lang),
+        cfg.enabled(),
+        cfg.settings(),
+        cfg.rules.get("repost_chain", True),
+        cfg.max_analyzed_chars,
+    )
 
 
 def _removed_by(text: str, lang: str | None = None, **config) -> dict[str, str]:
@@ -81,12 +87,20 @@ def test_each_rule_removes_its_real_lines():
         (_page("33a95b71")["text"], "zh", "*经营许可证编号：京ICP00000008号", "icp"),
         (_page("33a95b71")["text"], "zh", "相关链接", "related_rows"),
         (_page("e3f3b532")["text"], "zh", "[上一篇] [下一篇]", "related_rows"),
-        (_page("0d931936")["text"], "zh",
-         "企业服务首页 | 产业资讯 | 企业短信 | 企业黄页 | 企业邮箱 | 搜索排名 | 招商投资 | 城市联盟", "navigation"),
+        (
+            _page("0d931936")["text"],
+            "zh",
+            "企业服务首页 | 产业资讯 | 企业短信 | 企业黄页 | 企业邮箱 | 搜索排名 | 招商投资 | 城市联盟",
+            "navigation",
+        ),
         (_page("online.stanford")["text"], "en", None, "javascript"),
         (_page("ridge.com")["text"], "en", None, "lorem_ipsum"),
-        (_page("cruisecritic")["text"], "en", "By proceeding, you agree to our Privacy Policy and Terms of Use.",
-         "policy"),
+        (
+            _page("cruisecritic")["text"],
+            "en",
+            "By proceeding, you agree to our Privacy Policy and Terms of Use.",
+            "policy",
+        ),
         (_page("cruisecritic")["text"], "en", "© 1995—2026, The Independent Traveler, Inc.", "copyright"),
         (_page("forum.asana")["text"], "en", "2 Likes", "counters"),
         (_page("cnx-software")["text"], "en", "Share this:", "lone_ui_words"),
@@ -167,8 +181,13 @@ def test_stage_drops_documents_left_too_short_and_reports_every_character():
     lost nothing passes (min_length's business); characters: in = out + rejected + removed."""
     boilerplate = "转发微博。\n[哈哈]\n[蜡烛][蜡烛][蜡烛]\n@薛蛮子\n转发"
     texts = [boilerplate, "好可爱的孩子，虎头虎脑的！", "", PAGES[0]["text"]]
-    table = pa.table({"id": ["a", "b", "c", "d"], "text": pa.array(texts, pa.large_string()),
-                      "lang": pa.array([None, "zh", None, "en"], pa.string())})
+    table = pa.table(
+        {
+            "id": ["a", "b", "c", "d"],
+            "text": pa.array(texts, pa.large_string()),
+            "lang": pa.array([None, "zh", None, "en"], pa.string()),
+        }
+    )
     out = LineClean(LineCleanConfig())(table)
     assert out.keep.tolist() == [False, True, True, True]
     assert out.reasons.to_pylist()[0] == "line-clean-too-short"
@@ -188,9 +207,11 @@ def test_bad_input_50_mb_document_1_mb_line_and_mixed_scripts():
     huge = (article + "\n") * (50_000_000 // len(article) + 1)
     one_mb_line = _key(" ".join(p["main_content"] for p in PAGES)) * 10
     one_mb_line = one_mb_line[:1_000_000]
-    mixed = ("Tokyo 東京 とうきょう, Seoul 서울, Cairo القاهرة — 混合文字的一行。\n"
-             "Moscow Москва, Athens Αθήνα, Delhi दिल्ली 🙂 and a zero-width joiner 👩\u200d💻.\n"
-             "第三行：English words, 한국어 단어, עברית, and ไทย in one line.")
+    mixed = (
+        "Tokyo 東京 とうきょう, Seoul 서울, Cairo القاهرة — 混合文字的一行。\n"
+        "Moscow Москва, Athens Αθήνα, Delhi दिल्ली 🙂 and a zero-width joiner 👩\u200d💻.\n"
+        "第三行：English words, 한국어 단어, עברית, and ไทย in one line."
+    )
     tail = _key(PAGES[5]["main_content"])[:500]
     texts = [huge, one_mb_line + "\n转发微博。\n" + tail, mixed]
     table = pa.table({"id": ["huge", "line", "mixed"], "text": pa.array(texts, pa.large_string())})
@@ -221,9 +242,11 @@ def test_config_names_rules_and_rejects_unknown_ones():
 
 
 def _inputs() -> list[dict]:
-    return [{"path": str(DATA / "pages.jsonl"), "source": "pages", "lang_field": "lang"},
-            {"path": str(DATA / "weibo.jsonl"), "source": "weibo", "lang": "zh", "url_field": None},
-            {"path": str(DATA / "emails.jsonl"), "source": "emails", "url_field": None}]
+    return [
+        {"path": str(DATA / "pages.jsonl"), "source": "pages", "lang_field": "lang"},
+        {"path": str(DATA / "weibo.jsonl"), "source": "weibo", "lang": "zh", "url_field": None},
+        {"path": str(DATA / "emails.jsonl"), "source": "emails", "url_field": None},
+    ]
 
 
 def _run(tmp_path: Path, workers: int) -> tuple[Path, list]:

@@ -29,8 +29,15 @@ NEGATIVE_FAMILIES = {"date", "time", "price", "version", "isbn", "order-tracking
 
 def _table(texts: list[str]) -> pa.Table:
     n = len(texts)
-    return pa.table({"id": [f"d{i}" for i in range(n)], "text": pa.array(texts, pa.large_string()),
-                     "source": ["t"] * n, "lang": ["zh"] * n, "url": [None] * n})
+    return pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "text": pa.array(texts, pa.large_string()),
+            "source": ["t"] * n,
+            "lang": ["zh"] * n,
+            "url": [None] * n,
+        }
+    )
 
 
 @pytest.mark.parametrize("kind", ["email", "phone", "qq", "ip_address", "url_credentials", "wechat"])
@@ -85,7 +92,7 @@ def test_bank_cards_need_luhn_an_issuer_and_grouping_or_a_name():
     """A card number passes Luhn, starts with an issuer prefix, and is grouped in fours or named (卡号)."""
     card = _with_luhn("622202123456789012")
     bad = card[:-1] + str((int(card[-1]) + 1) % 10)
-    grouped = " ".join(card[i:i + 4] for i in range(0, len(card), 4))
+    grouped = " ".join(card[i : i + 4] for i in range(0, len(card), 4))
     kinds = lambda text: [k for _, _, k in find_all(text, DETECTORS)]  # noqa: E731
     assert kinds(f"卡号：{card}") == ["bank_card"] and kinds(f"请转入 {grouped} 谢谢") == ["bank_card"]
     assert kinds(f"卡号：{bad}") == [] and kinds(f"交易流水 {card} 已完成") == []
@@ -95,8 +102,14 @@ def test_bank_cards_need_luhn_an_issuer_and_grouping_or_a_name():
 def test_placeholders_and_allow_lists_follow_the_config():
     """Placeholders and allowed domains come from the config; private IPs are kept unless asked."""
     stage = Pii(PiiConfig(placeholders={"email": "[mail]"}, allowed_email_domains=["163.com"], keep_private_ips=False))
-    out = stage(_table(["写信给 a@163.com 或 szhly1688@tom.com，服务器 192.168.1.1，"
-                        "这里还有足够多的文字留下来作为正文内容，再多一些文字以免被当作太短的文档而丢弃。"]))
+    out = stage(
+        _table(
+            [
+                "写信给 a@163.com 或 szhly1688@tom.com，服务器 192.168.1.1，"
+                "这里还有足够多的文字留下来作为正文内容，再多一些文字以免被当作太短的文档而丢弃。"
+            ]
+        )
+    )
     text = out.table.column("text")[0].as_py()
     assert "a@163.com" in text and "[mail]" in text and "<IP_ADDRESS>" in text and "szhly" not in text
     assert out.table.column("pii_count").to_pylist() == [2]
@@ -165,8 +178,13 @@ def _inputs(tmp_path: Path) -> list[dict]:
 
 
 def _run(tmp_path: Path, workers: int) -> Storage:
-    config = write_config(tmp_path, _inputs(tmp_path), [{"name": "pii", "min_chars": 10}],
-                          ingest={"rows_per_shard": 120}, ray={"workers": workers})
+    config = write_config(
+        tmp_path,
+        _inputs(tmp_path),
+        [{"name": "pii", "min_chars": 10}],
+        ingest={"rows_per_shard": 120},
+        ray={"workers": workers},
+    )
     Runner(load_config(config, STAGES), progress=False).run_all()
     return Storage(str(tmp_path / "out"))
 
@@ -182,8 +200,12 @@ def test_the_stage_on_ray_conserves_documents_and_characters(tmp_path, ray_local
     for s in sidecars:
         c = s["chars"]
         assert c["in"] + c.get("inserted", 0) == c["out"] + c.get("rejected", 0) + c.get("removed", 0)
-    removed = pa.concat_tables([storage.read_parquet(storage.path("01_pii", "removed", n))
-                                for n in storage.list_files(storage.path("01_pii", "removed"), suffix=".parquet")])
+    removed = pa.concat_tables(
+        [
+            storage.read_parquet(storage.path("01_pii", "removed", n))
+            for n in storage.list_files(storage.path("01_pii", "removed"), suffix=".parquet")
+        ]
+    )
     placeholders = PiiConfig().placeholders
     columns = (removed.column(c).to_pylist() for c in ("reason", "span", "replacement"))
     for reason, span, replacement in zip(*columns, strict=True):

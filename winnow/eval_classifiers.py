@@ -33,13 +33,24 @@ class EvalResult:
     members: dict[str, BinaryScores]
 
 
-def eval_classifier(model: str, input_path: str, predictions: str, *, threshold: float | None = None, batch_size: int = 4096,
-                    device: str = "auto", text_col=None, label_col=None, positive=None, progress=None) -> EvalResult:
+def eval_classifier(
+    model: str,
+    input_path: str,
+    predictions: str,
+    *,
+    threshold: float | None = None,
+    batch_size: int = 4096,
+    device: str = "auto",
+    text_col=None,
+    label_col=None,
+    positive=None,
+    progress=None,
+) -> EvalResult:
     clf = load_classifier(model, device=device)
     data = load_labelled(input_path, text_col=text_col, label_col=label_col, positive=positive)
     scores = np.zeros(len(data), np.float32)
     for start in range(0, len(data), batch_size):
-        scores[start:start + batch_size] = clf.predict(data.texts[start:start + batch_size])
+        scores[start : start + batch_size] = clf.predict(data.texts[start : start + batch_size])
         if progress is not None:
             progress(min(len(data), start + batch_size))
     table = pa.table({"id": pa.array(data.ids, pa.string()), "score": pa.array(scores, pa.float32())})
@@ -49,8 +60,20 @@ def eval_classifier(model: str, input_path: str, predictions: str, *, threshold:
     return EvalResult(table, overall, {})
 
 
-def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | None = None, text_col=None, label_col=None,
-                positive=None, workers: int | None = None, rows_per_shard: int = 5_000, work_dir: str | None = None, console=None) -> EvalResult:
+def eval_safety(
+    config: str,
+    input_path: str,
+    predictions: str,
+    *,
+    lang: str | None = None,
+    text_col=None,
+    label_col=None,
+    positive=None,
+    workers: int | None = None,
+    rows_per_shard: int = 5_000,
+    work_dir: str | None = None,
+    console=None,
+) -> EvalResult:
 
     settings = stage_settings(config, "safety")
     if "members" not in settings:
@@ -65,15 +88,28 @@ def eval_safety(config: str, input_path: str, predictions: str, *, lang: str | N
     staged = work / "input.parquet"
     pq.write_table(pa.table({"id": data.ids, "text": data.texts, "lang": langs}), staged)
     members = [m["name"] for m in settings["members"]]
-    got, _, runner = run_stage_on_file(staged, {"name": "safety", **settings, "mode": "keep"}, work, lang_field="lang",
-                                       columns=["id", "safety", "unsafe"] + [f"safety_{m}" for m in members],
-                                       workers=workers, rows_per_shard=rows_per_shard, console=console)
+    got, _, runner = run_stage_on_file(
+        staged,
+        {"name": "safety", **settings, "mode": "keep"},
+        work,
+        lang_field="lang",
+        columns=["id", "safety", "unsafe"] + [f"safety_{m}" for m in members],
+        workers=workers,
+        rows_per_shard=rows_per_shard,
+        console=console,
+    )
     index = {k: i for i, k in enumerate(got.column("id").to_pylist())}
     missing = [k for k in data.ids if k not in index]
     if missing:  # ingest rejects rows without text; they are reported, not silently scored
-        raise ValueError(f"{input_path}: {len(missing)} rows did not reach the safety stage (e.g. id {missing[0]}: empty text?)")
+        raise ValueError(
+            f"{input_path}: {len(missing)} rows did not reach the safety stage (e.g. id {missing[0]}: empty text?)"
+        )
     rows = pa.array([index[k] for k in data.ids])
-    columns = {"id": pa.array(data.ids, pa.string()), "score": got.column("safety").take(rows), "unsafe": got.column("unsafe").take(rows)}
+    columns = {
+        "id": pa.array(data.ids, pa.string()),
+        "score": got.column("safety").take(rows),
+        "unsafe": got.column("unsafe").take(rows),
+    }
     for name in members:
         columns[f"safety_{name}"] = got.column(f"safety_{name}").take(rows)
     table = pa.table(columns)

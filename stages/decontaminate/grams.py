@@ -69,7 +69,7 @@ def located_ngrams(text: str, chinese: bool, *, ngram: int, zh_ngram: int) -> Lo
         return Located(grams.hashes, starts[:1], ends[-1:])
     if len(grams.hashes) != len(starts) - n + 1:
         raise AssertionError(f"{len(grams.hashes)} n-grams for {len(starts)} tokens: tokeniser and hashes disagree")
-    return Located(grams.hashes, starts[: len(starts) - n + 1], ends[n - 1:])
+    return Located(grams.hashes, starts[: len(starts) - n + 1], ends[n - 1 :])
 
 
 def token_offsets(array: pa.Array, chinese: bool) -> tuple[np.ndarray, np.ndarray]:

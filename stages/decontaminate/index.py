@@ -137,7 +137,7 @@ def build_index(benchmarks: list, *, ngram: int, zh_ngram: int) -> tuple[pa.Tabl
         texts = [t for t in rows if t and t.strip()]
         first_item, bench_hashes = len(item_bench), []
         for lo in range(0, len(texts), BATCH_ITEMS):
-            chunk = pa.array(texts[lo:lo + BATCH_ITEMS], pa.large_string())
+            chunk = pa.array(texts[lo : lo + BATCH_ITEMS], pa.large_string())
             grams = batch_ngrams(chunk, chinese_mask(chunk, None), ngram=ngram, zh_ngram=zh_ngram)
             has = grams.counts() > 0  # rows of only punctuation have no n-gram and are no item
             ids = np.full(len(chunk), -1, np.int64)
@@ -152,8 +152,10 @@ def build_index(benchmarks: list, *, ngram: int, zh_ngram: int) -> tuple[pa.Tabl
         distinct = len(np.unique(np.concatenate(bench_hashes))) if bench_hashes else 0
         summaries.append(BenchmarkSummary(bench.name, len(paths), items, len(rows) - items, distinct))
     ngrams = _ngram_table(hashes, owners)
-    items = pa.table({"benchmark": pa.array(item_bench, pa.int16()), "ngrams": pa.array(item_ngrams, pa.int32())},
-                     schema=ITEMS_SCHEMA)
+    items = pa.table(
+        {"benchmark": pa.array(item_bench, pa.int16()), "ngrams": pa.array(item_ngrams, pa.int32())},
+        schema=ITEMS_SCHEMA,
+    )
     return ngrams, items, summaries
 
 
@@ -178,8 +180,9 @@ def _ngram_table(hashes: list[np.ndarray], owners: list[np.ndarray]) -> pa.Table
         _, count = np.unique(h, return_counts=True)
         common = np.repeat(count > MAX_ITEMS_PER_NGRAM, count)
         h, item = h[~common], item[~common]
-    return pa.table({"hash": pa.array(h, pa.uint64()), "item": pa.array(item.astype(np.int32), pa.int32())},
-                    schema=NGRAMS_SCHEMA)
+    return pa.table(
+        {"hash": pa.array(h, pa.uint64()), "item": pa.array(item.astype(np.int32), pa.int32())}, schema=NGRAMS_SCHEMA
+    )
 
 
 def write_index(storage: Storage, folder: str, ngrams: pa.Table, items: pa.Table) -> None:
@@ -206,9 +209,12 @@ class Index:
     def load(cls, storage: Storage, folder: str) -> Index:
         ngrams = storage.read_parquet(storage.path(folder, "ngrams.parquet"))
         items = storage.read_parquet(storage.path(folder, "items.parquet"))
-        return cls(ngrams.column("hash").to_numpy(), ngrams.column("item").to_numpy().astype(np.int64),
-                   items.column("benchmark").to_numpy().astype(np.int64),
-                   items.column("ngrams").to_numpy().astype(np.int64))
+        return cls(
+            ngrams.column("hash").to_numpy(),
+            ngrams.column("item").to_numpy().astype(np.int64),
+            items.column("benchmark").to_numpy().astype(np.int64),
+            items.column("ngrams").to_numpy().astype(np.int64),
+        )
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         """True where a hash is in the index. Most n-grams of a corpus are not; the queries are sorted

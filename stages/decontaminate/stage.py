@@ -50,8 +50,9 @@ class Benchmark(StrictModel):
 
 
 class DecontaminateConfig(StrictModel):
-    benchmarks: list[Benchmark] = Field(default_factory=list,
-                                        description="Benchmarks to keep out; empty: the stage keeps everything.")
+    benchmarks: list[Benchmark] = Field(
+        default_factory=list, description="Benchmarks to keep out; empty: the stage keeps everything."
+    )
     ngram: int = Field(13, ge=3, le=64, description="Words per n-gram for English and other spaced scripts.")
     zh_ngram: int = Field(20, ge=5, le=100, description="Characters per n-gram for Chinese (about 13 words' worth).")
     threshold: float = Field(0.5, gt=0, le=1, description="Share of an item's distinct n-grams a document must hold.")
@@ -101,8 +102,13 @@ class Decontaminate(MapStage):
         if not index_exists(ctx.storage, folder):  # a resumed run reuses the index of the same benchmarks
             ngrams, items, summaries = build_index(config.benchmarks, ngram=config.ngram, zh_ngram=config.zh_ngram)
             write_index(ctx.storage, folder, ngrams, items)
-            report = {"config_hash": ctx.config_hash, "benchmarks": {s.name: {"files": s.files, "items": s.items,
-                      "empty_items": s.empty, "ngrams_indexed": s.ngrams} for s in summaries}}
+            report = {
+                "config_hash": ctx.config_hash,
+                "benchmarks": {
+                    s.name: {"files": s.files, "items": s.items, "empty_items": s.empty, "ngrams_indexed": s.ngrams}
+                    for s in summaries
+                },
+            }
             ctx.storage.write_json(ctx.storage.path(ctx.folder, REPORT), report)
             indexed = ", ".join(f"{s.name} ({s.items:,} items, {s.ngrams:,} n-grams)" for s in summaries)
             ctx.say(f"{ctx.folder}: indexed {indexed}")
@@ -196,8 +202,13 @@ class Decontaminate(MapStage):
             mask[changed] = True
             texts = pc.replace_with_mask(texts, pa.array(mask), pa.array(new_texts, texts.type))
             table = table.set_column(table.schema.get_field_index("text"), "text", texts)
-        return StageOutput(table, keep, pa.array(reasons, pa.string()), signals,
-                           removed=removed_spans(rows, spans, span_reasons) if rows else None)
+        return StageOutput(
+            table,
+            keep,
+            pa.array(reasons, pa.string()),
+            signals,
+            removed=removed_spans(rows, spans, span_reasons) if rows else None,
+        )
 
 
 class Hits:
@@ -249,4 +260,3 @@ def write_report(storage: Storage, folder: str, names: list[str]) -> dict:
         report["benchmarks"].setdefault(name, {}).update(hits[name])
     storage.write_json(path, report)
     return report
-

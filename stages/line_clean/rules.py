@@ -60,8 +60,9 @@ class Rule:
     default: bool = True  # on unless the config says otherwise
 
 
-def _pattern_rule(pattern: str, hint: str, max_chars: int | None = None,
-                  zh_only: bool = False) -> Callable[[Page], list[int]]:
+def _pattern_rule(
+    pattern: str, hint: str, max_chars: int | None = None, zh_only: bool = False
+) -> Callable[[Page], list[int]]:
     """A rule removing the short lines `pattern` matches (also at most `max_chars` long; only on Chinese
     pages when `zh_only`: Weibo's stickers and mentions look like code and footnotes elsewhere). `hint`
     must occur somewhere in the document for any line to match: one scan of the text spares most
@@ -73,6 +74,7 @@ def _pattern_rule(pattern: str, hint: str, max_chars: int | None = None,
         if zh_only and not page.is_zh or not quick.search(page.text):
             return []
         return [i for i, key in page.short() if (max_chars is None or len(key) <= max_chars) and regex.search(key)]
+
     return find
 
 
@@ -82,7 +84,9 @@ def _pattern_rule(pattern: str, hint: str, max_chars: int | None = None,
 # the rule here takes only the lines that talk to the reader's browser.
 javascript = _pattern_rule(
     r"javascript.{0,40}\b(disabled|turned off|is off|not enabled)\b"
-    r"|\b(enable|activate|turn on)\b.{0,20}javascript|请(开启|启用|打开).{0,6}javascript", hint="javascript")
+    r"|\b(enable|activate|turn on)\b.{0,20}javascript|请(开启|启用|打开).{0,6}javascript",
+    hint="javascript",
+)
 """A line asking the reader to enable JavaScript (C4's `javascript` line rule, narrowed)."""
 
 # C4's policy phrases, plus the consent banners of 2020s pages; the Chinese forms only on short lines (a
@@ -90,9 +94,12 @@ javascript = _pattern_rule(
 _policy_en = _pattern_rule(
     r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies|cookie settings"
     r"|accept (all )?cookies|manage (your )?(cookie|consent)|privacy preferences|do not sell my",
-    hint="terms of use|privacy|cookie|do not sell", max_chars=200)
-_policy_zh = _pattern_rule(r"隐私政策|隐私条款|使用条款|服务条款|用户协议|使用cookie",
-                           hint="隐私|条款|协议|cookie", max_chars=30)
+    hint="terms of use|privacy|cookie|do not sell",
+    max_chars=200,
+)
+_policy_zh = _pattern_rule(
+    r"隐私政策|隐私条款|使用条款|服务条款|用户协议|使用cookie", hint="隐私|条款|协议|cookie", max_chars=30
+)
 
 
 def policy(page: Page) -> list[int]:
@@ -111,8 +118,11 @@ def lines_without_terminal_punctuation(page: Page) -> list[int]:
     """C4: lines that do not end in terminal punctuation (and, with `c4_min_words`, lines with fewer
     words). Off by default: Chinese social text, lists, headings and table rows end without a stop."""
     min_words = page.settings.c4_min_words
-    return [i for i, key in enumerate(page.keys)
-            if key and (not _END.search(key) or (min_words and not page.is_zh and len(key.split()) < min_words))]
+    return [
+        i
+        for i, key in enumerate(page.keys)
+        if key and (not _END.search(key) or (min_words and not page.is_zh and len(key.split()) < min_words))
+    ]
 
 
 # --- repeated lines (Gopher, FineWeb) ------------------------------------------------------------------
@@ -175,7 +185,7 @@ def repost_chain_spans(line: str) -> list[tuple[int, int]]:
     for k in range(len(bounds) - 1):
         start, end = bounds[k], bounds[k + 1]
         segment = line[start:end]
-        words = segment if k == 0 else segment[_CHAIN_HOP.match(segment).end():]
+        words = segment if k == 0 else segment[_CHAIN_HOP.match(segment).end() :]
         if _EMPTY_HOP.match(words) and (k > 0 or words.strip()):
             spans.append((start, end))
     return _merge(spans)
@@ -191,30 +201,39 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-_COUNTER_WORDS = (r"(转发|轉發|评论|評論|赞|點讚|点赞|阅读|閱讀|浏览|瀏覽|点击|點擊|收藏|分享|回复|回覆|喜欢|顶|踩|"
-                  r"likes?|comments?|shares?|views?|reads?|replies|retweets?|votes?)")
+_COUNTER_WORDS = (
+    r"(转发|轉發|评论|評論|赞|點讚|点赞|阅读|閱讀|浏览|瀏覽|点击|點擊|收藏|分享|回复|回覆|喜欢|顶|踩|"
+    r"likes?|comments?|shares?|views?|reads?|replies|retweets?|votes?)"
+)
 _COUNT = r"\d[\d,.]*[万千kK+]?"
 counters = _pattern_rule(
     rf"^(作者[:：]\s*\S+\s+)?(({_COUNTER_WORDS}\s*([(（]\s*{_COUNT}\s*[)）]|[:：]\s*{_COUNT}|\s+{_COUNT})"
     rf"|{_COUNT}\s*人?\s*{_COUNTER_WORDS})[\s|·]*)+(编辑\s*)?((发表于|發表於|发布于|posted)[:：]?.{{0,25}})?$",
-    hint=_COUNTER_WORDS)
+    hint=_COUNTER_WORDS,
+)
 """Share, like, comment and read counters ("转发(12) 评论(3) 赞(5)", "阅读 1234", "12 Comments")."""
 
 copyright_notice = _pattern_rule(
     r"©\s*((19|20)\d\d|[a-z\u4e00-\u9fff])|\(c\)\s*(19|20)\d\d|copyright\s*(©|\(c\)|(19|20)\d\d)"
     r"|all rights reserved|版权所有|版權所有|保留所有权利|^版权声明|^版權聲明|^免责声明\s*([:：]|$)|^powered by\b",
-    hint=r"©|\(c\)|copyright|rights reserved|版权|版權|保留所有|免责声明|powered by", max_chars=200)
+    hint=r"©|\(c\)|copyright|rights reserved|版权|版權|保留所有|免责声明|powered by",
+    max_chars=200,
+)
 """Copyright and hosting lines (版权所有, ©, Copyright 2024, All rights reserved, Powered by)."""
 
-icp = _pattern_rule(r"icp\s*[备證证]|icp\s*\d{6,}|公网安备|公網安備|网安备|增值电信业务经营许可证|网络文化经营许可证"
-                    r"|互联网新闻信息服务许可证|违法和不良信息举报", hint="icp|安备|许可证|举报")
+icp = _pattern_rule(
+    r"icp\s*[备證证]|icp\s*\d{6,}|公网安备|公網安備|网安备|增值电信业务经营许可证|网络文化经营许可证"
+    r"|互联网新闻信息服务许可证|违法和不良信息举报",
+    hint="icp|安备|许可证|举报",
+)
 """Chinese registration lines (京ICP备12345678号, 京公网安备..., licence numbers)."""
 
 related_rows = _pattern_rule(
     r"^[\[【(（]?\s*(上一篇|下一篇|上一页|下一页|上一條|下一條|上一条|下一条|相关阅读|相关文章|相关新闻|相关链接|相关推荐|"
     r"推荐阅读|延伸阅读|热门文章|热门推荐|更多精彩|猜你喜欢|相關閱讀|相關文章)\s*[\]】)）]?\s*([:：>»\s]|$)"
     r"|^(previous|next) (post|article|story|page)\b|^(related|recommended) (posts?|articles?|stories|reading)\b",
-    hint="上一|下一|相关|相關|推荐|延伸|热门|更多精彩|猜你|previous|next|related|recommended")
+    hint="上一|下一|相关|相關|推荐|延伸|热门|更多精彩|猜你|previous|next|related|recommended",
+)
 """Related-reading and pager rows (相关阅读 / 上一篇 / 下一篇, "Next post", "Related articles")."""
 
 
@@ -222,31 +241,181 @@ related_rows = _pattern_rule(
 
 _NAV_WORDS = {
     # English menus, account, share and pager words
-    "home", "homepage", "about", "about us", "contact", "contact us", "login", "log in", "logout", "log out",
-    "sign in", "sign up", "sign out", "register", "subscribe", "unsubscribe", "menu", "main menu", "search",
-    "share", "share this", "share on", "tweet", "print", "email", "e-mail", "facebook", "twitter", "x",
-    "linkedin", "pinterest", "instagram", "youtube", "reddit", "whatsapp", "tiktok", "telegram", "next",
-    "previous", "prev", "back", "back to top", "top", "skip to content", "skip to main content",
-    "skip navigation", "read more", "more", "continue reading", "view all", "see all", "show more",
-    "load more", "comments", "comment", "reply", "like", "follow", "follow us", "privacy", "terms", "cookies",
-    "sitemap", "site map", "careers", "faq", "faqs", "help", "support", "blog", "news", "shop", "cart",
-    "checkout", "my account", "account", "newsletter", "tags", "tag", "categories", "category", "archives",
-    "advertisement", "advertise", "sponsored", "close", "toggle navigation", "open menu", "english",
-    "copy link", "permalink", "edit", "leave a comment", "post a comment", "cancel reply", "jump to",
+    "home",
+    "homepage",
+    "about",
+    "about us",
+    "contact",
+    "contact us",
+    "login",
+    "log in",
+    "logout",
+    "log out",
+    "sign in",
+    "sign up",
+    "sign out",
+    "register",
+    "subscribe",
+    "unsubscribe",
+    "menu",
+    "main menu",
+    "search",
+    "share",
+    "share this",
+    "share on",
+    "tweet",
+    "print",
+    "email",
+    "e-mail",
+    "facebook",
+    "twitter",
+    "x",
+    "linkedin",
+    "pinterest",
+    "instagram",
+    "youtube",
+    "reddit",
+    "whatsapp",
+    "tiktok",
+    "telegram",
+    "next",
+    "previous",
+    "prev",
+    "back",
+    "back to top",
+    "top",
+    "skip to content",
+    "skip to main content",
+    "skip navigation",
+    "read more",
+    "more",
+    "continue reading",
+    "view all",
+    "see all",
+    "show more",
+    "load more",
+    "comments",
+    "comment",
+    "reply",
+    "like",
+    "follow",
+    "follow us",
+    "privacy",
+    "terms",
+    "cookies",
+    "sitemap",
+    "site map",
+    "careers",
+    "faq",
+    "faqs",
+    "help",
+    "support",
+    "blog",
+    "news",
+    "shop",
+    "cart",
+    "checkout",
+    "my account",
+    "account",
+    "newsletter",
+    "tags",
+    "tag",
+    "categories",
+    "category",
+    "archives",
+    "advertisement",
+    "advertise",
+    "sponsored",
+    "close",
+    "toggle navigation",
+    "open menu",
+    "english",
+    "copy link",
+    "permalink",
+    "edit",
+    "leave a comment",
+    "post a comment",
+    "cancel reply",
+    "jump to",
     # Chinese menus, account, share and pager words
-    "首页", "主页", "网站首页", "返回首页", "登录", "登陆", "注册", "退出", "免费注册", "立即登录",
-    "设为首页", "加入收藏",
-    "收藏本站", "网站导航", "导航", "联系我们", "关于我们", "网站地图", "帮助", "帮助中心",
-    "返回顶部", "回到顶部",
-    "更多", "查看更多", "分享到", "分享", "打印", "关闭", "关闭窗口", "评论", "发表评论", "回复",
-    "转发", "收藏", "点赞",
-    "举报", "订阅", "搜索", "免责声明", "广告服务", "客服中心", "手机版", "繁体", "繁體", "简体",
-    "微博", "微信",
-    "qq空间", "人人网", "豆瓣", "腾讯微博", "新浪微博", "博客", "论坛", "社区", "相册", "留言",
-    "留言簿", "新闻",
-    "日历", "控制面板", "随笔档案", "文章档案", "相关内容", "文章评论", "意见反馈", "投诉建议",
-    "在线投稿", "招聘信息",
-    "上一篇", "下一篇", "上一页", "下一页", "首頁", "登錄", "註冊", "聯繫我們", "關於我們",
+    "首页",
+    "主页",
+    "网站首页",
+    "返回首页",
+    "登录",
+    "登陆",
+    "注册",
+    "退出",
+    "免费注册",
+    "立即登录",
+    "设为首页",
+    "加入收藏",
+    "收藏本站",
+    "网站导航",
+    "导航",
+    "联系我们",
+    "关于我们",
+    "网站地图",
+    "帮助",
+    "帮助中心",
+    "返回顶部",
+    "回到顶部",
+    "更多",
+    "查看更多",
+    "分享到",
+    "分享",
+    "打印",
+    "关闭",
+    "关闭窗口",
+    "评论",
+    "发表评论",
+    "回复",
+    "转发",
+    "收藏",
+    "点赞",
+    "举报",
+    "订阅",
+    "搜索",
+    "免责声明",
+    "广告服务",
+    "客服中心",
+    "手机版",
+    "繁体",
+    "繁體",
+    "简体",
+    "微博",
+    "微信",
+    "qq空间",
+    "人人网",
+    "豆瓣",
+    "腾讯微博",
+    "新浪微博",
+    "博客",
+    "论坛",
+    "社区",
+    "相册",
+    "留言",
+    "留言簿",
+    "新闻",
+    "日历",
+    "控制面板",
+    "随笔档案",
+    "文章档案",
+    "相关内容",
+    "文章评论",
+    "意见反馈",
+    "投诉建议",
+    "在线投稿",
+    "招聘信息",
+    "上一篇",
+    "下一篇",
+    "上一页",
+    "下一页",
+    "首頁",
+    "登錄",
+    "註冊",
+    "聯繫我們",
+    "關於我們",
 }
 _NAV_SPLIT = re.compile(r"\s*(?:[|｜/·•»>›→\-–—_,，、:：]|\s)\s*")
 _NAV_STRIP = re.compile(r"^[\s\[\]【】()（）<>«»\"'“”]+|[\s\[\]【】()（）<>«»\"'“”\d]+$")
@@ -304,15 +473,65 @@ def navigation(page: Page) -> list[int]:
 
 # Words that, alone on a line, are always a control, never a heading (unlike "News" or "About").
 _UI_WORDS = {
-    "reply", "loading", "read more", "learn more", "continue reading", "show more", "load more", "see more",
-    "view more", "see all reviews", "add to cart", "add to bag", "add to wishlist", "buy now", "shop now",
-    "skip this section", "skip to content", "skip to main content", "back to top", "share", "share this",
-    "tweet", "pin it", "copy link", "external link", "sign in", "log in", "sign up", "subscribe",
-    "leave a reply", "leave a comment", "post a comment", "cancel reply", "print", "toggle navigation",
-    "返回", "更多", "查看更多", "分享到", "分享", "发表评论", "我来说两句", "返回页首", "返回顶部",
-    "回到顶部", "关闭窗口",
-    "关闭", "打印", "收藏", "举报", "回复", "点击查看", "阅读全文", "展开全文", "收起", "查看全文",
-    "点击进入", "登录", "注册",
+    "reply",
+    "loading",
+    "read more",
+    "learn more",
+    "continue reading",
+    "show more",
+    "load more",
+    "see more",
+    "view more",
+    "see all reviews",
+    "add to cart",
+    "add to bag",
+    "add to wishlist",
+    "buy now",
+    "shop now",
+    "skip this section",
+    "skip to content",
+    "skip to main content",
+    "back to top",
+    "share",
+    "share this",
+    "tweet",
+    "pin it",
+    "copy link",
+    "external link",
+    "sign in",
+    "log in",
+    "sign up",
+    "subscribe",
+    "leave a reply",
+    "leave a comment",
+    "post a comment",
+    "cancel reply",
+    "print",
+    "toggle navigation",
+    "返回",
+    "更多",
+    "查看更多",
+    "分享到",
+    "分享",
+    "发表评论",
+    "我来说两句",
+    "返回页首",
+    "返回顶部",
+    "回到顶部",
+    "关闭窗口",
+    "关闭",
+    "打印",
+    "收藏",
+    "举报",
+    "回复",
+    "点击查看",
+    "阅读全文",
+    "展开全文",
+    "收起",
+    "查看全文",
+    "点击进入",
+    "登录",
+    "注册",
 }
 _UI_STRIP = re.compile(r"^[\s\[\]【】()（）<>«»■□●•·]+|[\s\[\]【】()（）<>«»:：.。…>»!！]+$")
 

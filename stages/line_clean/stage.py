@@ -36,35 +36,65 @@ class LineCleanConfig(StrictModel):
     rules: dict[RuleName, bool] = Field(
         default_factory=dict,
         description="Rules switched on or off by name; the others keep their default (all on but "
-                    "`lines_without_terminal_punctuation`, which would strip Chinese social text, lists and "
-                    "headings).")
-    min_chars: int = Field(50, ge=0, description="A document left with fewer characters (trimmed) by the removal "
-                                                 "is dropped as `line-clean-too-short`.")
-    max_pattern_chars: int = Field(300, gt=0, description="Pattern rules judge only lines up to this long; longer "
-                                                          "lines are paragraphs.")
-    nav_max_chars: int = Field(40, gt=0, description="A navigation-like line (menu or share words, no sentence end) "
-                                                     "is at most this long.")
-    nav_min_run: int = Field(3, ge=1, description="Navigation-like lines go when at least this many stand together "
-                                                  "(blank lines aside), or at the page's edges.")
+        "`lines_without_terminal_punctuation`, which would strip Chinese social text, lists and "
+        "headings).",
+    )
+    min_chars: int = Field(
+        50,
+        ge=0,
+        description="A document left with fewer characters (trimmed) by the removal "
+        "is dropped as `line-clean-too-short`.",
+    )
+    max_pattern_chars: int = Field(
+        300, gt=0, description="Pattern rules judge only lines up to this long; longer lines are paragraphs."
+    )
+    nav_max_chars: int = Field(
+        40, gt=0, description="A navigation-like line (menu or share words, no sentence end) is at most this long."
+    )
+    nav_min_run: int = Field(
+        3,
+        ge=1,
+        description="Navigation-like lines go when at least this many stand together "
+        "(blank lines aside), or at the page's edges.",
+    )
     nav_anywhere: bool = Field(False, description="Remove navigation-like lines anywhere, a lone one too.")
-    repeated_min_chars: int = Field(10, ge=1, description="`repeated_lines` removes later copies of lines at least "
-                                                          "this long.")
-    repeated_min_share: float = Field(0.1, ge=0, le=1, description="`repeated_lines` acts on a document only when "
-                                      "its later copies hold at least this share of its characters.")
-    max_analyzed_chars: int = Field(1_000_000, gt=0, description="Rules read the lines in the first this many "
-                                    "characters; the rest passes unchanged (a 50 MB dump would hold a worker "
-                                    "for minutes; min_length drops such documents by default anyway).")
-    c4_min_words: int = Field(0, ge=0, description="With `lines_without_terminal_punctuation` on: also remove "
-                                                   "non-Chinese lines with fewer words (C4: 3).")
+    repeated_min_chars: int = Field(
+        10, ge=1, description="`repeated_lines` removes later copies of lines at least this long."
+    )
+    repeated_min_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="`repeated_lines` acts on a document only when "
+        "its later copies hold at least this share of its characters.",
+    )
+    max_analyzed_chars: int = Field(
+        1_000_000,
+        gt=0,
+        description="Rules read the lines in the first this many "
+        "characters; the rest passes unchanged (a 50 MB dump would hold a worker "
+        "for minutes; min_length drops such documents by default anyway).",
+    )
+    c4_min_words: int = Field(
+        0,
+        ge=0,
+        description="With `lines_without_terminal_punctuation` on: also remove "
+        "non-Chinese lines with fewer words (C4: 3).",
+    )
 
     def enabled(self) -> list:
         return [rule for rule in RULES if self.rules.get(rule.name, rule.default)]
 
     def settings(self) -> Settings:
-        return Settings(max_pattern_chars=self.max_pattern_chars, nav_max_chars=self.nav_max_chars,
-                        nav_min_run=self.nav_min_run, nav_anywhere=self.nav_anywhere,
-                        repeated_min_chars=self.repeated_min_chars,
-                        repeated_min_share=self.repeated_min_share, c4_min_words=self.c4_min_words)
+        return Settings(
+            max_pattern_chars=self.max_pattern_chars,
+            nav_max_chars=self.nav_max_chars,
+            nav_min_run=self.nav_min_run,
+            nav_anywhere=self.nav_anywhere,
+            repeated_min_chars=self.repeated_min_chars,
+            repeated_min_share=self.repeated_min_share,
+            c4_min_words=self.c4_min_words,
+        )
 
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -80,8 +110,9 @@ def is_chinese(text: str, lang: str | None) -> bool:
     return letters > 0 and len(_HAN.findall(head)) >= 0.3 * letters
 
 
-def clean(text: str, is_zh: bool, rules: list, settings: Settings, chain: bool = True,
-          max_chars: int | None = None) -> tuple[str, list[tuple[str, str]], int]:
+def clean(
+    text: str, is_zh: bool, rules: list, settings: Settings, chain: bool = True, max_chars: int | None = None
+) -> tuple[str, list[tuple[str, str]], int]:
     """The cleaned text, the removed spans as (text, rule name), and how many lines were removed.
     Invariant: len(text) == len(cleaned) + sum(len(span) for span, _ in removed). Beyond `max_chars`
     (cut after the last newline before it) the text is kept as it is."""
@@ -105,7 +136,7 @@ def clean(text: str, is_zh: bool, rules: list, settings: Settings, chain: bool =
             spans = repost_chain_spans(line)
             if spans:
                 gaps = zip([b for _, b in spans], [a for a, _ in spans[1:]] + [len(line)], strict=True)
-                kept = line[:spans[0][0]] + "".join(line[b:nxt] for b, nxt in gaps)
+                kept = line[: spans[0][0]] + "".join(line[b:nxt] for b, nxt in gaps)
                 if kept.strip():
                     removed.extend((line[a:b], REPOST_CHAIN) for a, b in spans)
                     line = kept
@@ -130,7 +161,7 @@ def clean(text: str, is_zh: bool, rules: list, settings: Settings, chain: bool =
     cleaned = "".join(out)
     if cleaned.endswith("\n") and not text.endswith("\n"):  # the old last line went; its newline goes too
         trimmed = cleaned.rstrip("\n")
-        removed.append((cleaned[len(trimmed):], BLANK))
+        removed.append((cleaned[len(trimmed) :], BLANK))
         cleaned = trimmed
     return cleaned, removed, len(reason)
 
@@ -165,8 +196,9 @@ class LineClean(MapStage):
             if not text:
                 new_texts.append(text)
                 continue
-            cleaned, removed, count = clean(text, is_chinese(text, lang), self.rules, self.settings, self.chain,
-                                            self.config.max_analyzed_chars)
+            cleaned, removed, count = clean(
+                text, is_chinese(text, lang), self.rules, self.settings, self.chain, self.config.max_analyzed_chars
+            )
             removed_chars = len(text) - len(cleaned)
             lines_removed[row], frac[row] = count, removed_chars / len(text)
             if removed and len(cleaned.strip()) < self.config.min_chars:
@@ -182,10 +214,13 @@ class LineClean(MapStage):
         table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(new_texts, text_type))
         table = _set_column(table, "line_clean_lines", pa.array(lines_removed, pa.int32()))
         table = _set_column(table, "line_clean_removed_frac", pa.array(frac, pa.float32()))
-        return StageOutput(table, keep, pa.array(reasons, pa.string()),
-                           signals={"line_clean_lines": lines_removed.astype(np.float64),
-                                    "line_clean_removed_frac": frac},
-                           removed=removed_spans(rows, spans, span_reasons))
+        return StageOutput(
+            table,
+            keep,
+            pa.array(reasons, pa.string()),
+            signals={"line_clean_lines": lines_removed.astype(np.float64), "line_clean_removed_frac": frac},
+            removed=removed_spans(rows, spans, span_reasons),
+        )
 
 
 def _set_column(table: pa.Table, name: str, column: pa.Array) -> pa.Table:

@@ -26,12 +26,16 @@ _NOT_PERSONAL = re.compile(
     r"(?:订单|单号|运单|快递|物流|货号|型号|编号|批号|条码|条形码|序列号|流水号|发票号|合同号|专利|备案|ICP|邮编|邮政编码"
     r"|order|tracking|isbn|issn|invoice ?(?:no|number|#)|serial|model|sku|part|ref|item|patent|zip|postcode"
     r"|po box|ticket|case)"
-    r"[^0-9\n]{0,8}$", re.IGNORECASE)
+    r"[^0-9\n]{0,8}$",
+    re.IGNORECASE,
+)
 _CONTEXT_BEFORE = 16  # characters before a candidate where such a label is looked for
 
 # Digits followed by a unit or a currency word are an amount or a quantity, not a number to call.
-_AMOUNT_AFTER = re.compile(r"\s?(?:元|万|亿|美元|块|%|年|倍|次|人|个|件|台|吨|米|公里|平方|股|票|字|页"
-                           r"|bytes?\b|km\b|kg\b)")
+_AMOUNT_AFTER = re.compile(
+    r"\s?(?:元|万|亿|美元|块|%|年|倍|次|人|个|件|台|吨|米|公里|平方|股|票|字|页"
+    r"|bytes?\b|km\b|kg\b)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ def _amount(text: str, end: int) -> bool:
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9_%+\-](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])")
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
 
 
 def email_finder(allowed_domains: tuple[str, ...]) -> Callable[[str], Iterator[tuple[int, int]]]:
@@ -66,6 +71,7 @@ def email_finder(allowed_domains: tuple[str, ...]) -> Callable[[str], Iterator[t
             if any(domain == d or domain.endswith("." + d) for d in allowed):
                 continue
             yield m.span()
+
     return find
 
 
@@ -80,25 +86,29 @@ _CN_MOBILE = re.compile(
     r"(?<![0-9A-Za-z_=\-])(?<![0-9]\.)(?<![A-Za-z_.]/)"
     r"(?:(?:\+|00)86[ \-]?|\(\+?86\)\s?|（\+?86）|\(0\)-?|（0）-?|0-?)?"
     r"(1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4}))"
-    r"(?:(?![0-9A-Za-z_\-])(?!\.[0-9])|(?=QQ|qq|MSN|E-?mail|EMAIL|Email|Tel|TEL|Fax|FAX))")
+    r"(?:(?![0-9A-Za-z_\-])(?!\.[0-9])|(?=QQ|qq|MSN|E-?mail|EMAIL|Email|Tel|TEL|Fax|FAX))"
+)
 # Area codes: 010, 02X, then three digits 03XX-09XX; local numbers of 7-8 digits starting 2-9; an
 # extension may follow. The area code must be set off (a dash, a space, brackets): 11-12 bare digits
 # starting with 0 are as often an account or an order number.
 _CN_LANDLINE = re.compile(
     _B + r"(?:(?:\+|00)86[ \-]?)?(?:\(0?(?:10|2[0-9]|[3-9][0-9]{2})\)|（0?(?:10|2[0-9]|[3-9][0-9]{2})）\s?"
     r"|0(?:10|2[0-9]|[3-9][0-9]{2})[ \-]|0(?:10|2[0-9]|[3-9][0-9]{2}) - )"
-    r"[2-9][0-9]{2,3}[ \-]?[0-9]{4}(?:\s?(?:-|转|ext\.?|x)\s?[0-9]{1,5})?" + _E)
+    r"[2-9][0-9]{2,3}[ \-]?[0-9]{4}(?:\s?(?:-|转|ext\.?|x)\s?[0-9]{1,5})?" + _E
+)
 # +CC then 6 to 14 more digits in groups; a leading + is what says "international".
-_INTERNATIONAL = re.compile(
-    r"(?<![0-9A-Za-z_+])\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){2,6}" + _E)
+_INTERNATIONAL = re.compile(r"(?<![0-9A-Za-z_+])\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){2,6}" + _E)
 # North American numbers, only in the usual punctuated shapes: (212) 555-0123, 212-555-0123, 212.555.0123.
 _NANP = re.compile(
     _B + r"(?:1[ .\-])?(?:\([2-9][0-9]{2}\)\s?[2-9][0-9]{2}[\-.][0-9]{4}"
-    r"|[2-9][0-9]{2}([\-.])[2-9][0-9]{2}\1[0-9]{4})" + _E)
+    r"|[2-9][0-9]{2}([\-.])[2-9][0-9]{2}\1[0-9]{4})" + _E
+)
 # A number named as a phone (电话, 手机, Tel, Fax): 7 to 12 digits, dashes or spaces inside.
 _NAMED_PHONE = re.compile(
     r"(?:电话|手机|手提|座机|传真|热线|联系方式|tel|phone|mobile|fax|call)(?:号码|号)?\s?[:：.]?\s{0,3}"
-    r"(?<![0-9])([0-9][0-9 \-]{5,14}[0-9])" + _E, re.IGNORECASE)
+    r"(?<![0-9])([0-9][0-9 \-]{5,14}[0-9])" + _E,
+    re.IGNORECASE,
+)
 
 
 def _digits(s: str) -> int:
@@ -138,9 +148,45 @@ def find_phones(text: str) -> Iterator[tuple[int, int]]:
 
 _ID = re.compile(
     r"(?<![0-9A-Za-z])([1-9][0-9]{5})((?:18|19|20)[0-9]{2})(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
-    r"(?![0-9A-Za-z])")
-_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
-              53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 91}
+    r"(?![0-9A-Za-z])"
+)
+_PROVINCES = {
+    11,
+    12,
+    13,
+    14,
+    15,
+    21,
+    22,
+    23,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    50,
+    51,
+    52,
+    53,
+    54,
+    61,
+    62,
+    63,
+    64,
+    65,
+    71,
+    81,
+    82,
+    91,
+}
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -162,15 +208,22 @@ def find_id_numbers(text: str) -> Iterator[tuple[int, int]]:
 # --- bank cards --------------------------------------------------------------------------------------
 
 # Not one group of a longer run of numbers (a table of years, a list of codes).
-_CARD = re.compile(_B + r"(?<![0-9][ \-])([0-9]{4}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{3,4}(?:[ \-]?[0-9]{1,3})?)" + _E
-                   + r"(?![ \-][0-9])")
+_CARD = re.compile(
+    _B
+    + r"(?<![0-9][ \-])([0-9]{4}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{3,4}(?:[ \-]?[0-9]{1,3})?)"
+    + _E
+    + r"(?![ \-][0-9])"
+)
 _CARD_GROUPED = re.compile(r"[0-9]{4}([ \-])[0-9]{4}\1[0-9]{4}\1[0-9]{3,4}(?:\1[0-9]{1,3})?")
 # Issuer prefixes: UnionPay 62, Visa 4, Mastercard 51-55 and 22-27, Amex 34/37, Discover 6011/65, JCB 35,
 # and the older Chinese debit BINs 60, 94, 95 (e.g. 9558 ICBC, 6013 BOC).
 _IIN = re.compile(r"62|4|5[1-5]|2[2-7]|3[47]|35|60|65|9[45]")
-_CARD_WORDS = re.compile(r"(?:卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|账户|帐户|开户|汇款|转账|户名"
-                         r"|card|visa|mastercard|"
-                         r"account|acct)[^\n]{0,12}$", re.IGNORECASE)
+_CARD_WORDS = re.compile(
+    r"(?:卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|账户|帐户|开户|汇款|转账|户名"
+    r"|card|visa|mastercard|"
+    r"account|acct)[^\n]{0,12}$",
+    re.IGNORECASE,
+)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -200,12 +253,19 @@ def find_bank_cards(text: str) -> Iterator[tuple[int, int]]:
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = re.compile(r"(?<![0-9A-Za-z_.\-])(?:" + _OCTET + r"\.){3}" + _OCTET + r"(?![0-9A-Za-z_\-])(?!\.[0-9])")
-_VERSION_WORDS = re.compile(r"(?:version|ver|v|版本|release|build|rev|section|chapter|§|第|firmware|固件)"
-                            r"\s?[:：.]?\s?$",
-                            re.IGNORECASE)
+_VERSION_WORDS = re.compile(
+    r"(?:version|ver|v|版本|release|build|rev|section|chapter|§|第|firmware|固件)"
+    r"\s?[:：.]?\s?$",
+    re.IGNORECASE,
+)
 _IP_WORDS = re.compile(r"(?:\bip|ip地址|address|addr|host|server|服务器|dns|gateway|网关)[^\n]{0,12}$", re.IGNORECASE)
-_IPV6 = re.compile(r"(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|" + _OCTET
-                   + r"(?:\." + _OCTET + r"){3})?(?![0-9A-Za-z_:])")
+_IPV6 = re.compile(
+    r"(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|"
+    + _OCTET
+    + r"(?:\."
+    + _OCTET
+    + r"){3})?(?![0-9A-Za-z_:])"
+)
 
 
 def ip_finder(keep_private: bool) -> Callable[[str], Iterator[tuple[int, int]]]:
@@ -217,7 +277,7 @@ def ip_finder(keep_private: bool) -> Callable[[str], Iterator[tuple[int, int]]]:
 
     def find(text: str) -> Iterator[tuple[int, int]]:
         for m in _IPV4.finditer(text):
-            before = text[max(0, m.start() - 12):m.start()]
+            before = text[max(0, m.start() - 12) : m.start()]
             if _VERSION_WORDS.search(before):
                 continue
             if m.group()[1] == "." and not _IP_WORDS.search(text, max(0, m.start() - 20), m.start()):
@@ -234,18 +294,24 @@ def ip_finder(keep_private: bool) -> Callable[[str], Iterator[tuple[int, int]]]:
                 continue
             if wanted(address):
                 yield m.span()
+
     return find
 
 
 # --- QQ and WeChat IDs, only where a word names them -------------------------------------------------
 
 _SEP = r"[\s:：;；=,，]{0,3}"
-_QQ = re.compile(r"(?<![A-Za-z])(?:QQ|qq|Qq|扣扣)(?:群|号码|号|联系方式|账号)?" + _SEP
-                 + r"(?<![0-9])([1-9][0-9]{4,11})(?![0-9A-Za-z@])")
+_QQ = re.compile(
+    r"(?<![A-Za-z])(?:QQ|qq|Qq|扣扣)(?:群|号码|号|联系方式|账号)?"
+    + _SEP
+    + r"(?<![0-9])([1-9][0-9]{4,11})(?![0-9A-Za-z@])"
+)
 _WECHAT = re.compile(
-    r"(?:微信|微信号|weixin|wechat|(?<![A-Za-z])(?:vx|wx|v信|V信))(?:\s?id|号)?" + _SEP
+    r"(?:微信|微信号|weixin|wechat|(?<![A-Za-z])(?:vx|wx|v信|V信))(?:\s?id|号)?"
+    + _SEP
     + r"(?<![0-9A-Za-z_\-])([A-Za-z][A-Za-z0-9_\-]{5,19}|1[3-9][0-9]{9}|[1-9][0-9]{5,11})(?![0-9A-Za-z_\-@.])",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def find_qq(text: str) -> Iterator[tuple[int, int]]:
@@ -266,7 +332,8 @@ def find_wechat(text: str) -> Iterator[tuple[int, int]]:
 # --- credentials inside URLs -------------------------------------------------------------------------
 
 _URL_CREDENTIALS = re.compile(
-    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@:.\"'<>]+:[^\s/?#@\"'<>]*)@")
+    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s/?#@:.\"'<>]+:[^\s/?#@\"'<>]*)@"
+)
 
 
 def find_url_credentials(text: str) -> Iterator[tuple[int, int]]:
@@ -293,11 +360,19 @@ PREFILTERS = {
 }
 
 
-def build_detectors(kinds: list[str], allowed_email_domains: tuple[str, ...],
-                    keep_private_ips: bool) -> list[Detector]:
-    finders = {"url_credentials": find_url_credentials, "email": email_finder(allowed_email_domains),
-               "id_number": find_id_numbers, "bank_card": find_bank_cards, "phone": find_phones,
-               "ip_address": ip_finder(keep_private_ips), "qq": find_qq, "wechat": find_wechat}
+def build_detectors(
+    kinds: list[str], allowed_email_domains: tuple[str, ...], keep_private_ips: bool
+) -> list[Detector]:
+    finders = {
+        "url_credentials": find_url_credentials,
+        "email": email_finder(allowed_email_domains),
+        "id_number": find_id_numbers,
+        "bank_card": find_bank_cards,
+        "phone": find_phones,
+        "ip_address": ip_finder(keep_private_ips),
+        "qq": find_qq,
+        "wechat": find_wechat,
+    }
     return [Detector(kind, PREFILTERS[kind], finders[kind]) for kind in KINDS if kind in kinds]
 
 

@@ -19,8 +19,10 @@ def score(rows: list[dict], find: Callable[[list[str]], dict[int, list]]) -> dic
         gold = [(s["start"], s["end"], s["type"]) for s in row["spans"]]
         used = [False] * len(gold)
         for start, end, kind in found.get(i, []):
-            hit = next((i for i, (gs, ge, gk) in enumerate(gold)
-                        if not used[i] and gk == kind and gs < end and start < ge), None)
+            hit = next(
+                (i for i, (gs, ge, gk) in enumerate(gold) if not used[i] and gk == kind and gs < end and start < ge),
+                None,
+            )
             if hit is None:
                 counts.setdefault(kind, Counter())["fp"] += 1
             else:
@@ -35,5 +37,10 @@ def score(rows: list[dict], find: Callable[[list[str]], dict[int, list]]) -> dic
 
 def _rates(c: Counter) -> dict[str, float]:
     tp, fp, fn = c["tp"], c["fp"], c["fn"]
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": tp / (tp + fp) if tp + fp else 1.0,
-            "recall": tp / (tp + fn) if tp + fn else 1.0}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / (tp + fp) if tp + fp else 1.0,
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+    }

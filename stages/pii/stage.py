@@ -27,9 +27,16 @@ from stages.pii.detectors import KINDS, build_detectors, find_all
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 
-DEFAULT_PLACEHOLDERS = {"email": "<EMAIL>", "phone": "<PHONE>", "id_number": "<ID_NUMBER>", "bank_card": "<BANK_CARD>",
-                        "ip_address": "<IP_ADDRESS>", "qq": "<QQ>", "wechat": "<WECHAT>",
-                        "url_credentials": "<URL_CREDENTIALS>"}
+DEFAULT_PLACEHOLDERS = {
+    "email": "<EMAIL>",
+    "phone": "<PHONE>",
+    "id_number": "<ID_NUMBER>",
+    "bank_card": "<BANK_CARD>",
+    "ip_address": "<IP_ADDRESS>",
+    "qq": "<QQ>",
+    "wechat": "<WECHAT>",
+    "url_credentials": "<URL_CREDENTIALS>",
+}
 # Reserved for documentation and testing (RFC 2606, RFC 6761): addresses there belong to no one.
 RESERVED_DOMAINS = ["example.com", "example.org", "example.net", "example", "test", "invalid", "localhost"]
 
@@ -37,20 +44,30 @@ RESERVED_DOMAINS = ["example.com", "example.org", "example.net", "example", "tes
 class PiiConfig(StrictModel):
     types: list[Kind] = Field(list(KINDS), description="Which kinds of personal data to find (all by default).")
     placeholders: dict[Kind, str] = Field(
-        DEFAULT_PLACEHOLDERS, description="The text put in place of each kind; kinds left out keep their default.")
+        DEFAULT_PLACEHOLDERS, description="The text put in place of each kind; kinds left out keep their default."
+    )
     allowed_email_domains: list[str] = Field(
-        RESERVED_DOMAINS, description="E-mail addresses at these domains (or under them) are kept: the documentation "
-                                      "domains by default, which name no one.")
+        RESERVED_DOMAINS,
+        description="E-mail addresses at these domains (or under them) are kept: the documentation "
+        "domains by default, which name no one.",
+    )
     keep_private_ips: bool = Field(
-        True, description="Keep private, loopback, link-local and documentation IP addresses (192.168.1.1 names a "
-                          "router, not a person); false redacts every address.")
+        True,
+        description="Keep private, loopback, link-local and documentation IP addresses (192.168.1.1 names a "
+        "router, not a person); false redacts every address.",
+    )
     min_chars: int = Field(
-        50, ge=0, description="A document with redactions left with fewer characters than this (placeholders and "
-                              "surrounding whitespace not counted) is dropped as `pii-too-short`; 50 as the length "
-                              "filter.")
+        50,
+        ge=0,
+        description="A document with redactions left with fewer characters than this (placeholders and "
+        "surrounding whitespace not counted) is dropped as `pii-too-short`; 50 as the length "
+        "filter.",
+    )
     mode: Literal["redact", "drop"] = Field(
-        "redact", description="redact: placeholders; drop: reject every document holding personal data, as "
-                              "`pii:<first type found>`, text untouched.")
+        "redact",
+        description="redact: placeholders; drop: reject every document holding personal data, as "
+        "`pii:<first type found>`, text untouched.",
+    )
 
     @field_validator("placeholders")
     @classmethod
@@ -70,8 +87,9 @@ class Pii(MapStage):
 
     def __init__(self, config: PiiConfig):
         super().__init__(config)
-        self.detectors = build_detectors(list(config.types), tuple(config.allowed_email_domains),
-                                         config.keep_private_ips)
+        self.detectors = build_detectors(
+            list(config.types), tuple(config.allowed_email_domains), config.keep_private_ips
+        )
 
     def __call__(self, table: pa.Table) -> StageOutput:
         n = table.num_rows
@@ -108,8 +126,11 @@ class Pii(MapStage):
         total = sum(counts.values(), np.zeros(n, dtype=np.int64))
         table = table.set_column(table.schema.get_field_index("text"), "text", text)
         table = table.append_column("pii_count", pa.array(total.astype(np.int32), pa.int32()))
-        spans_out = (removed_spans(removed["rows"], removed["spans"], removed["reasons"], removed["replacements"])
-                     if self.config.mode == "redact" else None)
+        spans_out = (
+            removed_spans(removed["rows"], removed["spans"], removed["reasons"], removed["replacements"])
+            if self.config.mode == "redact"
+            else None
+        )
         signals = {f"pii_{kind}": c for kind, c in counts.items()}
         signals["pii_count"] = total
         return StageOutput(table, keep, pa.array(reasons, pa.string()), signals, removed=spans_out)

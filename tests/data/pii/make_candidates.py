@@ -44,14 +44,31 @@ CANDIDATES = {
     "price": r"(?:[$¥￥€£]\s?[0-9][0-9,.]*|[0-9][0-9,.]*\s?(?:元|美元|万元|USD|RMB))",
     "version": r"(?i)(?:v|version|ver\.?|版本)\s?[0-9]+(?:\.[0-9]+){1,3}",
     "isbn": r"(?i)isbn[^\n]{0,20}",
-    "order-tracking": (r"(?i)(?:订单|单号|运单|快递|order|tracking|invoice|serial|编号|型号|货号)"
-                       r"[^\n]{0,4}[#:：]?\s?[A-Z0-9\-]{5,}"),
+    "order-tracking": (
+        r"(?i)(?:订单|单号|运单|快递|order|tracking|invoice|serial|编号|型号|货号)"
+        r"[^\n]{0,4}[#:：]?\s?[A-Z0-9\-]{5,}"
+    ),
     "product-code": r"(?<![A-Za-z0-9])[A-Z]{1,4}-?[0-9]{4,}[A-Z]?(?![A-Za-z0-9])",
     "long-id": r"(?<![0-9])[0-9]{12,}(?![0-9])",
 }
-PER_SET = {"email-like": 12, "digits-5+": 12, "grouped-digits": 8, "plus-number": 4, "dotted-quad": 5, "colon-hex": 2,
-           "qq-wechat": 5, "url-userinfo": 2, "date": 3, "time": 2, "price": 3, "version": 3, "isbn": 2,
-           "order-tracking": 3, "product-code": 3, "long-id": 4}
+PER_SET = {
+    "email-like": 12,
+    "digits-5+": 12,
+    "grouped-digits": 8,
+    "plus-number": 4,
+    "dotted-quad": 5,
+    "colon-hex": 2,
+    "qq-wechat": 5,
+    "url-userinfo": 2,
+    "date": 3,
+    "time": 2,
+    "price": 3,
+    "version": 3,
+    "isbn": 2,
+    "order-tracking": 3,
+    "product-code": 3,
+    "long-id": 4,
+}
 
 
 def snippet(text: str, start: int, end: int) -> tuple[int, int]:
@@ -95,8 +112,12 @@ def main(data: Path) -> None:
                 seen.add(text)
                 taken += 1
                 spans = [{"start": s, "end": e, "type": k} for s, e, k in find_all(text, detectors)]
-                print(json.dumps({"source": name, "doc": i, "offset": lo, "family": family, "text": text,
-                                  "proposed": spans}, ensure_ascii=False))
+                print(
+                    json.dumps(
+                        {"source": name, "doc": i, "offset": lo, "family": family, "text": text, "proposed": spans},
+                        ensure_ascii=False,
+                    )
+                )
 
 
 if __name__ == "__main__":
