@@ -1,0 +1,147 @@
+"""The default pipeline on the developers' half of the real-web corpus, and what its final shards hold:
+documents and text bytes kept per source, the most repeated lines left, e-mail addresses and Chinese
+mobile numbers left (by a plain regex).
+
+Runs `configs/default.yaml` of a checkout (this one, or `--repo` another, e.g. an older commit in a
+git worktree, run with that checkout's own command line `--cli`) with the real-web inputs in place of
+the sample and the encoder safety members (MiniLM, e5; tens of documents per second per core on the
+CPU) left out, as the scaling benchmark does. Then reads the final shards (the last stage folder).
+
+    .venv/bin/python benchmarks/realweb_cleaning.py --data ../shared/data/realweb --out /tmp/rw-new
+    .venv/bin/python benchmarks/realweb_cleaning.py --repo /path/to/old-checkout --cli pipeline.cli --out /tmp/rw-old
+    .venv/bin/python benchmarks/realweb_cleaning.py --report /tmp/rw-old /tmp/rw-new     # both side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+INPUTS = [
+    ("en-pages-2025-a.warc.gz", "en-pages", None),
+    ("zh-pages-cwced.warc.gz", "zh-pages", None),
+    ("zh-weibo-threads-a.jsonl.gz", "zh-weibo", "zh"),
+    ("zh-emails-trec06c-a.jsonl.gz", "zh-emails", "zh"),
+    ("en-emails-spamassassin-a.jsonl.gz", "en-emails", "en"),
+    ("zh-zhihu-and-cc.jsonl.gz", "zh-zhihu-cc", "zh"),
+]
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+CN_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def run(repo: Path, cli: str, data: Path, out: Path) -> float:
+    cfg = yaml.safe_load((repo / "configs" / "default.yaml").read_text(encoding="utf-8"))
+    cfg["input"] = [{"path": str(data / f), "source": s, **({"lang": lang} if lang else {})} for f, s, lang in INPUTS]
+    cfg["output"] = str(out)
+    for stage in cfg["stages"]:
+        for extra in stage.get("extra_lists", []):
+            extra["path"] = str(repo / extra["path"])
+        if stage["name"] == "safety":
+            stage["members"] = [m for m in stage["members"] if m["name"] not in ("minilm", "e5")]
+        if stage["name"] == "weights":
+            stage.get("mix", {})["targets"] = {}
+    path = out.parent / f"{out.name}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", cli, "run", str(path), "--no-report"], cwd=repo, env=env, check=True)
+    return time.perf_counter() - t0
+
+
+def final_folder(out: Path) -> Path:
+    return sorted(p for p in out.iterdir() if p.is_dir() and re.match(r"\d\d_", p.name))[-1]
+
+
+def shards(folder: Path) -> ds.Dataset:
+    return ds.dataset(sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith(".")))
+
+
+def summarize(out: Path) -> dict:
+    ingest = shards(out / "00_ingest").to_table(columns=["source", "text"])
+    final = shards(final_folder(out)).to_table(columns=["source", "text"])
+    per_source = {}
+    for name, table in (("in", ingest), ("out", final)):
+        for source, text in zip(table.column("source").to_pylist(), table.column("text").to_pylist()):
+            row = per_source.setdefault(source, {"docs_in": 0, "bytes_in": 0, "docs_out": 0, "bytes_out": 0})
+            row[f"docs_{name}"] += 1
+            row[f"bytes_{name}"] += len(text.encode())
+    lines: Counter = Counter()
+    emails = mobiles = 0
+    for text in final.column("text").to_pylist():
+        lines.update({" ".join(line.split()) for line in text.splitlines() if len(line.strip()) >= 20})
+        emails += len(EMAIL.findall(text))
+        mobiles += len(CN_MOBILE.findall(text))
+    top = lines.most_common(10)
+    return {
+        "per_source": per_source,
+        "final_docs": final.num_rows,
+        "emails_left": emails,
+        "cn_mobiles_left": mobiles,
+        "lines_in_over_5_docs": sum(1 for _, n in lines.items() if n > 5),
+        "top_lines": [[t[:120], n] for t, n in top],
+    }
+
+
+def report(runs: dict[str, dict]) -> None:
+    names = list(runs)
+    sources = sorted({s for r in runs.values() for s in r["per_source"]})
+    print(
+        "| source | docs in | "
+        + " | ".join(f"docs kept ({n})" for n in names)
+        + " | "
+        + " | ".join(f"MB kept ({n})" for n in names)
+        + " |"
+    )
+    print("|---|---:|" + "---:|" * (2 * len(names)))
+    for s in sources:
+        first = runs[names[0]]["per_source"].get(s, {})
+        cells = [
+            f"{runs[n]['per_source'].get(s, {}).get('docs_out', 0):,} ({100 * runs[n]['per_source'].get(s, {}).get('docs_out', 0) / max(1, first.get('docs_in', 1)):.0f}%)"
+            for n in names
+        ]
+        mb = [f"{runs[n]['per_source'].get(s, {}).get('bytes_out', 0) / 1e6:.2f}" for n in names]
+        print(f"| {s} | {first.get('docs_in', 0):,} | " + " | ".join(cells) + " | " + " | ".join(mb) + " |")
+    for n in names:
+        r = runs[n]
+        print(
+            f"\n{n}: {r['final_docs']:,} final documents; e-mail addresses left {r['emails_left']:,}; Chinese mobile numbers left "
+            f"{r['cn_mobiles_left']:,}; distinct lines of 20+ characters in more than 5 final documents: {r['lines_in_over_5_docs']:,}"
+        )
+        for text, count in r["top_lines"][:5]:
+            print(f"  {count:>5} docs  {text}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", type=Path, default=REPO)
+    ap.add_argument(
+        "--cli", default="winnow", help="module run with -m: `winnow`, or `pipeline.cli` in older checkouts"
+    )
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "realweb")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--report", type=Path, nargs="+", help="summaries (JSON beside each output) to print side by side")
+    ap.add_argument("--summarize", action="store_true", help="only read an existing --out folder")
+    args = ap.parse_args()
+    if args.report:
+        report({p.name: json.loads((p.parent / f"{p.name}.summary.json").read_text()) for p in args.report})
+        return
+    wall = 0.0 if args.summarize else run(args.repo.resolve(), args.cli, args.data.resolve(), args.out.resolve())
+    summary = {"wall_s": round(wall, 1), **summarize(args.out)}
+    (args.out.parent / f"{args.out.name}.summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    report({args.out.name: summary})
+
+
+if __name__ == "__main__":
+    main()
