@@ -11,8 +11,9 @@ from stages.min_length import MinLength
 from stages.normalize import Normalize
 from stages.quality import Quality
 from stages.safety import Safety
+from stages.semantic_dedup import SemanticDedup
 from stages.url_filter import UrlFilter
 from stages.weights import Weights
 
 STAGES = {cls.name: cls for cls in (Ingest, UrlFilter, Normalize, MinLength, LangId, LineDedup, Heuristics, ExactDedup, MinHashDedup,
-                                    SimHashDedup, Quality, Safety, Weights, Export)}
+                                    SimHashDedup, SemanticDedup, Quality, Safety, Weights, Export)}
