@@ -52,7 +52,7 @@ def test_planted_paraphrases_cluster_and_unrelated_stay_apart(ray_local, tmp_pat
     pq.write_table(t.select(["id", "text", "lang", "true_dup"]), src)
     settings = {"threshold": 0.9, "cluster_docs": 8, "device": "cpu"}
     pred, scores, report = run_eval(str(src), "semantic", str(tmp_path / "p.parquet"), settings, rows_per_shard=9)
-    got = dict(zip(pred.column("id").to_pylist(), pred.column("sem_cluster").to_pylist()))
+    got = dict(zip(pred.column("id").to_pylist(), pred.column("dup_cluster").to_pylist()))
     truth = dict(zip(t.column("id").to_pylist(), t.column("cluster").to_pylist()))
     ids = sorted(got)
     same_pred = {(a, b) for a in ids for b in ids if a < b and got[a] == got[b]}
