@@ -79,3 +79,36 @@ def test_weights_count_a_document_in_both_kinds_of_cluster_once():
     label = row_label(dup, sem)
     assert roots[label[0]] == roots[label[1]] == roots[label[2]]  # a-a near-dups, a2 ~ c semantically
     assert label[3] is None and label[4] is None  # singletons share nothing
+
+
+def test_weights_stage_shares_a_semantic_cluster_among_its_members(tmp_path):
+    """Summary, combine and the map of the weights stage on real passages: a semantic cluster of 3 and a
+    near-dup pair linked to it by one document give 4 documents 1/4 each; the others keep 1."""
+    from pipeline.storage import Storage
+    from stages.weights import Weights, WeightsConfig, combine, summarize_task
+
+    t = small_set("en").slice(0, 6)
+    n = t.num_rows
+    table = pa.table(
+        {
+            "id": t.column("id"),
+            "text": t.column("text"),
+            "lang": t.column("lang"),
+            "source": pa.array(["s"] * n),
+            "dup_cluster": pa.array(["x0", "x0", "x2", "x3", "x4", "x5"][:n]),
+            "dup_cluster_size": pa.array([2, 2, 1, 1, 1, 1][:n], pa.int64()),
+            "sem_cluster": pa.array(["y", "x1", "y", "y", "x4", "x5"][:n]),
+            "sem_cluster_size": pa.array([3, 1, 3, 3, 1, 1][:n], pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    storage = Storage(str(tmp_path))
+    settings = WeightsConfig().model_dump(mode="json")
+    result = summarize_task(
+        storage, path=storage.path("in.parquet"), settings=settings, out="w/s0.parquet", batch_rows=100
+    )
+    context = combine(storage, work="w", results={"s0": result}, settings=settings)
+    out = Weights(WeightsConfig(), context, storage.uri)(table)
+    w = out.table.column("w_cluster").to_numpy()
+    assert np.allclose(w, [0.25, 0.25, 0.25, 0.25, 1, 1][:n])
+    assert out.table.column("dup_copies").to_pylist()[:4] == [4, 4, 4, 4]
