@@ -48,7 +48,7 @@ class SemanticDedupConfig(StrictModel):
     mode: Literal["keep", "drop"] = Field(
         "keep", description="keep: annotate for the weights stage to down-weight; drop: drop non-survivors."
     )
-    threshold: float = Field(0.95, gt=0, le=1, description="Cosine similarity that makes two documents duplicates.")
+    threshold: float = Field(0.9, gt=0, le=1, description="Cosine similarity that makes two documents duplicates.")
     encoders: dict[str, str] = Field(
         default_factory=lambda: {"en": "minilm", "zh": "e5_small", "*": "minilm"},
         description="Language prefix -> encoder (minilm, e5_small, hf:<directory>); `*` for the rest.",
