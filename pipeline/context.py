@@ -67,9 +67,10 @@ class StageContext:
     def phase_bar(self, label: str, total: int, done: int) -> AbstractContextManager:
         return phase_bar(self.console, self.progress, label, total, done)
 
-    def run_tasks(self, name: str, tasks: list[PhaseTask]) -> dict[str, dict]:
+    def run_tasks(self, name: str, tasks: list[PhaseTask], *, gpus: float = 0) -> dict[str, dict]:
         """A phase of checkpointed tasks under `<work>/<name>`; returns each task's result by name.
-        Raises `PhaseFailed` after the other tasks finished when any failed."""
+        Raises `PhaseFailed` after the other tasks finished when any failed. `gpus` per task: asked
+        for only when the cluster has GPUs."""
         return run_phase(
             self.storage,
             f"{self.work}/{name}",
@@ -77,6 +78,7 @@ class StageContext:
             label=f"{self.folder} {name}",
             workers=self.workers,
             progress=self.phase_bar,
+            gpus=gpus if gpus and cluster_has_gpus() else 0,
         )
 
     def map_shards(self, build: Callable, kwargs: dict, *, stateful: bool = False) -> None:

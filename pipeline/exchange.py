@@ -107,9 +107,11 @@ def run_phase(
     label: str,
     workers: int | None,
     progress: Callable | None = None,
+    gpus: float = 0,
 ) -> dict[str, dict]:
     """Runs a phase's tasks on Ray (skipping finished ones), at most `workers` at once; returns
-    each task's result by name. A failed task raises after the others finished."""
+    each task's result by name. A failed task raises after the others finished. `gpus`: per task
+    (only ask when the cluster has GPUs, or the tasks never start)."""
     results: dict[str, dict] = {}
     pending = []
     for t in tasks:
@@ -119,7 +121,7 @@ def run_phase(
         else:
             pending.append(t)
     limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    remote = ray.remote(num_cpus=1, max_retries=2)(run_task)
+    remote = ray.remote(num_cpus=1, max_retries=2, **({"num_gpus": gpus} if gpus else {}))(run_task)
     errors = []
     queue = list(pending)
     bar = progress(label, len(tasks), len(tasks) - len(pending)) if progress else nullcontext(lambda: None)

@@ -14,6 +14,7 @@ from stages.normalize import Normalize
 from stages.pii import Pii
 from stages.quality import Quality
 from stages.safety import Safety
+from stages.semantic_dedup import SemanticDedup
 from stages.url_filter import UrlFilter
 from stages.weights import Weights
 
@@ -32,6 +33,7 @@ STAGES = {
         ExactDedup,
         MinHashDedup,
         SimHashDedup,
+        SemanticDedup,
         Decontaminate,
         Quality,
         Safety,

@@ -5,6 +5,9 @@
   - `w_quality`: a smooth function of the `quality` score (floor + (1 - floor) * q ** power) or buckets;
   - `w_cluster`: 1 / k ** cluster_power, k the kept copies of the document's `dup_cluster` across the
     whole corpus (dedup in keep mode), so a cluster of k near-copies is sampled about as one document;
+    with semantic dedup too (`sem_cluster`), k counts the documents of the union of both kinds of
+    cluster (the connected components of "same near-dup cluster or same semantic cluster"), so a
+    document in both is counted once, and near-copies of a paraphrase share with it;
   - `w_safety`: 1 - penalty * safety (and `unsafe_factor` where a keep-mode safety stage set `unsafe`);
   - `w_boost`: the product of `factor` for every boost rule whose column reaches its threshold;
   - `w_mix`: one factor per source (or language), solved so that the expected share of sampled tokens
@@ -36,8 +39,15 @@ from pipeline.storage import AtomicParquetWriter, Storage
 from pipeline.tokens import TokenEstimate, estimate_tokens
 
 CLUSTERS_SCHEMA = pa.schema(
-    [("dup_cluster", pa.string()), ("group", pa.string()), ("copies", pa.int64()), ("base_tokens", pa.float64())]
+    [
+        ("dup_cluster", pa.string()),
+        ("sem_cluster", pa.string()),
+        ("group", pa.string()),
+        ("copies", pa.int64()),
+        ("base_tokens", pa.float64()),
+    ]
 )
+CLUSTER_COLUMNS = (("dup_cluster", "dup_cluster_size", "d:"), ("sem_cluster", "sem_cluster_size", "s:"))
 TERMS = ("w_quality", "w_cluster", "w_safety", "w_boost", "w_mix")
 
 
@@ -185,12 +195,59 @@ def groups_of(table: pa.Table, by: str) -> np.ndarray:
     return np.asarray(pc.fill_null(table.column(by), "unknown").to_numpy(zero_copy_only=False), dtype=object)
 
 
-def clustered_rows(table: pa.Table) -> np.ndarray:
-    """Rows that belong to a duplicate cluster of 2+ (before later stages dropped any copies)."""
-    if "dup_cluster" not in table.column_names or "dup_cluster_size" not in table.column_names:
+def in_cluster(table: pa.Table, cluster: str, size: str) -> np.ndarray:
+    """Rows in a cluster of 2+ of that kind (before later stages dropped any copies)."""
+    if cluster not in table.column_names or size not in table.column_names:
         return np.zeros(table.num_rows, dtype=bool)
-    size = pc.fill_null(table.column("dup_cluster_size"), 1).to_numpy(zero_copy_only=False)
-    return (size > 1) & np.asarray(table.column("dup_cluster").is_valid(), dtype=bool)
+    sizes = pc.fill_null(table.column(size), 1).to_numpy(zero_copy_only=False)
+    return (sizes > 1) & np.asarray(table.column(cluster).is_valid(), dtype=bool)
+
+
+def cluster_labels(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(near-dup label, semantic label) per row: `d:<id>` / `s:<id>` where the row is in such a cluster
+    of 2+, else None. The two namespaces keep a near-dup survivor id apart from a semantic one."""
+    out = []
+    for cluster, size, prefix in CLUSTER_COLUMNS:
+        inside = in_cluster(table, cluster, size)
+        labels = np.full(table.num_rows, None, dtype=object)
+        if inside.any():
+            values = table.column(cluster).cast(pa.string()).to_numpy(zero_copy_only=False)
+            labels[inside] = [prefix + v for v in values[inside]]
+        out.append(labels)
+    return out[0], out[1]
+
+
+def clustered_rows(table: pa.Table) -> np.ndarray:
+    """Rows in a near-duplicate or a semantic cluster of 2+."""
+    return in_cluster(table, "dup_cluster", "dup_cluster_size") | in_cluster(table, "sem_cluster", "sem_cluster_size")
+
+
+def row_label(dup: np.ndarray, sem: np.ndarray) -> np.ndarray:
+    """The label a row looks its kept copies up by: its near-dup label, else its semantic one."""
+    return np.where(dup != None, dup, sem)  # noqa: E711 (element-wise on an object array)
+
+
+def merge_clusters(dup: list, sem: list) -> dict[str, str]:
+    """label -> root label of the union of clusters linked by a row in both (union-find; root = the
+    smallest label, so the result does not depend on the order of the rows)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for d, s in zip(dup, sem):
+        for x in (d, s):
+            if x is not None:
+                find(x)
+        if d is not None and s is not None:
+            a, b = find(d), find(s)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {x: find(x) for x in list(parent)}
 
 
 def base_terms(table: pa.Table, cfg: WeightsConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -222,10 +279,12 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
             acc["singles_base_tokens"] += float((base * tokens)[rows & ~inside].sum())
         if inside.any():
             rows = np.flatnonzero(inside)
+            dup, sem = cluster_labels(table)
             partials.append(
                 pa.table(
                     {
-                        "dup_cluster": table.column("dup_cluster").take(rows).cast(pa.string()),
+                        "dup_cluster": pa.array(dup[rows], pa.string()),
+                        "sem_cluster": pa.array(sem[rows], pa.string()),
                         "group": pa.array(group[rows].astype(str), pa.string()),
                         "copies": pa.array(np.ones(len(rows), np.int64)),
                         "base_tokens": pa.array((base * tokens)[rows]),
@@ -235,7 +294,7 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
     if partials:
         t = (
             pa.concat_tables(partials)
-            .group_by(["dup_cluster", "group"], use_threads=False)
+            .group_by(["dup_cluster", "sem_cluster", "group"], use_threads=False)
             .aggregate([("copies", "sum"), ("base_tokens", "sum")])
         )
         t = (
@@ -297,13 +356,23 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
     clusters_path = None
     if files:
         parts = pa.concat_tables([storage.read_parquet(storage.path(f)) for f in files])
-        per_cluster = (
-            parts.group_by("dup_cluster", use_threads=False)
+        dup = parts.column("dup_cluster").to_pylist()
+        sem = parts.column("sem_cluster").to_pylist()
+        root_of = merge_clusters(dup, sem)
+        roots = [root_of[d if d is not None else s] for d, s in zip(dup, sem)]
+        parts = parts.append_column("root", pa.array(roots, pa.string()))
+        per_root = (
+            parts.group_by("root", use_threads=False)
             .aggregate([("copies", "sum")])
             .rename_columns({"copies_sum": "kept"})
         )
-        joined = parts.join(per_cluster, "dup_cluster", use_threads=False).sort_by(
-            [("dup_cluster", "ascending"), ("group", "ascending")]
+        labels = sorted(root_of)
+        per_cluster = pa.table({"dup_cluster": labels, "root": [root_of[x] for x in labels]}).join(
+            per_root, "root", use_threads=False
+        )
+        per_cluster = per_cluster.select(["dup_cluster", "kept"])
+        joined = parts.join(per_root, "root", use_threads=False).sort_by(
+            [("root", "ascending"), ("dup_cluster", "ascending"), ("sem_cluster", "ascending"), ("group", "ascending")]
         )
         kept = joined.column("kept").to_numpy().astype(np.float64)
         share = joined.column("base_tokens").to_numpy() / kept**cfg.cluster_power
@@ -391,7 +460,8 @@ class Weights(MapStage):
         inside = clustered_rows(table)
         if self.clusters is None or not inside.any():
             return copies
-        idx = pc.index_in(table.column("dup_cluster").cast(pa.string()), value_set=self.clusters.column("dup_cluster"))
+        label = pa.array(row_label(*cluster_labels(table)), pa.string())
+        idx = pc.index_in(label, value_set=self.clusters.column("dup_cluster"))
         found = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False)
         kept = self.clusters.column("kept").to_numpy()
         rows = inside & (found >= 0)

@@ -187,7 +187,7 @@ def eval_dedup(
         dir_okay=False,
         help="Parquet with `id`, `text`, optionally `lang` and a truth column `true_dup`.",
     ),
-    method: str = typer.Option(..., "--method", "-m", help="exact, minhash or simhash."),
+    method: str = typer.Option(..., "--method", "-m", help="exact, minhash, simhash or semantic."),
     predictions: Path = typer.Option(
         ..., "--predictions", "-p", help="Where to write one row per input id: id, dup_cluster, dup_cluster_size."
     ),
@@ -200,6 +200,9 @@ def eval_dedup(
     work_dir: Path | None = typer.Option(
         None, "--work-dir", help="Keep the pipeline output here (default: a temporary folder, removed)."
     ),
+    backend: str | None = typer.Option(
+        None, "--backend", help="minhash only: numpy or torch signatures (overrides the config's `backend`)."
+    ),
 ):
     """Run the `<method>_dedup` stage (keep mode) on a Parquet file, write each row's cluster, and print
     duplicate-class precision, recall and F1 when the file has `true_dup`."""
@@ -209,6 +212,10 @@ def eval_dedup(
 
     try:
         settings = load_settings(method, config)
+        if backend is not None:
+            if method != "minhash":
+                raise ValueError("--backend applies to --method minhash only")
+            settings = {**settings, "backend": backend}
         ensure_ray(None, num_cpus=num_cpus)
         started = time.perf_counter()
         pred, scores, report = run_eval(

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from winnow.eval_run import run_stage_on_file, stage_settings, write_predictions
 
-METHODS = ("exact", "minhash", "simhash")
+METHODS = ("exact", "minhash", "simhash", "semantic")
 
 
 @dataclass
@@ -89,12 +89,15 @@ def run_eval(
             raise ValueError(f"{input_path}: needs a `{col}` column (has: {', '.join(schema.names)})")
     owned = work_dir is None
     stage = {"name": f"{method}_dedup", **settings, "mode": "keep", "keep_work": False}
+    cluster_col, size_col = (
+        ("sem_cluster", "sem_cluster_size") if method == "semantic" else ("dup_cluster", "dup_cluster_size")
+    )
     got, work, runner = run_stage_on_file(
         input_path,
         stage,
         work_dir,
         lang_field="lang" if "lang" in schema.names else None,
-        columns=["id", "dup_cluster", "dup_cluster_size"],
+        columns=["id", cluster_col, size_col],
         workers=workers,
         rows_per_shard=rows_per_shard,
         console=console,
@@ -103,8 +106,8 @@ def run_eval(
     source = pq.read_table(input_path, columns=["id"] + (["true_dup"] if "true_dup" in schema.names else []))
     ids = source.column("id").cast(pa.string())
     index = {k: i for i, k in enumerate(got.column("id").to_pylist())}
-    cluster = got.column("dup_cluster").to_pylist()
-    size = got.column("dup_cluster_size").to_pylist()
+    cluster = got.column(cluster_col).to_pylist()
+    size = got.column(size_col).to_pylist()
     out_cluster, out_size = [], []
     for k in ids.to_pylist():  # rows ingest rejected (no text) are their own singleton cluster
         i = index.get(k)

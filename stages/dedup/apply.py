@@ -12,12 +12,24 @@ from stages.dedup.driver import read_resolved
 
 class DedupApply:
     """The last phase as a map stage: joins each shard's rows with their resolved clusters, writes
-    `dup_cluster` (the survivor's id) and `dup_cluster_size`, and drops non-survivors in drop mode."""
+    `dup_cluster` (the survivor's id) and `dup_cluster_size` (or the `columns` given: semantic dedup
+    writes `sem_cluster` and `sem_cluster_size`), and drops non-survivors in drop mode."""
 
     version = "1"
 
-    def __init__(self, *, storage_uri: str, work: str, shard_index: dict[str, int], method: str, name: str, mode: str):
+    def __init__(
+        self,
+        *,
+        storage_uri: str,
+        work: str,
+        shard_index: dict[str, int],
+        method: str,
+        name: str,
+        mode: str,
+        columns: tuple[str, str] = ("dup_cluster", "dup_cluster_size"),
+    ):
         self.storage = Storage(storage_uri)
+        self.cluster_col, self.size_col = columns
         self.work, self.shard_index, self.method, self.name, self.mode = work, shard_index, method, name, mode
         self.lookup: dict[int, tuple[str, int]] = {}
         self.row = 0
@@ -36,13 +48,13 @@ class DedupApply:
                 cluster[i], size[i] = hit
                 keep[i] = hit[0] == ids[i]
         self.row += n
-        for col in ("dup_cluster", "dup_cluster_size"):
+        for col in (self.cluster_col, self.size_col):
             if col in table.column_names:
                 table = table.drop_columns([col])
-        table = table.append_column("dup_cluster", pa.array(cluster, pa.string())).append_column(
-            "dup_cluster_size", pa.array(size, pa.int64())
+        table = table.append_column(self.cluster_col, pa.array(cluster, pa.string())).append_column(
+            self.size_col, pa.array(size, pa.int64())
         )
         if self.mode == "keep":
             keep = np.ones(n, dtype=bool)
         reasons = pa.array(np.where(keep, None, f"{self.method}-dup"), pa.string())
-        return StageOutput(table, keep, reasons, {"dup_cluster_size": size.astype(float)})
+        return StageOutput(table, keep, reasons, {self.size_col: size.astype(float)})

@@ -225,9 +225,9 @@ class GlobalStageDriver:
         self.stage = build_stage(stage_cls, settings)
         self.report: dict = {}
 
-    def phase(self, name: str, tasks: list[PhaseTask]) -> dict[str, dict]:
+    def phase(self, name: str, tasks: list[PhaseTask], gpus: float = 0) -> dict[str, dict]:
         started = time.perf_counter()
-        results = self.ctx.run_tasks(name, tasks)
+        results = self.ctx.run_tasks(name, tasks, gpus=gpus) if gpus else self.ctx.run_tasks(name, tasks)
         seconds = self.report.setdefault("seconds", {})
         seconds[name] = round(seconds.get(name, 0) + time.perf_counter() - started, 3)
         return results
@@ -247,6 +247,7 @@ class GlobalStageDriver:
                 )
                 for i, p in enumerate(paths)
             ],
+            gpus=self.stage.record_gpus(),
         )
         verify = self.stage.verifies()
         bk = self.phase(

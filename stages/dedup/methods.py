@@ -24,10 +24,11 @@ from pydantic import Field, model_validator
 from pipeline.config import StrictModel
 from pipeline.resources import free_disk_bytes, worker_budget
 from pipeline.stage import Stage, StageError
+from stages import minhash, minhash_torch
 from stages.dedup.apply import DedupApply
 from stages.dedup.driver import GlobalStageDriver
 from stages.dedup.planner import MemoryPlanError, plan
-from stages.minhash import band_keys, optimal_bands, signatures
+from stages.minhash import band_keys, optimal_bands
 from stages.shingles import shingle, shingle_set
 from stages.simhash import fingerprints, table_keys, table_masks
 
@@ -143,6 +144,10 @@ class GlobalStage(Stage):
     def record_count(self) -> int:
         return self.records_per_doc
 
+    def record_gpus(self) -> float:
+        """GPUs per task of the records phase when the cluster has any (0: CPU tasks)."""
+        return 0
+
 
 class ExactDedup(GlobalStage):
     """xxh3-128 of the text after a light canonical form (case, whitespace): equal hash, same cluster."""
@@ -188,6 +193,19 @@ class MinHashDedup(GlobalStage):
         verify: Literal["none", "jaccard"] = Field(
             "none", description="Confirm candidates by exact shingle Jaccard >= threshold."
         )
+        backend: Literal["numpy", "torch"] = Field(
+            "numpy",
+            description="Signature arithmetic: numpy, or torch (bit-identical; on a GPU when Ray has one).",
+        )
+        device: Literal["auto", "cpu", "cuda"] = Field(
+            "auto", description="torch backend: auto takes the GPU a task was given, else the CPU."
+        )
+        gpus_per_task: float = Field(
+            0.25,
+            gt=0,
+            le=1,
+            description="torch backend on a cluster with GPUs: share of a GPU per records task.",
+        )
 
         @model_validator(mode="after")
         def _bands_rows(self):
@@ -211,6 +229,16 @@ class MinHashDedup(GlobalStage):
     def record_count(self) -> int:
         return self.bands
 
+    def record_gpus(self) -> float:
+        c = self.config
+        return c.gpus_per_task if c.backend == "torch" and c.device != "cpu" else 0
+
+    def signatures(self, sh):
+        c = self.config
+        if c.backend == "torch":
+            return minhash_torch.signatures(sh, c.num_perm, c.seed, c.device)
+        return minhash.signatures(sh, c.num_perm, c.seed)
+
     def bucket_records(self, table):
         c = self.config
         sh = shingle(
@@ -220,7 +248,7 @@ class MinHashDedup(GlobalStage):
             zh_ngram=c.zh_ngram,
             zh_shingle=c.zh_shingle,
         )
-        sig, ok = signatures(sh, c.num_perm, c.seed)
+        sig, ok = self.signatures(sh)
         rows = np.flatnonzero(ok)
         keys = band_keys(sig[rows], self.bands, self.rows)
         band = np.tile(np.arange(self.bands, dtype=np.uint64), len(rows))
