@@ -22,12 +22,11 @@ import xxhash
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
-from pipeline.resources import free_disk_bytes, worker_budget
-from pipeline.stage import Stage, StageError
+from pipeline.stage import Stage
 from stages import minhash, minhash_torch
 from stages.dedup.apply import DedupApply
 from stages.dedup.driver import GlobalStageDriver
-from stages.dedup.planner import MemoryPlanError, plan
+from stages.dedup.planner import plan_stage
 from stages.minhash import band_keys, optimal_bands
 from stages.shingles import shingle, shingle_set
 from stages.simhash import fingerprints, table_keys, table_masks
@@ -93,24 +92,9 @@ class GlobalStage(Stage):
     def run_phases(cls, ctx) -> None:
         settings = ctx.config.model_dump(mode="json")
         driver = GlobalStageDriver(ctx, cls, settings)
-        sidecars = ctx.upstream_sidecars()
-        outs = [o for sc in sidecars for o in sc["outputs"]]
-        per_shard_bytes = [sc.get("bytes_out", 0) / max(1, len(sc["outputs"])) for sc in sidecars]
-        try:
-            p = plan(
-                docs=sum(o["rows"] for o in outs),
-                max_shard_rows=max((o["rows"] for o in outs), default=0),
-                max_shard_bytes=int(max(per_shard_bytes, default=0)),
-                batch_rows=ctx.batch_rows,
-                records_per_doc=driver.stage.record_count(),
-                verifies=driver.stage.verifies(),
-                budget=worker_budget(ctx.config.memory_per_worker_mb),
-                partitions=ctx.config.partitions,
-                free_disk=free_disk_bytes(ctx.storage.root),
-            )
-        except MemoryPlanError as err:
-            raise StageError(f"will not fit, so not started: {err}") from None
-        ctx.say(f"{ctx.folder}: plan: {p.describe()}")
+        p = plan_stage(
+            ctx, records_per_doc=lambda docs, text_bytes: driver.stage.record_count(), verifies=driver.stage.verifies()
+        )
         report = driver.run(p.partitions)
         report["plan"] = {
             "partitions": p.partitions,

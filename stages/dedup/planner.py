@@ -17,7 +17,11 @@ The estimates are deliberately simple and pessimistic, from the document count, 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from pipeline.resources import free_disk_bytes, worker_budget
+from pipeline.stage import StageError
 
 MB = 1 << 20
 MAX_PARTITIONS = 4096
@@ -99,3 +103,29 @@ def plan(
             "free space or write `output` somewhere larger"
         )
     return Plan(partitions, budget, peaks, disk)
+
+
+def plan_stage(ctx, *, records_per_doc: Callable[[int, int], int], verifies: bool) -> Plan:
+    """The plan of an exchange stage from its upstream shards' sidecars (documents, largest shard in rows
+    and text bytes) and its settings (`partitions`, `memory_per_worker_mb`); refuses with StageError
+    before any work when the run would not fit. `records_per_doc(docs, text_bytes)` estimates records."""
+    sidecars = ctx.upstream_sidecars()
+    outs = [o for sc in sidecars for o in sc["outputs"]]
+    docs = sum(o["rows"] for o in outs)
+    per_shard_bytes = [sc.get("bytes_out", 0) / max(1, len(sc["outputs"])) for sc in sidecars]
+    try:
+        p = plan(
+            docs=docs,
+            max_shard_rows=max((o["rows"] for o in outs), default=0),
+            max_shard_bytes=int(max(per_shard_bytes, default=0)),
+            batch_rows=ctx.batch_rows,
+            records_per_doc=records_per_doc(docs, sum(sc.get("bytes_out", 0) for sc in sidecars)),
+            verifies=verifies,
+            budget=worker_budget(ctx.config.memory_per_worker_mb),
+            partitions=ctx.config.partitions,
+            free_disk=free_disk_bytes(ctx.storage.root),
+        )
+    except MemoryPlanError as err:
+        raise StageError(f"will not fit, so not started: {err}") from None
+    ctx.say(f"{ctx.folder}: plan: {p.describe()}")
+    return p

@@ -22,9 +22,8 @@ from pydantic import Field
 from pipeline.config import StrictModel
 from pipeline.exchange import PhaseTask
 from pipeline.layout import REMOVED_DIR
-from pipeline.resources import free_disk_bytes, worker_budget
-from pipeline.stage import Stage, StageError
-from stages.dedup.planner import MemoryPlanError, plan
+from pipeline.stage import Stage
+from stages.dedup.planner import plan_stage
 from stages.line_dedup.apply import LineDedupApply
 
 HERE = "stages.line_dedup.phases"
@@ -75,26 +74,11 @@ class LineDedup(Stage):
     @classmethod
     def run_phases(cls, ctx) -> None:
         cfg = ctx.config
-        sidecars = ctx.upstream_sidecars()
-        outs = [o for sc in sidecars for o in sc["outputs"]]
-        docs = sum(o["rows"] for o in outs)
-        text_bytes = sum(sc.get("bytes_out", 0) for sc in sidecars)
-        per_shard_bytes = [sc.get("bytes_out", 0) / max(1, len(sc["outputs"])) for sc in sidecars]
-        try:
-            p = plan(
-                docs=docs,
-                max_shard_rows=max((o["rows"] for o in outs), default=0),
-                max_shard_bytes=int(max(per_shard_bytes, default=0)),
-                batch_rows=ctx.batch_rows,
-                records_per_doc=max(1, -(-text_bytes // max(1, docs * BYTES_PER_UNIT))),
-                verifies=False,
-                budget=worker_budget(cfg.memory_per_worker_mb),
-                partitions=cfg.partitions,
-                free_disk=free_disk_bytes(ctx.storage.root),
-            )
-        except MemoryPlanError as err:
-            raise StageError(f"will not fit, so not started: {err}") from None
-        ctx.say(f"{ctx.folder}: plan: {p.describe()}")
+        p = plan_stage(
+            ctx,
+            records_per_doc=lambda docs, text_bytes: max(1, -(-text_bytes // max(1, docs * BYTES_PER_UNIT))),
+            verifies=False,
+        )
         parts, work = p.partitions, ctx.work
         keys = ctx.run_tasks(
             "keys",
