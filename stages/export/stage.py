@@ -16,7 +16,7 @@ from pipeline.layout import read_sidecars
 from pipeline.shards import Task
 from pipeline.stage import Stage, StageError
 from stages.export.card import write_card
-from stages.export.shuffle import count_parts, export_columns, output_names
+from stages.export.shuffle import count_groups, count_parts, export_columns, group_shards, output_names
 
 REQUIRED_COLUMNS = ["id", "text", "source", "lang"]
 
@@ -36,6 +36,12 @@ class ExportConfig(StrictModel):
         description="Columns to export; empty: id, text, source, lang, url, weight, tokens_est, the main scores and the weight terms.",
     )
     dataset_name: str | None = Field(None, description="Dataset name for the card; empty: the output folder's name.")
+    gather_bytes: int = Field(
+        256_000_000,
+        gt=0,
+        description="UTF-8 text bytes a gather task reads (about): a scatter task writes one file per "
+        "gather group, total text bytes / gather_bytes of them at most, whatever the shard size.",
+    )
 
     @model_validator(mode="after")
     def _one_size(self):
@@ -56,11 +62,12 @@ class ExportConfig(StrictModel):
 class Export(Stage):
     """Final shards `shard-NNNNN-of-MMMMM.parquet`, shuffled, plus `dataset.json` and `README.md`.
 
-    Phases: scatter (each input shard split by output shard), gather (each output shard sorted by its
-    shuffle key, with its sidecar); then the dataset card, rewritten on every run."""
+    Phases: scatter (each input shard split by gather group, a group being a range of output shards),
+    gather (each group's output shards, each sorted by its shuffle key, with its sidecar); then the
+    dataset card, rewritten on every run."""
 
     name = "export"
-    version = "export_v1"
+    version = "export_v2"  # v2: the exchange goes through gather groups (same shards, other work files)
     Config = ExportConfig
     corpus_wide: ClassVar[bool] = True
     writes_final: ClassVar[bool] = True
@@ -89,7 +96,9 @@ class Export(Stage):
         except ValueError as err:
             raise StageError(str(err)) from None
         names = [t.key for t in ctx.tasks]
-        common = dict(columns=columns, seed=cfg.seed, parts=len(names), work=ctx.work)
+        text_total = sum(sc["bytes_out"] for sc in ctx.upstream_sidecars())
+        groups = count_groups(len(names), text_total, cfg.gather_bytes)
+        common = dict(columns=columns, seed=cfg.seed, parts=len(names), groups=groups, work=ctx.work)
         here = "stages.export.shuffle"
         ctx.run_tasks(
             "scatter-tasks",
@@ -98,25 +107,15 @@ class Export(Stage):
                 for t in inputs
             ],
         )
-        ctx.run_tasks(
-            "gather-tasks",
-            [
-                PhaseTask(
-                    o.key,
-                    f"{here}:gather_task",
-                    dict(
-                        work=ctx.work,
-                        j=names.index(o.key),
-                        name=o.key,
-                        folder=ctx.folder,
-                        schema_from=inputs[0].input_path,
-                        columns=columns,
-                        chash=ctx.config_hash,
-                    ),
-                )
-                for o in ctx.todo
-            ],
-        )
+        todo = {t.key for t in ctx.todo}
+        gathers = []
+        for g in range(groups):
+            shards = {j: names[j] for j in group_shards(g, len(names), groups) if names[j] in todo}
+            if shards:
+                kwargs = dict(work=ctx.work, group=g, parts=len(names), shards=shards, folder=ctx.folder)
+                kwargs.update(schema_from=inputs[0].input_path, columns=columns, chash=ctx.config_hash)
+                gathers.append(PhaseTask(f"g{g:05d}", f"{here}:gather_group_task", kwargs))
+        ctx.run_tasks("gather-tasks", gathers)
         ctx.done_keys = list(names)
 
     @classmethod
