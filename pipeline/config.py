@@ -49,6 +49,12 @@ class PipelineConfig(StrictModel):
     ingest: Any = Field(default_factory=dict, description="Settings of the ingest stage (stage 0).")
     ray: RayConfig = Field(default_factory=RayConfig)
     batch_rows: int = Field(2048, gt=0, description="Rows per Arrow batch inside a shard (bounds worker memory).")
+    keep_intermediate: bool = Field(
+        True,
+        description="Keep every stage's kept rows. false: a stage's part-*.parquet files are deleted once the "
+        "stage that reads them has committed (rejects, removed spans, sidecars and the final output stay); "
+        "a later change to a stage then needs a fresh run from the raw inputs.",
+    )
     stages: list[dict[str, Any]] = Field(
         default_factory=list, description="Stages in order, each `name:` plus its settings."
     )

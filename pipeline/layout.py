@@ -7,6 +7,7 @@
     <output>/NN_<stage>/_stats/<key>.json  one sidecar per task: counts, bytes, drops, signals (the commit marker)
     <output>/NN_<stage>/_manifest.json what the stage read, with which settings, which shards are finished
     <output>/NN_<stage>/_work/         a multi-phase stage's exchange files while it runs
+    <output>/NN_<stage>/_rows_deleted.json  its kept rows were deleted after use (keep_intermediate: false)
 
 Run products (`winnow stats`, the report, the dataset card, notebooks) read runs through this module
 only, so they never depend on the runner.
@@ -27,6 +28,7 @@ REMOVED_DIR = "removed"
 WORK_DIR = "_work"
 MANIFEST = "_manifest.json"
 CONFIG_JSON = "_config.json"
+ROWS_DELETED = "_rows_deleted.json"
 SKIP = ["_", ".", REJECTS_DIR, REMOVED_DIR]  # names inside a stage folder that are not its shards
 
 
@@ -62,6 +64,11 @@ def read_sidecars(storage: Storage, folder: str) -> list[dict]:
 
 def read_manifest(storage: Storage, folder: str) -> dict | None:
     return storage.read_json_or_none(storage.path(folder, MANIFEST))
+
+
+def rows_deleted(storage: Storage, folder: str) -> bool:
+    """Whether the folder's kept rows were deleted on purpose once read (`keep_intermediate: false`)."""
+    return storage.exists(storage.path(folder, ROWS_DELETED))
 
 
 def read_run_config(storage: Storage) -> dict:

@@ -24,10 +24,12 @@ from pipeline.layout import (
     MANIFEST,
     REJECTS_DIR,
     REMOVED_DIR,
+    ROWS_DELETED,
     STATS_DIR,
     WORK_DIR,
     read_manifest,
     read_sidecars,
+    rows_deleted,
     shard_files,
 )
 from pipeline.shards import Task, is_done, write_manifest
@@ -93,7 +95,8 @@ class Runner:
             config_path=self.cfg.path,
         )
         ctx.tasks = spec.stage_cls.plan(ctx)
-        ctx.todo = [t for t in ctx.tasks if not is_done(self.storage, spec.folder, t, chash)]
+        gone = rows_deleted(self.storage, spec.folder)
+        ctx.todo = [t for t in ctx.tasks if not is_done(self.storage, spec.folder, t, chash, rows_gone=gone)]
         todo_keys = {t.key for t in ctx.todo}
         ctx.done_keys = [t.key for t in ctx.tasks if t.key not in todo_keys]
         return ctx
@@ -103,7 +106,11 @@ class Runner:
     def run_all(self) -> list[StageReport]:
         self.storage.makedirs(self.storage.root)
         self.storage.write_json(self.storage.path(CONFIG_JSON), self.cfg.to_json())
-        return [self.run_stage(spec) for spec in self.cfg.all_stages]
+        reports = []
+        for spec in self.cfg.all_stages:
+            reports.append(self.run_stage(spec))
+            self.drop_intermediate(spec)
+        return reports
 
     def run_one(self, name: str) -> tuple[StageReport, list[tuple[str, int]]]:
         """Reruns one stage from its upstream output; returns its report and later stages now stale."""
@@ -112,7 +119,24 @@ class Runner:
         if upstream is not None:
             self.require_complete(upstream)
         report = self.run_stage(spec)
+        self.drop_intermediate(spec)
         return report, self.mark_downstream_stale(spec)
+
+    def drop_intermediate(self, spec: StageSpec) -> None:
+        """With `keep_intermediate: false`, deletes the kept rows of the stage `spec` read, now that it has
+        committed (each stage is read by the next one only); its rejects, removed spans, sidecars and
+        manifest stay, and `_rows_deleted.json` tells later runs that those files are gone on purpose."""
+        upstream = self.cfg.upstream(spec)
+        if self.cfg.pipeline.keep_intermediate or upstream is None:
+            return
+        names = shard_files(self.storage, upstream.folder)
+        marker = self.storage.path(upstream.folder, ROWS_DELETED)
+        if not names and self.storage.exists(marker):
+            return
+        deleted = (self.storage.read_json_or_none(marker) or {}).get("files", [])
+        self.storage.write_json(marker, {"files": sorted({*deleted, *names}), "read_by": spec.folder})
+        for name in names:  # the marker first: a crash in between leaves files that are simply deleted again
+            self.storage.delete(self.storage.path(upstream.folder, name))
 
     def require_complete(self, spec: StageSpec) -> None:
         if not self.storage.exists(self.storage.path(spec.folder, MANIFEST)):
@@ -147,6 +171,8 @@ class Runner:
     def run_stage(self, spec: StageSpec) -> StageReport:
         ctx = self.context(spec)
         folder, cls = spec.folder, spec.stage_cls
+        if ctx.todo:
+            self.require_inputs(ctx)
         manifest = dict(
             stage=spec.name,
             version=spec.version,
@@ -186,6 +212,20 @@ class Runner:
         if not ran:
             ctx.say(f"{folder}: all {len(ctx.tasks)} shards up to date, nothing to do")
         return StageReport(folder, len(ctx.tasks), len(ctx.tasks) - ran, ran, failures)
+
+    def require_inputs(self, ctx: StageContext) -> None:
+        """A stage with work to do needs its upstream's kept rows; they are gone when an earlier run
+        deleted them (`keep_intermediate: false`), and only a run from the raw inputs brings them back."""
+        if ctx.upstream is None or not rows_deleted(self.storage, ctx.upstream):
+            return
+        missing = [t for t in ctx.inputs if not self.storage.exists(t.input_path)]
+        if missing:
+            raise PipelineError(
+                f"{ctx.folder} needs the kept rows of {ctx.upstream} ({len(missing)} of {len(ctx.inputs)} shards, "
+                f"first {missing[0].key}), which an earlier run deleted after use (keep_intermediate: false); "
+                f"rerun into a fresh output folder (or delete this one), with keep_intermediate: true to rerun "
+                f"single stages later"
+            )
 
     def remove_orphans(self, folder: str, tasks: list[Task]) -> None:
         """Deletes shards, rejects and sidecars that no current task produced (inputs removed, resharded, or

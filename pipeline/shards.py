@@ -60,7 +60,8 @@ def raw_file_fingerprint(path: str, spec_hash: str) -> str:
     return config_hash([os.path.abspath(path), st.st_size, st.st_mtime_ns, spec_hash])
 
 
-def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str) -> bool:
+def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str, *, rows_gone: bool = False) -> bool:
+    """`rows_gone`: the folder's kept rows were deleted on purpose, so its outputs are not looked for."""
     sidecar = storage.read_json_or_none(sidecar_path(storage, folder, task.key))
     if (
         not sidecar
@@ -68,7 +69,7 @@ def is_done(storage: Storage, folder: str, task: Task, stage_config_hash: str) -
         or sidecar.get("config_hash") != stage_config_hash
     ):
         return False
-    files = [storage.path(folder, o["name"]) for o in sidecar.get("outputs", [])]
+    files = [] if rows_gone else [storage.path(folder, o["name"]) for o in sidecar.get("outputs", [])]
     if sidecar.get("rejects"):
         files.append(storage.path(folder, REJECTS_DIR, sidecar["rejects"]["name"]))
     if sidecar.get("removed"):
