@@ -12,7 +12,8 @@ Then the weights stage's quality factor on those scores, with the weights config
 (`w_quality = floor + (1 - floor) * q ** power`, times the boost where `quality_fasttext` reaches its
 threshold), per source.
 
-    .venv/bin/python benchmarks/bench_quality_models.py SHARED_DATA [--train] [--cv 5] [--figure docs/quality-scores.png]
+    .venv/bin/python benchmarks/bench_quality_models.py SHARED_DATA [--train] [--cv 5] \
+        [--figure docs/quality-scores.png] [--json OUT.json]
 
 `--train` retrains both models with the shipped recipe (unquantised, in a temporary folder) instead of
 loading classifiers/models/; `--cv K` adds K-fold cross-validation grouped by site/document on the
@@ -135,7 +136,8 @@ def main(argv=None) -> int:
         train, held = qs.split(qs.documents(args.shared, lang))
         model = train_model(train, lang) if args.train else load_classifier(f"quality-{lang}")
         doc_auc, chunk_auc, n_ref, n_crawl = aucs(model, held, lang)
-        line = f"{lang}: held-out AUC documents {doc_auc:.3f}, chunks {chunk_auc:.3f} ({n_ref} reference, {n_crawl} crawl documents)"
+        line = f"{lang}: held-out AUC documents {doc_auc:.3f}, chunks {chunk_auc:.3f}"
+        line += f" ({n_ref} reference, {n_crawl} crawl documents)"
         result["languages"][lang] = {"doc_auc": doc_auc, "chunk_auc": chunk_auc, "reference": n_ref, "crawl": n_crawl}
         if args.cv:
             cv_doc, cv_chunk = cross_validated(train, lang, args.cv)

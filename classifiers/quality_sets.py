@@ -68,7 +68,7 @@ class Doc:
 
 
 def _host(url: str | None) -> str | None:
-    """The site, or None where there is none (no URL, or a synthetic `*.invalid` one: then the page is its own group)."""
+    """The site, or None where there is none (no URL, or a synthetic `*.invalid` one: the page is its own group)."""
     host = urlsplit(url or "").hostname or ""
     if host.endswith(".invalid"):
         return None
