@@ -13,11 +13,12 @@
   tweets, hate or offensive (class 0/1) vs neither (class 2); a fixed stratified 30% (seed 0) is
   held out and never trained on; it is written to `benchmarks/data/davidson-heldout.parquet` for the
   ensemble evaluation.
-- quality-zh, quality-en (fastText): reference text (Chinese Wikipedia paragraphs; refined C4/CC/
-  StackExchange/NIH/USPTO and CCNet head documents) against informal social text (COLD comments,
-  Davidson tweets), in sentence-sized chunks so the model scores sentences and documents alike.
-  What it learns is "reads like reference text", the GPT-3/LLaMA style of quality classifier; with
-  a few hundred reference documents it is a starting point to retrain on your own data.
+- quality-zh, quality-en (fastText): reference text (Chinese Wikipedia paragraphs of CMRC 2018; refined
+  C4/CC/NIH/USPTO documents) against real crawl text as winnow's ingest extracts it (web pages, CCNet,
+  Zhihu, spam e-mails), both line-cleaned, in chunks of similar length (`classifiers/quality_sets.py`).
+  A fixed 20% of sites and documents is held out and written to `.models-work/quality-<lang>-held.parquet`
+  (whole documents): the cards' figures are on it. What it learns is "reads like reference text", the
+  GPT-3/LLaMA/DCLM style of quality classifier.
 The BERT heads are trained on a seeded sample of 6,000 rows: a linear head on frozen 384-dimensional
 embeddings gains little from more, and embedding on a 2-core CPU runs at about 50 texts/s.
 """
@@ -25,18 +26,16 @@ embeddings gains little from more, and embedding on a 2-core CPU runs at about 5
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from classifiers.data import split_holdout
 from classifiers.lexicon import better_profanity_terms
+from classifiers.quality_sets import PARAMS as QUALITY_PARAMS
 from classifiers.registry import MODELS_DIR
 from classifiers.train import train_classifier
 
@@ -79,44 +78,20 @@ def _cold(shared: Path) -> tuple[Path, Path]:
     return out["train"], out["dev"]
 
 
-def _chunks(text: str, target: int, pattern: str) -> list[str]:
-    """Sentence-sized pieces of about `target` characters, cut at sentence ends."""
-    pieces, current = [], ""
-    for sentence in re.split(pattern, text):
-        sentence = sentence.strip()
-        if not sentence:
-            continue
-        current = f"{current} {sentence}".strip() if current else sentence
-        if len(current) >= target:
-            pieces.append(current)
-            current = ""
-    if len(current) >= target // 3:
-        pieces.append(current)
-    return pieces
+def _quality_sets(shared: Path) -> dict[str, tuple[Path, Path]]:
+    """Per language: training chunks and held-out whole documents (classifiers/quality_sets.py)."""
+    from classifiers import quality_sets
 
-
-def _quality_sets(shared: Path) -> dict[str, Path]:
-    rng = np.random.default_rng(HOLDOUT_SEED)
     work = REPO / ".models-work"
     work.mkdir(exist_ok=True)
-    cmrc = json.loads((shared / "reference/zh/cmrc2018-trial-zh-wikipedia.json").read_text(encoding="utf-8"))
-    zh_pos = [c for a in cmrc["data"] for p in a["paragraphs"] for c in _chunks(p["context"], 120, r"(?<=[。！？])")]
-    cold = pd.read_csv(shared / "safety/zh/cold-train.csv")["TEXT"].tolist()
-    zh_neg = list(rng.choice(cold, size=min(len(cold), 2 * len(zh_pos)), replace=False))
-    en_docs = []
-    for path in sorted((shared / "reference/en").glob("dj-*.jsonl")) + sorted(
-        (shared / "web/jsonl").glob("ccnet-en-head-*.jsonl")
-    ):
-        if "stackexchange" in path.name:  # these are Spanish posts
-            continue
-        en_docs += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    en_pos = [c for d in en_docs for c in _chunks(d, 300, r"(?<=[.!?])\s+|\n+")]
-    tweets = pd.read_csv(shared / "safety/en/davidson-hate-offensive-dev.csv")["tweet"].tolist()
-    en_neg = list(rng.choice(tweets, size=min(len(tweets), 2 * len(en_pos)), replace=False))
     out = {}
-    for lang, pos, neg in (("zh", zh_pos, zh_neg), ("en", en_pos, en_neg)):
-        out[lang] = work / f"quality-{lang}.parquet"
-        pq.write_table(pa.table({"text": pos + neg, "label": [1] * len(pos) + [0] * len(neg)}), out[lang])
+    for lang in ("zh", "en"):
+        train, held = quality_sets.split(quality_sets.documents(shared, lang))
+        rows = quality_sets.training_rows(train, lang, HOLDOUT_SEED)
+        paths = work / f"quality-{lang}-train.parquet", work / f"quality-{lang}-held.parquet"
+        pq.write_table(pa.table({"text": [t for t, _ in rows], "label": [y for _, y in rows]}), paths[0])
+        pq.write_table(pa.table({"text": [d.text for d in held], "label": [d.label for d in held]}), paths[1])
+        out[lang] = paths
     return out
 
 
@@ -164,8 +139,10 @@ def main(argv=None) -> int:
             {"base": better_profanity_terms(), "min_count": 8, "min_precision": 0.9},
         ),
         "safety-en-minilm": ("bert", "safety", "en", [_sample(dav_train, BERT_ROWS)], dav_held, {}),
-        "quality-zh": ("fasttext", "quality", "zh", [quality["zh"]], None, ft),
-        "quality-en": ("fasttext", "quality", "en", [quality["en"]], None, ft),
+        **{
+            f"quality-{lang}": ("fasttext", "quality", lang, [train], held, dict(QUALITY_PARAMS[lang]))
+            for lang, (train, held) in quality.items()
+        },
     }
     if not args.only or {"safety-zh", "safety-zh-lexicon", "safety-zh-e5"} & set(args.only):
         _safety_zh(args.shared, args.e5_cache)
