@@ -50,7 +50,7 @@ class IngestSettings(StrictModel):
         DEFAULT_EXTRACTOR,
         description=(
             "Main-text extractor for WARC and HTML pages: trafilatura with a resiliparse fallback (most accurate), "
-            "resiliparse alone (the former default, 15-20x faster) or trafilatura alone; see docs/ingest_web.md."
+            "resiliparse alone (the former default, 12x faster) or trafilatura alone; see docs/ingest_web.md."
         ),
     )
 

@@ -8,8 +8,8 @@ each one's precision, recall, F1 and speed on 570 annotated pages):
   the more precise of the two (its link-density and paragraph rules drop menus and teasers that
   resiliparse keeps), but on list-shaped pages (products, listings, docs) it sometimes keeps only a
   heading or nothing; then resiliparse is nearer the main text. The fallback runs resiliparse with
-  `comments=False`: on the fallback pages comment blocks are mostly widgets, not text.
-- `resiliparse`: `extract_plain_text(main_content=True)`, the former default: 15-20x faster, less
+  `comments=False` (measured: +0.011 macro F1 on the Chinese pages, -0.001 on the English ones).
+- `resiliparse`: `extract_plain_text(main_content=True)`, the former default: 12x faster, less
   precise.
 - `trafilatura`: trafilatura alone, for comparison.
 """
