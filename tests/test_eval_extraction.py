@@ -183,3 +183,8 @@ def test_the_ingest_setting_names_every_extractor():
     assert IngestSettings(extractor="resiliparse").extractor == "resiliparse"
     with pytest.raises(ValueError):
         IngestSettings(extractor="lynx")
+
+
+def test_input_without_web_pages_is_an_error(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "extraction", str(tmp_path / "*.warc.gz"), "--truth", str(TRUTH)])
+    assert result.exit_code == 2 and "no WARC or HTML files there" in result.output

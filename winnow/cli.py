@@ -248,7 +248,7 @@ def eval_dedup(
 
 @eval_app.command("extraction")
 def eval_extraction_cmd(
-    input: Path = typer.Argument(..., exists=True, help="WARC file(s) or HTML pages: a file, a folder or a glob."),
+    input: str = typer.Argument(..., help="WARC/WET or HTML pages: a file, a folder or a glob."),
     truth: Path = typer.Option(
         ..., "--truth", "-t", help="JSON lines (.jsonl or .jsonl.gz), one page each: `url`, `main_content`."
     ),
@@ -264,7 +264,7 @@ def eval_extraction_cmd(
     from winnow.eval_extraction import evaluate_with_progress, print_extraction_eval
 
     try:
-        result = evaluate_with_progress(str(input), str(truth), extractor, console)
+        result = evaluate_with_progress(input, str(truth), extractor, console)
     except (ValueError, OSError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
