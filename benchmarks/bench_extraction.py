@@ -71,6 +71,7 @@ VARIANTS = {
     "trafilatura include_tables off": _trafilatura(include_tables=False),
     "trafilatura include_comments off": _trafilatura(include_comments=False),
     "trafilatura no_fallback": _trafilatura(no_fallback=True),
+    "trafilatura fast": _trafilatura(fast=True),
     "winnow:resiliparse": _winnow("resiliparse"),
     "winnow:trafilatura": _winnow("trafilatura"),
     "winnow:trafilatura+resiliparse": _winnow("trafilatura+resiliparse"),
