@@ -246,6 +246,36 @@ def eval_dedup(
         )
 
 
+@eval_app.command("extraction")
+def eval_extraction_cmd(
+    input: str = typer.Argument(..., help="WARC/WET or HTML pages: a file, a folder or a glob."),
+    truth: Path = typer.Option(
+        ..., "--truth", "-t", help="JSON lines (.jsonl or .jsonl.gz), one page each: `url`, `main_content`."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Write the scores, missing pages and per-page rows here."
+    ),
+    extractor: str | None = typer.Option(
+        None, "--extractor", "-e", help="Extractor name as in the ingest setting (default: ingest's default)."
+    ),
+):
+    """Run the ingest readers on web pages and print precision, recall and F1 of the extracted main text
+    against the truth (bag of tokens, micro and macro); pages ingest rejected count as recall 0."""
+    from winnow.eval_extraction import evaluate_with_progress, print_extraction_eval
+
+    try:
+        result = evaluate_with_progress(input, str(truth), extractor, console)
+    except (ValueError, OSError) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+    print_extraction_eval(result, out)
+    if json_out is not None:
+        import orjson
+
+        json_out.write_bytes(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2))
+        out.print(f"scores: {json_out}", highlight=False)
+
+
 def _positive(values: str | None) -> list[str] | None:
     return [v.strip() for v in values.split(",") if v.strip()] if values else None
 

@@ -44,6 +44,7 @@ class Reader:
     format: str
     suffixes: tuple[str, ...]  # lowercase, with the dot; the longest suffix a name ends with decides
     read_chunks: ReadChunks
+    extracts_html: bool = False  # read_chunks takes `extractor=`: the name of the HTML extractor to use
 
 
 def make_id(source: str, relpath: str, row: int) -> str:

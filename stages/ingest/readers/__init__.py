@@ -45,11 +45,14 @@ def expand_input(path: str) -> list[str]:
     return [c for c in candidates if detect_format(c) is not None]
 
 
-def read_chunks(path: str, relpath: str, spec, rows_per_shard: int) -> Iterator[Chunk]:
-    """Chunks of documents from one input file, read by the reader of spec.format (or of its suffix)."""
+def read_chunks(path: str, relpath: str, spec, rows_per_shard: int, extractor: str | None = None) -> Iterator[Chunk]:
+    """Chunks of documents from one input file, read by the reader of spec.format (or of its suffix);
+    readers of web pages extract main text with `extractor` (None: the default one)."""
     fmt = spec.format if spec.format != "auto" else detect_format(path)
     reader = READERS.get(fmt)
     if reader is None:
         known = ", ".join(suffix for reader in READERS.values() for suffix in reader.suffixes)
         raise InputFileError(f"{path}: unknown input format; use one of {known}, or set format")
+    if reader.extracts_html and extractor is not None:
+        return reader.read_chunks(path, relpath, spec, rows_per_shard, extractor=extractor)
     return reader.read_chunks(path, relpath, spec, rows_per_shard)

@@ -3,7 +3,7 @@
 For pages that arrive as a folder (a wget mirror, a scrape, a vendor dump) rather than in a WARC. The
 text comes out as it would from a WARC response: charset repaired by `web.charset.decode_html` (a
 byte-order mark, valid UTF-8, `<meta charset>`, then detection; a file has no HTTP header), main text
-extracted by `web.extract.main_text` (resiliparse, main content only). Pages over 8 MiB are cut to
+extracted by `web.extract.main_text` (the configured extractor). Pages over 8 MiB are cut to
 their first 8 MiB, as WARC blocks are.
 
 URL: a file named `urls.tsv` in the page's own folder maps file names to URLs, one page per line:
@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from stages.ingest.base import REJECT_TEXT_CHARS, Chunk, InputFileError, Reader, make_id, reject_row
 from stages.ingest.web.charset import BAD_CHAR_SHARE, decode_html
-from stages.ingest.web.extract import ExtractionFailed, main_text
+from stages.ingest.web.extract import DEFAULT_EXTRACTOR, ExtractionFailed, main_text
 from stages.ingest.web.records import MAX_BLOCK_BYTES
 
 URLS_FILE = "urls.tsv"
@@ -58,7 +58,9 @@ SCHEMA = pa.schema(
 )
 
 
-def read_html_chunks(path: str, relpath: str, spec, rows_per_shard: int) -> Iterator[Chunk]:
+def read_html_chunks(
+    path: str, relpath: str, spec, rows_per_shard: int, extractor: str = DEFAULT_EXTRACTOR
+) -> Iterator[Chunk]:
     """One chunk holding the page's document or its reject (rows_per_shard cannot be exceeded by one row)."""
     url = page_url(path, relpath)
 
@@ -84,7 +86,7 @@ def read_html_chunks(path: str, relpath: str, spec, rows_per_shard: int) -> Iter
         yield rejected("html-not-html", f"no HTML tag in the first {MARKUP_PREFIX_CHARS:,} characters", html)
         return
     try:
-        text = main_text(html)
+        text = main_text(html, extractor)
     except ExtractionFailed as err:
         yield rejected("html-extraction-failed", str(err), html)
         return
@@ -143,4 +145,4 @@ def _sidecar_urls(urls_path: str, mtime_ns: int, size: int) -> dict[str, str]:
     return urls
 
 
-HTML = Reader("html", (".html", ".htm", ".html.gz", ".htm.gz"), read_html_chunks)
+HTML = Reader("html", (".html", ".htm", ".html.gz", ".htm.gz"), read_html_chunks, extracts_html=True)

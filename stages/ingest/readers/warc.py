@@ -9,7 +9,7 @@ One input file is one task, as for JSONL. Records come from `web.records`, whose
 What becomes a document:
 - `response` records with an HTTP 2xx status and an HTML content type (`text/html`,
   `application/xhtml+xml`; or no/generic type when the body starts like HTML): charset repaired
-  (see `web.charset.decode_html`), main text extracted with resiliparse (`web.extract`);
+  (see `web.charset.decode_html`), main text extracted by the configured extractor (`web.extract`);
 - `conversion` records (WET files): the text as it is, decoded as UTF-8 unless declared otherwise.
 
 Everything else is not a document: `warcinfo`, `request`, `metadata`, `resource`, `revisit` records,
@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from stages.ingest.base import REJECT_TEXT_CHARS, Chunk, InputFileError, Reader, make_id
 from stages.ingest.web.charset import BAD_CHAR_SHARE, decode_html
-from stages.ingest.web.extract import ExtractionFailed, main_text
+from stages.ingest.web.extract import DEFAULT_EXTRACTOR, ExtractionFailed, main_text
 from stages.ingest.web.http import (
     GENERIC_TYPES,
     HTML_TYPES,
@@ -81,7 +81,7 @@ class _Outcome:
     skipped: str | None = None
 
 
-def record_to_doc(record: Record, path: str, relpath: str, spec) -> _Outcome:
+def record_to_doc(record: Record, path: str, relpath: str, spec, extractor: str = DEFAULT_EXTRACTOR) -> _Outcome:
     """One record: a document, a reject, or the kind it is skipped as."""
     if record.type == "conversion":
         content_type = record.headers.get("content-type")
@@ -118,7 +118,7 @@ def record_to_doc(record: Record, path: str, relpath: str, spec) -> _Outcome:
         why = f"{bad:.0%} of characters are replacement or control characters after decoding as {codec} (binary data?)"
         return rejected("warc-undecodable", why, html)
     try:
-        text = main_text(html)
+        text = main_text(html, extractor)
     except ExtractionFailed as err:
         return rejected("warc-extraction-failed", str(err), html)
     return _finish(record, path, relpath, spec, text, codec, 0.0, source_text=html)
@@ -168,8 +168,11 @@ def _reject(record: Record, path: str, relpath: str, spec, reason: str, why: str
     }
 
 
-def read_warc_chunks(path: str, relpath: str, spec, rows_per_shard: int) -> Iterator[Chunk]:
-    """Reads a WARC or WET file (plain or gzip, one or many members) as chunks of documents."""
+def read_warc_chunks(
+    path: str, relpath: str, spec, rows_per_shard: int, extractor: str = DEFAULT_EXTRACTOR
+) -> Iterator[Chunk]:
+    """Reads a WARC or WET file (plain or gzip, one or many members) as chunks of documents; HTML pages'
+    main text comes from `extractor` (a name in `web.extract.EXTRACTORS`)."""
     docs: list[dict] = []
     rejects: list[dict] = []
     skipped: Counter = Counter()
@@ -186,7 +189,7 @@ def read_warc_chunks(path: str, relpath: str, spec, rows_per_shard: int) -> Iter
     try:
         for record in iter_records(stream):
             last = record.number
-            outcome = record_to_doc(record, path, relpath, spec)
+            outcome = record_to_doc(record, path, relpath, spec, extractor)
             if outcome.doc is not None:
                 docs.append(outcome.doc)
                 kept += 1
@@ -220,5 +223,5 @@ def _skip_key(key: str, skipped: Counter) -> str:
 
 
 # Common Crawl names WET files *.warc.wet.gz: the longer suffix makes them WET, not WARC.
-WARC = Reader("warc", (".warc", ".warc.gz"), read_warc_chunks)
-WET = Reader("wet", (".wet", ".wet.gz"), read_warc_chunks)
+WARC = Reader("warc", (".warc", ".warc.gz"), read_warc_chunks, extracts_html=True)
+WET = Reader("wet", (".wet", ".wet.gz"), read_warc_chunks, extracts_html=True)
