@@ -29,6 +29,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+LABELLED = REPO / "data" / "labelled"
 
 
 def english_docs() -> list[str]:
@@ -39,7 +40,7 @@ def english_docs() -> list[str]:
     ]
     with gzip.open(SAMPLE / "en" / "refined.jsonl.gz", "rt", encoding="utf-8") as f:
         docs += [json.loads(line)["text"] for line in f if line.strip()]
-    docs += pq.read_table(SAMPLE / "en" / "tweets.parquet").column("text").to_pylist()
+    docs += pq.read_table(LABELLED / "en" / "tweets.parquet").column("text").to_pylist()
     return docs
 
 
@@ -48,7 +49,7 @@ def chinese_docs() -> list[str]:
 
     with zstandard.open(SAMPLE / "zh" / "wikipedia.jsonl.zst", "rt", encoding="utf-8") as f:
         docs = [json.loads(line)["text"] for line in f if line.strip()]
-    with gzip.open(SAMPLE / "zh" / "comments.jsonl.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(LABELLED / "zh" / "comments.jsonl.gz", "rt", encoding="utf-8") as f:
         docs += [json.loads(line)["text"] for line in f if line.strip()]
     return docs
 

@@ -60,7 +60,7 @@ def load_documents() -> tuple[list[dict], list[dict]]:
             ]
     tweets = [
         {"text": t, "url": None}
-        for t in pq.read_table(REPO / "data/sample/en/tweets.parquet", columns=["text"]).column("text").to_pylist()
+        for t in pq.read_table(REPO / "data/labelled/en/tweets.parquet", columns=["text"]).column("text").to_pylist()
     ]
     return long_docs, tweets
 

@@ -19,8 +19,14 @@ def ensure_ray(rc: RayConfig | None = None, num_cpus: int | None = None) -> None
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
+        # No dashboard here, so no metrics to collect; the metrics harvester thread (opencensus) is also
+        # what crashes Ray workers as they exit (SIGSEGV/SIGABRT in DeltaProducer::RunHarvesterLoop).
         ray.init(
-            num_cpus=num_cpus or rc.num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True
+            num_cpus=num_cpus or rc.num_cpus,
+            include_dashboard=False,
+            logging_level="WARNING",
+            log_to_driver=True,
+            _system_config={"enable_metrics_collection": False},
         )
 
 

@@ -10,6 +10,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+LABELLED = REPO / "data" / "labelled"  # labelled evaluation sets (tweets, COLD comments)
 BAD = REPO / "tests" / "data" / "bad"
 
 
@@ -57,7 +58,7 @@ def sample_inputs() -> list[dict]:
     return [
         {"path": str(SAMPLE / "en" / "ccnet-head.jsonl"), "source": "ccnet-en"},
         {"path": str(SAMPLE / "zh" / "wikipedia.jsonl.zst"), "source": "wikipedia-zh", "lang": "zh"},
-        {"path": str(SAMPLE / "en" / "tweets.parquet"), "source": "tweets-en", "lang": "en", "url_field": None},
+        {"path": str(LABELLED / "en" / "tweets.parquet"), "source": "tweets-en", "lang": "en", "url_field": None},
     ]
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 import zstandard
-from conftest import SAMPLE, write_config
+from conftest import LABELLED, SAMPLE, write_config
 from rich.console import Console
 
 from pipeline.config import ConfigError, load_config
@@ -240,7 +240,7 @@ def test_each_located_range_hashes_to_its_ngram_on_real_mixed_text():
     texts = [r["text"] for r in _jsonl(BENCH_ZH)[:20]] + [
         r.get("raw_content", r.get("text")) for r in _jsonl(SAMPLE / "en" / "ccnet-head.jsonl")[:20]
     ]
-    tweets = pq.read_table(SAMPLE / "en" / "tweets.parquet").column("text").to_pylist()[:200]
+    tweets = pq.read_table(LABELLED / "en" / "tweets.parquet").column("text").to_pylist()[:200]
     texts += tweets + [
         "İstanbul ÇAĞ straße ΟΔΥΣΣΕΥΣ 東京タワー Ωμέγα " * 3,
         "",

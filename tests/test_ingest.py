@@ -6,7 +6,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import BAD, SAMPLE
+from conftest import BAD, LABELLED, SAMPLE
 
 from stages.ingest import READERS, InputFileError, InputSpec, detect_format, expand_input, make_id, read_chunks
 
@@ -44,8 +44,8 @@ def test_generated_ids_are_stable_and_unique_per_position():
 def test_chunks_respect_rows_per_shard():
     """Large files are cut into shards of at most rows_per_shard documents, nothing lost."""
     spec = InputSpec(path="x", source="t", url_field=None)
-    chunks = list(read_chunks(str(SAMPLE / "en" / "tweets.parquet"), "tweets.parquet", spec, 700))
-    total = pq.ParquetFile(SAMPLE / "en" / "tweets.parquet").metadata.num_rows
+    chunks = list(read_chunks(str(LABELLED / "en" / "tweets.parquet"), "tweets.parquet", spec, 700))
+    total = pq.ParquetFile(LABELLED / "en" / "tweets.parquet").metadata.num_rows
     assert sum(c.docs.num_rows for c in chunks) == total
     assert max(c.docs.num_rows for c in chunks) <= 700
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import SAMPLE
+from conftest import LABELLED, SAMPLE
 
 from stages.langid import LangId, LangIdConfig
 
@@ -58,7 +58,7 @@ def test_real_chinese_is_zh(stage):
     """Chinese Wikipedia paragraphs and 32k short Chinese social-media comments: at least 98% get `zh`
     and are kept (measured: 100% of Wikipedia, 99.95% of comments)."""
     wiki = [r["text"] for r in _jsonl(SAMPLE / "zh" / "wikipedia.jsonl.zst")]
-    comments = [r["text"] for r in _jsonl(SAMPLE / "zh" / "comments.jsonl.gz")]
+    comments = [r["text"] for r in _jsonl(LABELLED / "zh" / "comments.jsonl.gz")]
     for texts in (wiki, comments):
         accuracy, kept = _accuracy(stage, texts, "zh")
         assert accuracy >= 0.98 and kept >= 0.98, (accuracy, kept)
@@ -128,7 +128,7 @@ def test_given_language_is_respected_unless_overwrite(stage):
     """A `lang` from the input stays (tweets said to be English are all kept as `en`, though the model
     doubts many); with overwrite the model's label replaces it and low-confidence tweets are dropped. A
     given language outside the keep list is still dropped."""
-    tweets = pq.read_table(SAMPLE / "en" / "tweets.parquet").column("text").to_pylist()[:3000]
+    tweets = pq.read_table(LABELLED / "en" / "tweets.parquet").column("text").to_pylist()[:3000]
     out = stage(_table(tweets, "en"))
     assert out.keep.all() and set(out.table.column("lang").to_pylist()) == {"en"}
     scores = out.table.column("lang_score").to_numpy()

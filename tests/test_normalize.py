@@ -4,7 +4,7 @@ import unicodedata
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import SAMPLE
+from conftest import LABELLED, SAMPLE
 
 from stages.normalize import Normalize, NormalizeConfig
 
@@ -35,7 +35,7 @@ def test_code_indentation_survives():
 
 def test_nfc_and_idempotence_on_real_text():
     """On real zh and en documents the output is NFC and normalising twice changes nothing."""
-    texts = pq.read_table(SAMPLE / "en" / "tweets.parquet", columns=["text"]).column("text").to_pylist()[:2000]
+    texts = pq.read_table(LABELLED / "en" / "tweets.parquet", columns=["text"]).column("text").to_pylist()[:2000]
     import json
 
     import zstandard

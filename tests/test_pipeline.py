@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import BAD, SAMPLE, sample_inputs, write_config
+from conftest import BAD, LABELLED, sample_inputs, write_config
 
 from pipeline.layout import read_manifest, read_sidecars
 from pipeline.runner import Runner
@@ -65,7 +65,7 @@ def test_funnel_is_consistent_across_stages(sample_run):
     assert [f.folder for f in funnel] == ["00_ingest", "01_normalize", "02_min_length"]
     for before, after in zip(funnel, funnel[1:]):
         assert after.rows_in == before.rows_out
-    total = pq.ParquetFile(SAMPLE / "en" / "tweets.parquet").metadata.num_rows
+    total = pq.ParquetFile(LABELLED / "en" / "tweets.parquet").metadata.num_rows
     assert funnel[0].rows_in >= total
     assert all(f.status == "complete" for f in funnel)
 

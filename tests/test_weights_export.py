@@ -340,7 +340,9 @@ def test_stats_per_source_and_language_add_up(weighted_run):
         assert sum(r["docs_in"] for r in rows) == ingested
         assert sum(r["share_after"] for r in rows) == pytest.approx(1.0)
     sources = {r["source"]: r for r in group_rows(str(out), "source")}
-    assert sources["tweets-en"]["docs_out"] == 0 and sources["tweets-en"]["reasons"]  # all dropped, and why
+    # every source that lost documents says why (the sample's e-mails and crawl pages lose many)
+    lost = {s: r for s, r in sources.items() if r["docs_out"] < r["docs_in"]}
+    assert {"emails-en", "web-crawl"} <= set(lost) and all(r["reasons"] for r in lost.values())
     for source, target in targets.items():
         assert sources[source]["target"] == target and sources[source]["share_after"] == pytest.approx(
             target, rel=0.01
@@ -356,6 +358,6 @@ def test_stats_per_source_and_language_add_up(weighted_run):
         "per lang",
         default_folders()["export"],
         "wikipedia-zh",
-        "35.0%",
+        f"{targets['wikipedia-zh']:.1%}",
     ):
         assert title in proc.stdout, title
