@@ -44,6 +44,9 @@ INPUTS = [
 ]
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 CN_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# The same, not glued to a letter, `-`, `_`, `/` or `=`: "15081599004-00001" (a website's police registration
+# number) and "discussion=15941624520A37147500" (a URL parameter) match the plain regex and name no one.
+CN_MOBILE_STANDALONE = re.compile(r"(?<![0-9A-Za-z_=/\-])1[3-9]\d{9}(?![0-9A-Za-z_\-])")
 PAGES = {"en-pages": "en-pages-2025-a", "zh-pages": "zh-pages-cwced"}  # source -> truth file
 LINE_STAGES = ("line_clean", "line_dedup")
 _WS = re.compile(r"\s+")
@@ -87,17 +90,23 @@ def summarize(out: Path) -> dict:
             row[f"docs_{name}"] += 1
             row[f"bytes_{name}"] += len(text.encode())
     lines: Counter = Counter()
-    emails = mobiles = 0
+    emails = mobiles = standalone = 0
+    mobile_examples = []
     for text in final.column("text").to_pylist():
         lines.update({" ".join(line.split()) for line in text.splitlines() if len(line.strip()) >= 20})
         emails += len(EMAIL.findall(text))
-        mobiles += len(CN_MOBILE.findall(text))
+        found = list(CN_MOBILE.finditer(text))
+        mobiles += len(found)
+        standalone += len(CN_MOBILE_STANDALONE.findall(text))
+        mobile_examples += [text[max(0, m.start() - 40) : m.end() + 20] for m in found][: 20 - len(mobile_examples)]
     top = lines.most_common(10)
     return {
         "per_source": per_source,
         "final_docs": final.num_rows,
         "emails_left": emails,
         "cn_mobiles_left": mobiles,
+        "cn_mobiles_left_standalone": standalone,
+        "cn_mobile_examples": mobile_examples,
         "lines_in_over_5_docs": sum(1 for _, n in lines.items() if n > 5),
         "top_lines": [[t[:120], n] for t, n in top],
     }
@@ -201,8 +210,11 @@ def report(runs: dict[str, dict]) -> None:
         r = runs[n]
         print(
             f"\n{n}: {r['final_docs']:,} final documents; e-mail addresses left {r['emails_left']:,}; Chinese mobile numbers left "
-            f"{r['cn_mobiles_left']:,}; distinct lines of 20+ characters in more than 5 final documents: {r['lines_in_over_5_docs']:,}"
+            f"{r['cn_mobiles_left']:,} ({r.get('cn_mobiles_left_standalone', '-')} standalone); distinct lines of 20+ "
+            f"characters in more than 5 final documents: {r['lines_in_over_5_docs']:,}"
         )
+        for example in r.get("cn_mobile_examples", [])[:5]:
+            print(f"  mobile-shaped: {example!r}")
         for text, count in r["top_lines"][:5]:
             print(f"  {count:>5} docs  {text}")
         for source, row in r.get("line_precision", {}).items():
