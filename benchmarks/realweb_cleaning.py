@@ -5,7 +5,9 @@ mobile numbers left (by a plain regex).
 Runs `configs/default.yaml` of a checkout (this one, or `--repo` another, e.g. an older commit in a
 git worktree, run with that checkout's own command line `--cli`) with the real-web inputs in place of
 the sample and the encoder safety members (MiniLM, e5; tens of documents per second per core on the
-CPU) left out, as the scaling benchmark does. Then reads the final shards (the last stage folder).
+CPU) left out, as the scaling benchmark does. Then reads the final shards (the last stage folder), and
+scores what `line_clean` and `line_dedup` removed from the crawl pages against the pages' main-content
+truth (`*.truth.jsonl.gz`), in the pipeline's own order and corpus (line_dedup counts over every source).
 
     .venv/bin/python benchmarks/realweb_cleaning.py --data ../shared/data/realweb --out /tmp/rw-new
     .venv/bin/python benchmarks/realweb_cleaning.py --repo /path/to/old-checkout --cli pipeline.cli --out /tmp/rw-old
@@ -15,6 +17,7 @@ CPU) left out, as the scaling benchmark does. Then reads the final shards (the l
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -27,6 +30,9 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import yaml
 
+from pipeline.layout import read_docs, stage_folders
+from pipeline.storage import Storage
+
 REPO = Path(__file__).resolve().parents[1]
 INPUTS = [
     ("en-pages-2025-a.warc.gz", "en-pages", None),
@@ -38,6 +44,12 @@ INPUTS = [
 ]
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 CN_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# The same, not glued to a letter, `-`, `_`, `/` or `=`: "15081599004-00001" (a website's police registration
+# number) and "discussion=15941624520A37147500" (a URL parameter) match the plain regex and name no one.
+CN_MOBILE_STANDALONE = re.compile(r"(?<![0-9A-Za-z_=/\-])1[3-9]\d{9}(?![0-9A-Za-z_\-])")
+PAGES = {"en-pages": "en-pages-2025-a", "zh-pages": "zh-pages-cwced"}  # source -> truth file
+LINE_STAGES = ("line_clean", "line_dedup")
+_WS = re.compile(r"\s+")
 
 
 def run(repo: Path, cli: str, data: Path, out: Path) -> float:
@@ -78,20 +90,101 @@ def summarize(out: Path) -> dict:
             row[f"docs_{name}"] += 1
             row[f"bytes_{name}"] += len(text.encode())
     lines: Counter = Counter()
-    emails = mobiles = 0
+    emails = mobiles = standalone = 0
+    mobile_examples = []
     for text in final.column("text").to_pylist():
         lines.update({" ".join(line.split()) for line in text.splitlines() if len(line.strip()) >= 20})
         emails += len(EMAIL.findall(text))
-        mobiles += len(CN_MOBILE.findall(text))
+        found = list(CN_MOBILE.finditer(text))
+        mobiles += len(found)
+        standalone += len(CN_MOBILE_STANDALONE.findall(text))
+        mobile_examples += [text[max(0, m.start() - 40) : m.end() + 20] for m in found][: 20 - len(mobile_examples)]
     top = lines.most_common(10)
     return {
         "per_source": per_source,
         "final_docs": final.num_rows,
         "emails_left": emails,
         "cn_mobiles_left": mobiles,
+        "cn_mobiles_left_standalone": standalone,
+        "cn_mobile_examples": mobile_examples,
         "lines_in_over_5_docs": sum(1 for _, n in lines.items() if n > 5),
         "top_lines": [[t[:120], n] for t, n in top],
     }
+
+
+def _key(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _texts(storage: Storage, folder: str, ids: set[str]) -> dict[str, str]:
+    t = read_docs(storage, folder, ["id", "text"])
+    return {i: x for i, x in zip(t.column("id").to_pylist(), t.column("text").to_pylist()) if i in ids}
+
+
+def _stage_table(storage: Storage, folder: str, sub: str, columns: list[str]) -> list[dict]:
+    return (
+        read_docs(storage, f"{folder}/{sub}", columns).to_pylist() if storage.exists(storage.path(folder, sub)) else []
+    )
+
+
+def line_precision(out: Path, data: Path) -> dict:
+    """Per page language and per stage: characters removed, the share outside the main content (plain: the
+    removed line is not a substring of the page's truth; counted: nor is it missing, i.e. the truth holds
+    it more often than the stage's output still does), and the main content that reached line_clean
+    kept after both stages (lost: removed lines missing from the output, and pages a stage dropped)."""
+    storage = Storage(str(out))
+    folders = stage_folders(storage)
+    named = {f.split("_", 1)[1]: f for f in folders}
+    if not all(s in named for s in LINE_STAGES):
+        return {}
+    before = folders[folders.index(named["line_clean"]) - 1]
+    ingest = read_docs(storage, "00_ingest", ["id", "url", "source"])
+    result = {}
+    for source, truth_name in PAGES.items():
+        with gzip.open(data / f"{truth_name}.truth.jsonl.gz", "rt", encoding="utf-8") as f:
+            truth = {row["url"]: _key(row["main_content"]) for row in map(json.loads, f)}
+        columns = (ingest.column(c).to_pylist() for c in ("id", "url", "source"))
+        url_of = {i: u for i, u, s in zip(*columns) if s == source and u in truth}
+        reached = _texts(storage, before, set(url_of))
+        main = {
+            i: sum(len(k) for k in map(_key, t.split("\n")) if k and k in truth[url_of[i]]) for i, t in reached.items()
+        }
+        row = {"pages": len(reached), "main_chars": sum(main.values())}
+        lost = 0
+        for stage in LINE_STAGES:
+            folder = named[stage]
+            output = {i: _key(t) for i, t in _texts(storage, folder, set(reached)).items()}
+            removed = [r for r in _stage_table(storage, folder, "removed", ["id", "span"]) if r["id"] in reached]
+            dropped = [r["id"] for r in _stage_table(storage, folder, "rejects", ["id"]) if r["id"] in reached]
+            total = outside = counted = 0
+            for r in removed:
+                k, tr = _key(r["span"]), truth[url_of[r["id"]]]
+                if not k:
+                    continue
+                total += len(k)
+                inside = k in tr
+                missing = inside and tr.count(k) > output.get(r["id"], "").count(k)
+                outside += 0 if inside else len(k)
+                counted += 0 if missing else len(k)
+                lost += len(k) if missing else 0
+            lost += sum(main[i] for i in dropped)
+            row[stage] = {
+                "removed_chars": total,
+                "outside_plain": round(outside / max(1, total), 4),
+                "outside_counted": round(counted / max(1, total), 4),
+                "pages_dropped": len(dropped),
+            }
+            row.setdefault("_outside", [0, 0, 0])
+            row["_outside"] = [row["_outside"][0] + total, row["_outside"][1] + outside, row["_outside"][2] + counted]
+        total, outside, counted = row.pop("_outside")
+        row["both"] = {
+            "removed_chars": total,
+            "outside_plain": round(outside / max(1, total), 4),
+            "outside_counted": round(counted / max(1, total), 4),
+            "main_kept": round(1 - lost / max(1, row["main_chars"]), 4),
+        }
+        result[source] = row
+    return result
 
 
 def report(runs: dict[str, dict]) -> None:
@@ -117,10 +210,17 @@ def report(runs: dict[str, dict]) -> None:
         r = runs[n]
         print(
             f"\n{n}: {r['final_docs']:,} final documents; e-mail addresses left {r['emails_left']:,}; Chinese mobile numbers left "
-            f"{r['cn_mobiles_left']:,}; distinct lines of 20+ characters in more than 5 final documents: {r['lines_in_over_5_docs']:,}"
+            f"{r['cn_mobiles_left']:,} ({r.get('cn_mobiles_left_standalone', '-')} standalone); distinct lines of 20+ "
+            f"characters in more than 5 final documents: {r['lines_in_over_5_docs']:,}"
         )
+        for example in r.get("cn_mobile_examples", [])[:5]:
+            print(f"  mobile-shaped: {example!r}")
         for text, count in r["top_lines"][:5]:
             print(f"  {count:>5} docs  {text}")
+        for source, row in r.get("line_precision", {}).items():
+            print(f"  {source}: {row['pages']} pages reached line_clean, main content {row['main_chars']:,} chars")
+            for stage in (*LINE_STAGES, "both"):
+                print(f"    {stage}: {json.dumps(row[stage])}")
 
 
 def main() -> None:
@@ -138,7 +238,7 @@ def main() -> None:
         report({p.name: json.loads((p.parent / f"{p.name}.summary.json").read_text()) for p in args.report})
         return
     wall = 0.0 if args.summarize else run(args.repo.resolve(), args.cli, args.data.resolve(), args.out.resolve())
-    summary = {"wall_s": round(wall, 1), **summarize(args.out)}
+    summary = {"wall_s": round(wall, 1), **summarize(args.out), "line_precision": line_precision(args.out, args.data)}
     (args.out.parent / f"{args.out.name}.summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     report({args.out.name: summary})
 

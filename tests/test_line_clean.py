@@ -176,6 +176,36 @@ def test_repeated_lines_keep_the_first_copy():
     assert "repeated_lines" not in {r for _, r in few}
 
 
+def test_thread_copies_go_at_any_share_so_fineweb_keeps_the_thread_but_page_labels_stay():
+    """In a real Weibo thread an echoed post ("网传，文章的道歉微博...") is under 10% of the text, yet
+    FineWeb's duplicated-line rule (1%) drops the thread for it; as a thread (sticker, mention and repost
+    lines) its copies go and the thread is kept. A news page's repeated section label ("专家点评",
+    seven times, all in the annotated main content) stays: the page is no thread."""
+    from stages.heuristics import Heuristics, HeuristicsConfig
+
+    thread = next(t["text"] for t in WEIBO if t["thread"].startswith("686_"))
+    heuristics = Heuristics(HeuristicsConfig())
+
+    def verdict(text: str) -> str | None:
+        out = heuristics(pa.table({"id": ["t"], "text": pa.array([text], pa.large_string()), "lang": ["zh"]}))
+        return out.reasons.to_pylist()[0]
+
+    as_page, removed_as_page, _ = _clean(thread, "zh", thread_min_markers=1000)
+    assert "repeated_lines" not in {r for _, r in removed_as_page}
+    assert verdict(as_page) == "fineweb-dup-line-chars"
+    cleaned, removed, _ = _clean(thread, "zh")
+    copies = [_key(span) for span, rule in removed if rule == "repeated_lines"]
+    assert copies and sum(map(len, copies)) < 0.1 * len(thread)  # under the share a page needs
+    assert all(thread.count(c) >= 2 and c in cleaned for c in copies)  # the first copy stays
+    assert verdict(cleaned) is None
+
+    page = _page("c268c1b4")
+    cleaned_page, removed_page, _ = _clean(page["text"], "zh")
+    assert "repeated_lines" not in {r for _, r in removed_page}
+    assert cleaned_page.count("专家点评") == page["text"].count("专家点评") >= 5
+    assert page["main_content"].count("专家点评") >= 5
+
+
 def test_stage_drops_documents_left_too_short_and_reports_every_character():
     """A document of boilerplate only is dropped with a reason and its original text; a short document that
     lost nothing passes (min_length's business); characters: in = out + rejected + removed."""

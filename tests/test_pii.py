@@ -224,3 +224,15 @@ def test_the_stage_on_ray_conserves_documents_and_characters(tmp_path, ray_local
         a = storage.path("01_pii", name)
         b = two.path("01_pii", name)
         assert Path(a).read_bytes() == Path(b).read_bytes(), name
+
+
+def test_a_handle_made_of_a_mobile_number_is_redacted_a_message_id_is_not():
+    """From a full real-web run: a Weibo user name "@m13601221282" (a phone-registered account's number)
+    loses its digits; `msgid=17090200005` in an unsubscribe URL stays."""
+    rows = {r["id"]: r for r in LABELLED}
+    handle, msgid = rows["pii-362"], rows["pii-363"]
+    found = [(handle["text"][s:e], k) for s, e, k in find_all(handle["text"], DETECTORS)]
+    assert ("13601221282", "phone") in found
+    redacted = Pii(PiiConfig()).__call__(_table([handle["text"]])).table.column("text")[0].as_py()
+    assert "@m<PHONE> 不会是你吧" in redacted and "13601221282" not in redacted
+    assert not find_all(msgid["text"], DETECTORS)

@@ -30,6 +30,8 @@ class Settings:
     nav_anywhere: bool = False  # remove navigation-like lines anywhere, not only in runs and at the page edges
     repeated_min_chars: int = 10  # repeats of shorter lines are kept (list bullets, "Yes", "[哈哈]")
     repeated_min_share: float = 0.1  # ... and repeats go only when they hold this share of the characters
+    thread_min_chars: int = 2  # in a social thread, copies of lines this long go too ("哈哈", "晚安"), at any share
+    thread_min_markers: int = 3  # a thread: at least this many repost, sticker, mention or `//@` lines
     c4_min_words: int = 0  # with the terminal-punctuation rule: also lines of fewer words (C4: 3)
 
 
@@ -135,10 +137,27 @@ def repeated_lines(page: Page) -> list[int]:
     first copy stays. Gopher and FineWeb drop documents with many repeated lines; removing the copies
     lets a thread or a page with a repeated footer keep its text. A page whose copies hold less than
     `repeated_min_share` of its characters keeps them: there they are mostly table and list cells
-    ("Pros & Cons", "Price: free trial") that the whole-document rules let pass anyway."""
+    ("Pros & Cons", "专家点评") that the truth of real pages repeats too. A social thread (at least
+    `thread_min_markers` repost, sticker, mention or `//@` lines) is another matter: there a copy is a
+    repost or an echoed comment ("哈哈", "真的假的？"), so copies of lines from `thread_min_chars` go at
+    any share; FineWeb would otherwise drop the thread for one reposted line (its limit is 1%)."""
+    settings = page.settings
+    found = _copies(page, settings.repeated_min_chars)
+    if not found and settings.thread_min_chars >= settings.repeated_min_chars:
+        return []
+    if _is_thread(page):
+        return _copies(page, min(settings.thread_min_chars, settings.repeated_min_chars))
+    share = settings.repeated_min_share
+    if found and share > 0:
+        total = sum(map(len, page.keys))
+        if sum(len(page.keys[i]) for i in found) < share * total:
+            return []
+    return found
+
+
+def _copies(page: Page, minimum: int) -> list[int]:
     seen: set[str] = set()
     found = []
-    minimum = page.settings.repeated_min_chars
     for i, key in enumerate(page.keys):
         if len(key) < minimum or _LIST_ITEM.match(key):
             continue
@@ -146,12 +165,22 @@ def repeated_lines(page: Page) -> list[int]:
             found.append(i)
         else:
             seen.add(key)
-    share = page.settings.repeated_min_share
-    if found and share > 0:
-        total = sum(map(len, page.keys))
-        if sum(len(page.keys[i]) for i in found) < share * total:
-            return []
     return found
+
+
+def _is_thread(page: Page) -> bool:
+    """A Weibo-style thread, one post a line: it carries repost markers, sticker or mention lines, or
+    repost chains. Pages and e-mails rarely hold more than one or two such lines."""
+    need = page.settings.thread_min_markers
+    if need <= 0:
+        return True
+    if not _THREAD_HINT.search(page.text):
+        return False
+    chains = sum(1 for line in page.lines if "//" in line and _CHAIN_HOP.search(line))
+    if chains >= need:
+        return True
+    marked = set(repost_boilerplate(page)) | set(emoticon_only(page)) | set(mention_only(page))
+    return chains + len(marked) >= need
 
 
 # --- Chinese social boilerplate (Weibo and forums) ---------------------------------------------------
@@ -200,6 +229,8 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
             merged.append((start, end))
     return merged
 
+
+_THREAD_HINT = re.compile(r"//\s*@|转|轉|扩散|repost|\[|@", re.IGNORECASE)
 
 _COUNTER_WORDS = (
     r"(转发|轉發|评论|評論|赞|點讚|点赞|阅读|閱讀|浏览|瀏覽|点击|點擊|收藏|分享|回复|回覆|喜欢|顶|踩|"

@@ -68,6 +68,18 @@ class LineCleanConfig(StrictModel):
         description="`repeated_lines` acts on a document only when "
         "its later copies hold at least this share of its characters.",
     )
+    thread_min_chars: int = Field(
+        2,
+        ge=1,
+        description="In a social thread (see `thread_min_markers`), `repeated_lines` removes later copies "
+        "of lines at least this long, at any share: reposts and echoed comments.",
+    )
+    thread_min_markers: int = Field(
+        3,
+        ge=0,
+        description="A document with at least this many repost-marker, sticker-only, mention-only or "
+        "`//@` repost-chain lines is a social thread (0: every document is).",
+    )
     max_analyzed_chars: int = Field(
         1_000_000,
         gt=0,
@@ -93,6 +105,8 @@ class LineCleanConfig(StrictModel):
             nav_anywhere=self.nav_anywhere,
             repeated_min_chars=self.repeated_min_chars,
             repeated_min_share=self.repeated_min_share,
+            thread_min_chars=self.thread_min_chars,
+            thread_min_markers=self.thread_min_markers,
             c4_min_words=self.c4_min_words,
         )
 

@@ -111,6 +111,11 @@ _NAMED_PHONE = re.compile(
 )
 
 
+# A user handle that is a mobile number with a letter or two before it ("@m13601221282"): sites hand such
+# names to accounts registered by phone, so the digits are the owner's number. Only the digits go.
+_HANDLE_MOBILE = re.compile(r"@[A-Za-z]{1,3}(1[3-9][0-9]{9})(?![0-9A-Za-z_])")
+
+
 def _digits(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
@@ -142,6 +147,8 @@ def find_phones(text: str) -> Iterator[tuple[int, int]]:
     for m in _NAMED_PHONE.finditer(text):
         if 7 <= _digits(m.group(1)) <= 12:
             yield m.span(1)
+    for m in _HANDLE_MOBILE.finditer(text):
+        yield m.span(1)
 
 
 # --- Chinese resident ID (GB 11643-1999) -------------------------------------------------------------
