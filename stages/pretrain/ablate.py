@@ -11,6 +11,7 @@ the sampler's draws), so the spread over seeds is the noise a difference must be
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import ray
@@ -107,6 +108,16 @@ def ablate(
             }
             for side in SIDES
         },
+        "runs": [
+            {
+                "side": side,
+                "seed": base.prep.seed + k,
+                "tokens": results[(side, k)]["last"]["tokens"],
+                "wall_s": results[(side, k)].get("wall_s"),
+                "cpu_s": results[(side, k)].get("cpu_s"),
+            }
+            for side, k in configs
+        ],
         "eval_files": {name: {"path": evals[name], "docs_in_file": eval_counts[name]} for name in evals},
         "tokenizer": str(tok_path),
         "config": base.model_dump(mode="json", exclude={"data", "eval_data", "eval_domains", "output", "tokenizer"}),
@@ -124,7 +135,9 @@ def run_all(configs: dict[tuple[str, int], PretrainConfig], cpus: int, log) -> d
         results = {}
         for (side, k), cfg in configs.items():
             log(f"[{side} seed {k}] training")
+            wall = time.perf_counter()
             results[(side, k)] = run_pretrain(cfg, log=lambda m, s=side, i=k: log(f"[{s} seed {i}] {m}"))
+            results[(side, k)]["wall_s"] = time.perf_counter() - wall
         return results
     ensure_ray()
     task = ray.remote(num_cpus=cpus)(_cpu_run)
@@ -141,7 +154,10 @@ def run_all(configs: dict[tuple[str, int], PretrainConfig], cpus: int, log) -> d
 
 
 def _cpu_run(config: dict, cpus: int, prefix: str) -> dict:
-    """One run in a Ray worker, on `cpus` torch threads."""
+    """One run in a Ray worker, on `cpus` torch threads; with its wall and CPU seconds (the CPU time is what
+    the run costs on a machine shared with other work)."""
     torch.set_num_threads(cpus)
     cfg = PretrainConfig.model_validate(config)
-    return run_pretrain(cfg, log=lambda m: print(f"{prefix} {m}", flush=True))
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run_pretrain(cfg, log=lambda m: print(f"{prefix} {m}", flush=True))
+    return {**result, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
