@@ -127,8 +127,11 @@ def final_folder(run: Path) -> Path:
 def _winnow(args: list[str], log_path: Path) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with open(log_path, "w") as f:
-        done = subprocess.run([sys.executable, "-m", "winnow", *args], cwd=REPO, env=env, stdout=f, stderr=f)
+    for _ in range(2):  # a local Ray that cannot start on a busy machine gets one more try
+        with open(log_path, "w") as f:
+            done = subprocess.run([sys.executable, "-m", "winnow", *args], cwd=REPO, env=env, stdout=f, stderr=f)
+        if not done.returncode or "timed out during startup" not in log_path.read_text(errors="replace"):
+            break
     if done.returncode:
         raise SystemExit(f"winnow {' '.join(args[:1])} failed ({done.returncode}); see {log_path}")
 
@@ -232,13 +235,6 @@ def peer_main(work: str, lid: str, workers: int) -> None:
     splitter = punkt.PunktSentenceTokenizer()  # no punkt data offline: an untrained model, as bench_filters
     nltk.tokenize.sent_tokenize = lambda text, language="english": splitter.tokenize(text)
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import (
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupFilter,
-        MinhashDedupSignature,
-    )
-    from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.filters import (
         C4QualityFilter,
         FineWebQualityFilter,
@@ -300,24 +296,37 @@ def peer_main(work: str, lid: str, workers: int) -> None:
         )
         if not list((w / "filtered" / lang).glob("*.jsonl")):
             continue  # the filters kept nothing of this language
-        minhash(run, w, lang, words, MinhashConfig(), workers, JsonlReader, JsonlWriter, MinhashDedupSignature,
-                MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter)  # fmt: skip
+        minhash(run, w, lang, words, workers)
 
 
-def minhash(run, w, lang, words, cfg, workers, JsonlReader, JsonlWriter, Signature, Buckets, Cluster, Filter) -> None:  # noqa: N803
+def minhash(run, w: Path, lang: str, words, workers: int) -> None:
     """DataTrove's four MinHash steps on one language (its word tokenizer shingles the text)."""
+    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.dedup import MinhashDedupSignature as Signature
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    cfg = MinhashConfig()
     d = w / "minhash" / lang
     reader = lambda: JsonlReader(str(w / "filtered" / lang), glob_pattern="*.jsonl", compression=None)  # noqa: E731
     run([reader(), Signature(output_folder=str(d / "signatures"), config=cfg, language=words())], f"sig-{lang}")
     run(
-        [Buckets(input_folder=str(d / "signatures"), output_folder=str(d / "buckets"), config=cfg)],
+        [MinhashDedupBuckets(input_folder=str(d / "signatures"), output_folder=str(d / "buckets"), config=cfg)],
         f"buckets-{lang}",
         tasks=cfg.num_buckets,
         workers_=workers,
     )
-    run([Cluster(input_folder=str(d / "buckets"), output_folder=str(d / "remove_ids"), config=cfg)], f"cl-{lang}")
     run(
-        [reader(), Filter(input_folder=str(d / "remove_ids")), JsonlWriter(str(w / "kept" / lang), compression=None)],
+        [MinhashDedupCluster(input_folder=str(d / "buckets"), output_folder=str(d / "remove_ids"), config=cfg)],
+        f"cl-{lang}",
+    )
+    run(
+        [
+            reader(),
+            MinhashDedupFilter(input_folder=str(d / "remove_ids")),
+            JsonlWriter(str(w / "kept" / lang), compression=None),
+        ],
         f"filter-{lang}",
     )
 

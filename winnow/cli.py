@@ -562,8 +562,8 @@ def ablate(
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
     table = Table(
-        title=f"held-out loss per domain, mean ± std over {summary['seeds']} seed(s), after {summary['train_tokens']:,} "
-        f"tokens ({summary['params']:,} parameters); delta = {clean_label} - {raw_label}",
+        title=f"held-out loss per domain, mean ± std over {summary['seeds']} seed(s), "
+        f"after {summary['train_tokens']:,} tokens ({summary['params']:,} parameters); delta = {clean_label} - {raw_label}",
         title_justify="left",
     )
     for col in ("domain", "docs", f"{raw_label} loss", f"{clean_label} loss", "delta", "beyond spread"):

@@ -113,7 +113,8 @@ def markdown(summary: dict) -> str:
         lines.append(
             f"| {r['name']} | {r['docs']:,} | {r['tokens']:,} | {r['raw_loss']:.3f} ± {r['raw_std']:.3f} "
             f"| {r['clean_loss']:.3f} ± {r['clean_std']:.3f} | {r['delta_loss']:+.3f} | "
-            f"{'yes: ' + r['verdict'] if r['beyond_spread'] else 'no'} | {t} | {r['raw_bpb']:.3f} | {r['clean_bpb']:.3f} |"
+            f"{'yes: ' + r['verdict'] if r['beyond_spread'] else 'no'} | {t} "
+            f"| {r['raw_bpb']:.3f} | {r['clean_bpb']:.3f} |"
         )
     lines += [
         "",
@@ -125,6 +126,7 @@ def markdown(summary: dict) -> str:
         dropped = ", ".join(f"{k} {v}" for k, v in s["decontaminated"].items()) or "-"
         weighted = f"{s['weighted_tokens']:,}" if s["weighted"] else "(no weights)"
         lines.append(
-            f"| {side} | {labels[side]} | {s['docs_in']:,} | {dropped} | {s['docs']:,} | {s['tokens']:,} | {weighted} |"
+            f"| {side} | {labels[side]} | {s['docs_in']:,} | {dropped} | {s['docs']:,} | {s['tokens']:,} "
+            f"| {weighted} |"
         )
     return "\n".join(lines) + "\n"
