@@ -252,7 +252,12 @@ def peer_main(work: str, lid: str, workers: int) -> None:
     word_tokenizers.NLTKTokenizer.tokenizer = property(lambda self: splitter)
     dt_lid.FT176LID.model = property(_local_lid(lid))
     w = Path(work)
-    url_filter = URLFilter()
+
+    class URLFilterWhereAny(URLFilter):  # e-mails and Weibo threads have no URL; DataTrove's filter asserts one
+        def filter(self, doc):
+            return super().filter(doc) if doc.metadata.get("url") else True
+
+    url_filter = URLFilterWhereAny()
     url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled snapshot, no fetch
 
     def run(pipeline, name, tasks=1, workers_=1):
