@@ -226,7 +226,9 @@ def test_two_workers_through_ray_train(tmp_path, shards, ray_local):
     assert s0["rng"] != s1["rng"]
 
 
-def test_ablate_end_to_end(tmp_path, weighted_run):
+def test_ablate_without_eval_falls_back_to_heldout_clean_documents(tmp_path, weighted_run):
+    """No --eval: held-out documents of the clean side, one domain per source/lang, with a warning; the
+    decontaminate stage takes them (and their raw copies) out of both sides before training."""
     out = weighted_run.parent / "out"
     proc = subprocess.run(
         [
@@ -238,6 +240,8 @@ def test_ablate_end_to_end(tmp_path, weighted_run):
             str(out / "00_ingest"),
             "--clean",
             str(out / default_folders()["export"]),
+            "--config",
+            str(TINY),
             "--tokens",
             "20000",
             "--output",
@@ -249,15 +253,14 @@ def test_ablate_end_to_end(tmp_path, weighted_run):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: no --eval given" in proc.stderr
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())
-    groups = {r["group"] for r in summary["groups"]}
-    assert "all" in groups and len(groups) >= 4
-    for r in summary["groups"]:
-        assert math.isfinite(r["raw_loss"]) and math.isfinite(r["clean_loss"])
-    assert (tmp_path / "abl" / "raw" / "heldout.json").read_text() == (
-        tmp_path / "abl" / "clean" / "heldout.json"
-    ).read_text()
-    assert "held-out loss per source/lang" in proc.stdout and "clean loss" in proc.stdout
+    assert len(summary["domains"]) >= 4 and summary["seeds"] == 1
+    for r in summary["domains"]:
+        assert math.isfinite(r["raw_loss"]) and math.isfinite(r["clean_loss"]) and r["raw_std"] == 0
+    assert sum(summary["sides"]["clean"]["decontaminated"].values()) >= sum(r["docs"] for r in summary["domains"])
+    assert sum(summary["sides"]["raw"]["decontaminated"].values()) > 0
+    assert "held-out loss per domain" in proc.stdout and "clean loss" in proc.stdout
 
 
 def test_reshuffle_interleaves_sources_and_keeps_every_document(tmp_path, weighted_run):

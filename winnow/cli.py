@@ -539,46 +539,74 @@ def _eval_table(results: dict, title: str):
 
 @app.command()
 def ablate(
-    raw: list[str] = typer.Option(..., "--raw", help="Raw shards: e.g. a run's 00_ingest folder."),
-    clean: list[str] = typer.Option(..., "--clean", help="Cleaned shards: e.g. a run's export folder."),
-    tokens: int = typer.Option(..., "--tokens", min=1, help="Training tokens for each of the two runs."),
+    raw: list[str] = typer.Option(..., "--raw", help="One side: Parquet shards, e.g. a run's 00_ingest folder."),
+    clean: list[str] = typer.Option(..., "--clean", help="The other side: Parquet shards, e.g. a run's export."),
+    evals: list[str] = typer.Option(
+        [],
+        "--eval",
+        help="NAME=PATH, repeatable: an evaluation domain (JSONL, JSONL.gz or Parquet with `text`), kept out of "
+        "both sides by the decontaminate stage. Without any: held-out documents of --clean, with a warning.",
+    ),
+    seeds: int | None = typer.Option(
+        None, "--seeds", min=1, help="Runs per side (default: the config's ablate.seeds)."
+    ),
+    tokens: int | None = typer.Option(
+        None, "--tokens", min=1, help="Training tokens of every run (default: the config's train.tokens)."
+    ),
     config: Path = typer.Option(
-        Path("configs/pretrain_tiny.yaml"),
+        Path("configs/pretrain_ablate_cpu.yaml"),
         "--config",
         "-c",
-        help="Model and training settings (its data and output are replaced).",
+        help="Model, training and ablate settings (its data and output are replaced).",
     ),
-    output: str = typer.Option("out/ablation", "--output", "-o", help="Folder for the two runs and ablation.md/json."),
+    output: str = typer.Option("out/ablation", "--output", "-o", help="Folder for the runs and ablation.md/json."),
+    raw_label: str = typer.Option("raw", "--raw-label", help="What to call the --raw side in the table."),
+    clean_label: str = typer.Option("clean", "--clean-label", help="What to call the --clean side in the table."),
+    num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
 ):
-    """Train the same model on raw and on cleaned data with the same token budget, tokenizer and held-out
-    text (from the cleaned data, excluded from both), and print per-domain validation loss side by side."""
+    """Train the same model K times on each side (same tokens, schedule and tokenizer, learnt from both), after
+    decontaminating both against the eval domains; print each domain's loss, mean ± std over seeds, and
+    whether the difference beats the spread."""
     from rich.table import Table
 
+    from pipeline.ray_setup import ensure_ray
+    from pipeline.runner import PipelineError
     from stages.pretrain.ablate import ablate as run_ablation
+    from stages.pretrain.ablate_data import parse_evals
     from stages.pretrain.config import load_pretrain_config
 
     try:
-        base = load_pretrain_config(config, data=clean, output=output)
-        summary = run_ablation(base, raw, clean, tokens, output, log=lambda m: console.print(m, highlight=False))
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+        base = load_pretrain_config(config, data=clean, output=output, train__tokens=tokens, ablate__seeds=seeds)
+        domains = parse_evals(evals)
+        ensure_ray(None, num_cpus=num_cpus)
+        summary = run_ablation(
+            base,
+            raw,
+            clean,
+            domains,
+            output,
+            labels={"raw": raw_label, "clean": clean_label},
+            log=lambda m: console.print(m, highlight=False, markup=False),
+        )
+    except (ConfigError, FileNotFoundError, ValueError, PipelineError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
     table = Table(
-        title=f"held-out loss per source/lang after {tokens:,} tokens ({summary['params']:,} parameters); delta = clean - raw",
+        title=f"held-out loss per domain, mean ± std over {summary['seeds']} seed(s), "
+        f"after {summary['train_tokens']:,} tokens ({summary['params']:,} parameters); delta = {clean_label} - {raw_label}",
         title_justify="left",
     )
-    for col in ("held-out group", "docs", "raw loss", "clean loss", "delta", "raw bits/byte", "clean bits/byte"):
-        table.add_column(col, justify="left" if col == "held-out group" else "right")
-    for r in summary["groups"]:
+    for col in ("domain", "docs", f"{raw_label} loss", f"{clean_label} loss", "delta", "beyond spread"):
+        table.add_column(col, justify="left" if col == "domain" else "right")
+    for r in [*summary["domains"], summary["mean"]]:
         colour = "green" if r["delta_loss"] < 0 else "red"
         table.add_row(
-            r["group"],
+            r["name"],
             f"{r['docs']:,}",
-            f"{r['raw_loss']:.3f}",
-            f"{r['clean_loss']:.3f}",
+            f"{r['raw_loss']:.3f} ± {r['raw_std']:.3f}",
+            f"{r['clean_loss']:.3f} ± {r['clean_std']:.3f}",
             f"[{colour}]{r['delta_loss']:+.3f}[/{colour}]",
-            f"{r['raw_bpb']:.3f}",
-            f"{r['clean_bpb']:.3f}",
+            r["verdict"] if r["beyond_spread"] else "no",
         )
     out.print(table)
     out.print(f"written: {output}/ablation.md, {output}/ablation.json")

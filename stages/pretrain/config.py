@@ -76,6 +76,22 @@ class TrainConfig(StrictModel):
         return self
 
 
+class AblateConfig(StrictModel):
+    """How `winnow ablate` compares two training sets (docs/ablation.md)."""
+
+    seeds: int = Field(1, ge=1, description="Runs per side, each with its own seed (model init and sampling).")
+    eval_docs: int = Field(
+        500, gt=0, description="At most this many documents of each evaluation domain are scored (a seeded sample)."
+    )
+    cpus_per_run: int = Field(
+        1, gt=0, description="CPU runs go to a local Ray as tasks of this many cores each, as many at once as fit."
+    )
+    decontaminate: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of the decontaminate stage (ngram, threshold, ...); its benchmarks are the eval sets.",
+    )
+
+
 class PretrainConfig(StrictModel):
     data: list[str] = Field(
         min_length=1,
@@ -83,6 +99,11 @@ class PretrainConfig(StrictModel):
     )
     eval_data: list[str] | None = Field(
         None, description="Where held-out documents come from (default: `data`); their ids are never trained on."
+    )
+    eval_domains: dict[str, str] | None = Field(
+        None,
+        description="Held-out domains, name -> Parquet or JSONL(.gz) file with a `text` field: scored instead of "
+        "a held-out split of the data (then nothing is held out of `data`).",
     )
     output: str = Field(
         description="Run folder: tokenizer.json, heldout.json, checkpoints/, metrics.jsonl, eval.json."
@@ -94,6 +115,7 @@ class PretrainConfig(StrictModel):
         description="stages.pretrain.model.ModelConfig without vocab_size (taken from the tokenizer).",
     )
     train: TrainConfig
+    ablate: AblateConfig = Field(default_factory=AblateConfig, description="`winnow ablate` only.")
 
 
 def load_pretrain_config(path: str | Path, **overrides: Any) -> PretrainConfig:

@@ -11,6 +11,8 @@ sequence), which it saves and restores, so a resumed run gets the very same next
 from __future__ import annotations
 
 import glob
+import gzip
+import json
 import math
 import os
 from collections import defaultdict
@@ -113,6 +115,17 @@ def read_texts(files: list[str], ids: set[str]) -> dict[str, str]:
         t = t.filter(mask)
         found.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
     return found
+
+
+def read_text_file(path: str, field: str = "text") -> list[str]:
+    """The non-empty `field` of every row of a Parquet or JSONL (.jsonl, .jsonl.gz) file: an evaluation domain."""
+    if path.endswith(".parquet"):
+        texts = pq.read_table(path, columns=[field]).column(field).to_pylist()
+    else:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            texts = [json.loads(line).get(field) for line in f if line.strip()]
+    return [t for t in texts if isinstance(t, str) and t.strip()]
 
 
 @dataclass

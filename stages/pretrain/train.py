@@ -36,6 +36,7 @@ from stages.pretrain.data import (
     is_shuffled,
     list_shards,
     read_meta,
+    read_text_file,
     read_texts,
 )
 from stages.pretrain.model import Llama, ModelConfig, bits_per_byte, lm_loss
@@ -66,10 +67,13 @@ def prepare(cfg: PretrainConfig) -> Prepared:
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     train_files = list_shards(cfg.data)
-    eval_files = list_shards(cfg.eval_data or cfg.data)
+    eval_files = [] if cfg.eval_domains else list_shards(cfg.eval_data or cfg.data)
     p = cfg.prep
     heldout_path = out / "heldout.json"
-    if heldout_path.exists():
+    if cfg.eval_domains:  # evaluation text comes from its own files: nothing of the data is held out
+        heldout, eval_files = {}, []
+        heldout_path.write_text("{}")
+    elif heldout_path.exists():
         heldout = json.loads(heldout_path.read_text())
     else:
         heldout = choose_heldout(
@@ -280,7 +284,12 @@ def train_worker(
     if t.compile:
         forward = torch.compile(forward)
     eval_sets = []
-    if rank == 0:
+    if rank == 0 and cfg.eval_domains:
+        eval_sets = [
+            build_eval_set(name, read_text_file(path), tok, cfg.prep.seq_len, eos_id(tok))
+            for name, path in cfg.eval_domains.items()
+        ]
+    elif rank == 0:
         texts = read_texts(prepared.eval_files, set(excluded))
         eval_sets = [
             build_eval_set(g, [texts[i] for i in ids if i in texts], tok, cfg.prep.seq_len, eos_id(tok))
