@@ -259,6 +259,17 @@ icp = _pattern_rule(
 )
 """Chinese registration lines (京ICP备12345678号, 京公网安备..., licence numbers)."""
 
+site_disclaimer = _pattern_rule(
+    r"^(郑重声明|特别声明|免责声明|声明|警告|聲明|警告)\s*[:：].{0,80}(本站|本网|本網|网站|網站|版权|版權|转载|轉載|未成年)"
+    r"|(本站|本网站|本網站)(所有|全部|部分)?(内容|资源|影片|视频|文章|图片|資源|內容).{0,20}(来自|来源于|來自|收集|转载|網友|网友)"
+    r"|未经.{0,4}(授权|许可|同意).{0,6}(禁止|不得|严禁).{0,4}(复制|转载|镜像|建立镜像|使用)"
+    r"|未成年.{0,8}(离开|離開|禁止|勿入|请勿|請勿)",
+    hint="声明|聲明|警告|本站|本网|本網|未经|未成年",
+    max_chars=200,
+    zh_only=True,
+)
+"""Chinese site disclaimers (本站所有内容均来自网友上传, 未经授权禁止复制, 请未成年网友自觉离开)."""
+
 related_rows = _pattern_rule(
     r"^[\[【(（]?\s*(上一篇|下一篇|上一页|下一页|上一條|下一條|上一条|下一条|相关阅读|相关文章|相关新闻|相关链接|相关推荐|"
     r"推荐阅读|延伸阅读|热门文章|热门推荐|更多精彩|猜你喜欢|相關閱讀|相關文章)\s*[\]】)）]?\s*([:：>»\s]|$)"
@@ -597,6 +608,7 @@ RULES: list[Rule] = [
     Rule("counters", counters),
     Rule("icp", icp),
     Rule("copyright", copyright_notice),
+    Rule("site_disclaimer", site_disclaimer),
     Rule("javascript", javascript),
     Rule("policy", policy),
     Rule("lorem_ipsum", lorem_ipsum),
