@@ -1,7 +1,8 @@
 """Chinese safety on data never used for any choice: COLD dev and ToxiCN's official test split.
 
 For each variant the recipe of `classifiers/safety_zh.py` runs end to end: training rows (report-split texts
-removed), 5-fold cross-validation on them to choose the e5 head's C, member thresholds and the combine rule,
+removed), 5-fold cross-validation on them to choose the e5 head's C, how fastText reads Chinese (words or
+characters), member thresholds and the combine rule (grid or stacked weights),
 members trained on all training rows, then one scoring of each report split. Variants:
 - `shipped`: COLD train + RTP-LX (licences allow shipping); `--save-models` writes these members to
   classifiers/models/ (safety-zh-lexicon, safety-zh, safety-zh-e5) and prints the stage settings;
@@ -129,6 +130,8 @@ def run_variant(name: str, shared: Path, cache: EmbeddingCache, save: bool, chec
         "training_sets": VARIANTS[name],
         "training_rows": ens.rows,
         "e5_c": ens.e5_c,
+        "fasttext_tokens": ens.fasttext,
+        "e5_rows": ens.members["e5"].card.training["rows"],
         "selection": {
             "thresholds": sel.thresholds,
             "member_oof_f1": sel.member_f1,

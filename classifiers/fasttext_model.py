@@ -7,6 +7,10 @@ carries the full distribution at half the cost of k=2.
 fastText's trainer reads uninitialised memory with fewer than 10 threads and can fail with
 "Encountered NaN" on small machines; training therefore always asks for at least 10 threads (it
 oversubscribes a small machine harmlessly).
+
+Chinese text is read as jieba words by default (`tokens="words"`); `tokens="chars"` reads it as single Han
+characters instead (word n-grams then span characters), which does not depend on jieba's dictionary: slang,
+homophones and variant spellings that jieba cuts wrongly still share characters with what was learned.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +27,9 @@ import numpy as np
 
 from classifiers.base import Classifier, ModelCard
 from classifiers.text_prep import prepare
+
+_HAN = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
+TOKENS = ("words", "chars")
 
 MIN_TRAIN_THREADS = 10
 POSITIVE = "__label__1"
@@ -35,6 +43,15 @@ def _quiet_load(path: str):
         return fasttext.load_model(path)
 
 
+def _lines(texts, lang: str | None, max_chars: int | None, tokens: str, line_end: str = "") -> list[str]:
+    """The text as fastText reads it: `prepare`'s words, or for `tokens="chars"` Chinese as single characters."""
+    if tokens not in TOKENS:
+        raise ValueError(f"unknown fastText tokens {tokens!r} (choose from {', '.join(TOKENS)})")
+    if tokens == "words" or lang != "zh":
+        return prepare(texts, lang, max_chars, line_end)
+    return [" ".join(_HAN.sub(r" \1 ", t).split()) + line_end for t in prepare(texts, None, max_chars)]
+
+
 class FastTextClassifier(Classifier):
     kind = "fasttext"
 
@@ -42,6 +59,7 @@ class FastTextClassifier(Classifier):
         super().__init__(card)
         self.model = model
         self.max_chars = card.settings.get("max_chars")
+        self.tokens = card.settings.get("tokens", "words")
 
     @classmethod
     def train(
@@ -55,12 +73,13 @@ class FastTextClassifier(Classifier):
         quantize: bool = False,
         max_chars: int | None = 20_000,
         seed: int = 0,
+        tokens: str = "words",
         **params,
     ) -> FastTextClassifier:
         import fasttext
 
         settings = {**DEFAULT_PARAMS, **params}
-        prepared = prepare(texts, lang, max_chars)
+        prepared = _lines(texts, lang, max_chars, tokens)
         with tempfile.TemporaryDirectory(prefix="winnow-ft-") as tmp:
             path = os.path.join(tmp, "train.txt")
             with open(path, "w", encoding="utf-8") as f:
@@ -80,6 +99,7 @@ class FastTextClassifier(Classifier):
                 "params": settings,
                 "quantized": quantize,
                 "max_chars": max_chars,
+                "tokens": tokens,
                 "file": "model.ftz" if quantize else "model.bin",
             },
         )
@@ -91,7 +111,7 @@ class FastTextClassifier(Classifier):
             return np.empty(0, np.float32)
         # prepare() guarantees one line per text and adds the line end fastText's own predict() would
         # add after checking each text for line breaks; calling the batch predictor directly skips that pass.
-        lines = prepare(texts, self.card.lang, self.max_chars, line_end="\n")
+        lines = _lines(texts, self.card.lang, self.max_chars, self.tokens, line_end="\n")
         labels, probs = self.model.f.multilinePredict(
             lines, 1, 0.0, "strict"
         )  # threshold 0: always one label per line

@@ -8,7 +8,9 @@ report split. From those scores:
   score between two rows is never picked);
 - the combine rule (any, majority, weighted mean with weights and threshold from small grids) is the one
   with the best out-of-fold F1 of the ensemble, computed by `classifiers.ensemble.decide`, the stage's own
-  function.
+  function. One more weighted-mean candidate is stacking (`stacked_weights`): a logistic regression over the
+  members' out-of-fold scores, whose coefficients, scaled to sum to the number of members, are weights the
+  stage's weighted mean can run as they are (a linear stack with a threshold is a weighted mean with one).
 `check_unseen` refuses training rows whose id or text belongs to a report split, and every `Selection`
 records the ids it was computed on, so a test can check that no report row was ever seen.
 """
@@ -91,6 +93,18 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float
     return best[1], best[0]
 
 
+def stacked_weights(oof: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Logistic-regression weights over the members' out-of-fold scores (negative ones clipped to 0, since a
+    member that counts against offensiveness makes no sense), scaled to sum to the number of members."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.column_stack([oof[n] for n in oof])
+    coef = np.clip(LogisticRegression(C=1.0, max_iter=1000).fit(x, labels).coef_[0], 0.0, None)
+    if coef.sum() <= 0:
+        coef = np.ones(len(oof))
+    return {n: round(float(c * len(oof) / coef.sum()), 3) for n, c in zip(oof, coef)}
+
+
 def select(oof: dict[str, np.ndarray], labels: np.ndarray, ids: Sequence[str]) -> Selection:
     """Member thresholds and the combine rule with the best out-of-fold F1 (see the module docstring)."""
     names = list(oof)
@@ -110,9 +124,9 @@ def select(oof: dict[str, np.ndarray], labels: np.ndarray, ids: Sequence[str]) -
                 "f1": binary_scores(labels, unsafe).f1,
             }
         )
-    for weights in itertools.product(WEIGHTS, repeat=len(names)):
-        if len(set(weights)) == 1 and weights[0] != 1.0:  # same as equal weights
-            continue
+    grid = [w for w in itertools.product(WEIGHTS, repeat=len(names)) if len(set(w)) > 1 or w[0] == 1.0]
+    stacked = stacked_weights(oof, labels)
+    for weights in [*grid, tuple(stacked[n] for n in names)]:
         _, mean, _ = decide(scores, cuts, weights, "any")
         for t in MEAN_THRESHOLDS:
             candidates.append(

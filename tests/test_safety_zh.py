@@ -207,3 +207,72 @@ def test_bootstrap_intervals_are_seeded_and_contain_the_figure():
     y2, s2 = run(6000)
     wide, narrow = first.intervals["f1"], with_intervals(y2, s2 >= 0.5, s2).intervals["f1"]
     assert narrow[1] - narrow[0] < wide[1] - wide[0]
+
+
+def test_fasttext_on_chinese_characters_learns_round_trips_and_reads_characters(zh_split, tmp_path):
+    """`tokens="chars"` reads Chinese as single characters (no jieba), Latin words stay whole; trained on 650
+    real rows it beats chance far on 300 unseen COLD dev comments, and the saved quantised model scores
+    exactly as the trained one."""
+    from classifiers.fasttext_model import FastTextClassifier, _lines
+
+    assert _lines(["你这个 SB，滚"], "zh", None, "chars") == ["你 这 个 sb， 滚"]
+    assert _lines(["你这个 SB，滚"], "zh", None, "words") != _lines(["你这个 SB，滚"], "zh", None, "chars")
+    with pytest.raises(ValueError, match="unknown fastText tokens"):
+        _lines(["x"], "zh", None, "pinyin")
+    train, held = zh_split
+    clf = FastTextClassifier.train(
+        train["text"].tolist(),
+        train["label"].to_numpy(),
+        task="safety",
+        lang="zh",
+        positive="offensive",
+        tokens="chars",
+        wordNgrams=3,
+        quantize=True,
+    )
+    scores = clf.predict(held["text"].tolist())
+    result = binary_scores(held["label"], scores >= 0.5, scores)
+    assert result.auc >= 0.75 and result.f1 >= 0.68, result
+    clf.save(tmp_path / "ft")
+    loaded = load_classifier(tmp_path / "ft")
+    assert loaded.card.settings["tokens"] == "chars"
+    assert np.array_equal(loaded.predict(held["text"].tolist()), scores)
+
+
+def test_stacked_weights_favour_the_informative_member_and_are_a_candidate():
+    """Stacking (logistic regression over out-of-fold scores) gives an informative member more weight than a
+    weak one and a random one none to speak of; its weights are among the weighted-mean candidates, and the
+    chosen rule is still the best candidate."""
+    from classifiers.selection import stacked_weights
+
+    rng = np.random.default_rng(2)
+    labels = (rng.random(3000) < 0.5).astype(int)
+    oof = {
+        "good": np.clip(0.45 * labels + 0.55 * rng.random(3000), 0, 1),
+        "weak": np.clip(0.15 * labels + 0.85 * rng.random(3000), 0, 1),
+        "noise": rng.random(3000),
+    }
+    weights = stacked_weights(oof, labels)
+    assert weights["good"] > weights["weak"] > weights["noise"] and weights["noise"] < 0.2
+    assert abs(sum(weights.values()) - 3) < 0.01
+    selection = select(oof, labels, [str(i) for i in range(3000)])
+    assert selection.f1 == max(c["f1"] for c in selection.candidates)
+    assert selection.f1 >= selection.member_f1["good"] - 0.01
+
+
+def test_e5_rows_cap_only_cold_and_grow_by_prefix(tmp_path, monkeypatch):
+    """The e5 head's rows: COLD train capped (a seeded sample), every other set whole; a larger cap keeps
+    every row of a smaller one, so raising it only adds embeddings."""
+    from classifiers import safety_zh
+
+    shared, _ = _fake_shared(tmp_path)
+    train = training_set(shared, ["cold-train", "rtplx-hans", "rtplx-hant", "rtplx-benign"], ship=True)
+    monkeypatch.setattr(safety_zh, "E5_CAPS", {"cold-train": 300})
+    small = safety_zh.selection_rows(train)
+    monkeypatch.setattr(safety_zh, "E5_CAPS", {"cold-train": 900})
+    large = safety_zh.selection_rows(train)
+    counts = small["set"].value_counts()
+    assert counts["cold-train"] == 300 and large["set"].value_counts()["cold-train"] == 900
+    for name in ("rtplx-hans", "rtplx-hant", "rtplx-benign"):
+        assert counts[name] == (train["set"] == name).sum()
+    assert set(small["id"]) < set(large["id"])
