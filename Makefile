@@ -35,7 +35,7 @@ browser:
 		|| echo "chromium could not be installed (needs root and Debian's packages): the report's browser test will be skipped")
 
 models: $(STAMP)  ## retrain the shipped classifiers (classifiers/models) from the labelled data in SHARED_DATA
-	$(BIN)/python -m classifiers.build_defaults $(SHARED_DATA)
+	$(BIN)/python -m winnow.build_models $(SHARED_DATA)
 
 clean:
 	rm -rf out .pytest_cache

@@ -1,7 +1,7 @@
 """The quality models on real crawl text: held-out AUC per language, and how the scores spread per source.
 
 Documents come as the quality stage sees them: WARC pages extracted by winnow's ingest, everything
-line-cleaned (`classifiers/quality_sets.py`). The held-out part is the fixed 20% of sites and documents
+line-cleaned (`winnow/quality_sets.py`). The held-out part is the fixed 20% of sites and documents
 that `make models` never trains on; AUC is reference (1) against crawl (0), on whole documents (what the
 stage scores) and on training-sized chunks. Per source the score distribution is shown on documents the
 model never saw: the held-out part of the training sources, and all of the evaluation-only sets (Weibo
@@ -39,8 +39,8 @@ if str(REPO) not in sys.path:
 
 from sklearn.metrics import roc_auc_score as roc_auc  # noqa: E402
 
-from classifiers import quality_sets as qs  # noqa: E402
 from classifiers.registry import load_classifier  # noqa: E402
+from winnow import quality_sets as qs  # noqa: E402
 
 BINS = np.linspace(0, 1, 11)
 

@@ -269,11 +269,11 @@ def test_reshuffle_interleaves_sources_and_keeps_every_document(tmp_path, weight
 
     parts = list_shards([str(weighted_run.parent / "out" / "00_ingest")])
     assert not is_shuffled(parts)
-    files = reshuffle(parts, str(tmp_path / "mixed"), seed=0, rows_per_shard=20_000)
-    assert is_shuffled(files) and len(files) == 3
+    files = reshuffle(parts, str(tmp_path / "mixed"), seed=0, rows_per_shard=500)
     before = sorted(i for f in parts for i in pq.read_table(f, columns=["id"]).column("id").to_pylist())
+    assert is_shuffled(files) and len(files) == math.ceil(len(before) / 500) >= 2
     table = pa.concat_tables([pq.read_table(f, columns=["id", "source"]) for f in files])
     assert sorted(table.column("id").to_pylist()) == before
-    first = table.column("source").to_pylist()[:2000]
+    first = table.column("source").to_pylist()[:500]
     assert len(set(first)) >= 4  # the first rows already mix the sources
     assert reshuffle(parts, str(tmp_path / "mixed"), seed=0) == files  # done once, then reused

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from classifiers import quality_sets as qs
 from classifiers.fasttext_model import FastTextClassifier
 from classifiers.registry import load_classifier
 from tests.conftest import REPO
+from winnow import quality_sets as qs
 
 DATA = REPO / "tests" / "data" / "quality"
 

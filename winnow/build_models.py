@@ -1,6 +1,6 @@
 """`make models`: trains the shipped default models from the real labelled data sets.
 
-    python -m classifiers.build_defaults SHARED_DATA_DIR [--only NAME ...]
+    python -m winnow.build_models SHARED_DATA_DIR [--only NAME ...]
 
 - safety-zh (fastText), safety-zh-lexicon (mined), safety-zh-e5 (multilingual-e5-small + head): COLD train
   and RTP-LX (licences that allow shipping), every text of a report split (COLD dev, ToxiCN test) removed;
@@ -15,7 +15,7 @@
   ensemble evaluation.
 - quality-zh, quality-en (fastText): reference text (Chinese Wikipedia paragraphs of CMRC 2018; refined
   C4/CC/NIH/USPTO documents) against real crawl text as winnow's ingest extracts it (web pages, CCNet,
-  Zhihu, spam e-mails), both line-cleaned, in chunks of similar length (`classifiers/quality_sets.py`).
+  Zhihu, spam e-mails), both line-cleaned, in chunks of similar length (`winnow/quality_sets.py`).
   A fixed 20% of sites and documents is held out and written to `.models-work/quality-<lang>-held.parquet`
   (whole documents): the cards' figures are on it. What it learns is "reads like reference text", the
   GPT-3/LLaMA/DCLM style of quality classifier.
@@ -35,9 +35,9 @@ import pyarrow.parquet as pq
 
 from classifiers.data import split_holdout
 from classifiers.lexicon import better_profanity_terms
-from classifiers.quality_sets import PARAMS as QUALITY_PARAMS
 from classifiers.registry import MODELS_DIR
 from classifiers.train import train_classifier
+from winnow.quality_sets import PARAMS as QUALITY_PARAMS
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = REPO / "benchmarks" / "data"
@@ -79,8 +79,8 @@ def _cold(shared: Path) -> tuple[Path, Path]:
 
 
 def _quality_sets(shared: Path) -> dict[str, tuple[Path, Path]]:
-    """Per language: training chunks and held-out whole documents (classifiers/quality_sets.py)."""
-    from classifiers import quality_sets
+    """Per language: training chunks and held-out whole documents (winnow/quality_sets.py)."""
+    from winnow import quality_sets
 
     work = REPO / ".models-work"
     work.mkdir(exist_ok=True)
