@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WARC = Path("/work/shared/data/realweb/en-pages-2025-a.warc.gz")
+WARC = REPO.parent / "shared" / "data" / "realweb" / "en-pages-2025-a.warc.gz"  # the shared data beside the clone
 FILES = 8  # JSONL input files: DataTrove's tasks, winnow's shards at least
 PERTURB = 0.02  # share of words replaced in a near-copy
 _PAGE = os.sysconf("SC_PAGE_SIZE")
