@@ -229,11 +229,9 @@ ZH_PUNCT = ("。", "！", "？", "…", "”", "」", ".", "!", "?")
 
 def peer_main(work: str, lid: str, workers: int) -> None:
     """Runs in the peer interpreter: language split, per-language filters, per-language MinHash."""
-    import nltk.tokenize
-    import nltk.tokenize.punkt as punkt
+    from datatrove_offline import offline_url_filter, untrained_sentence_splitter
 
-    splitter = punkt.PunktSentenceTokenizer()  # no punkt data offline: an untrained model, as bench_filters
-    nltk.tokenize.sent_tokenize = lambda text, language="english": splitter.tokenize(text)
+    untrained_sentence_splitter()
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.filters import (
         C4QualityFilter,
@@ -247,9 +245,7 @@ def peer_main(work: str, lid: str, workers: int) -> None:
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils import lid as dt_lid
     from datatrove.utils import word_tokenizers
-    from tldextract import TLDExtract
 
-    word_tokenizers.NLTKTokenizer.tokenizer = property(lambda self: splitter)
     dt_lid.FT176LID.model = property(_local_lid(lid))
     w = Path(work)
 
@@ -257,8 +253,7 @@ def peer_main(work: str, lid: str, workers: int) -> None:
         def filter(self, doc):
             return super().filter(doc) if doc.metadata.get("url") else True
 
-    url_filter = URLFilterWhereAny()
-    url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled snapshot, no fetch
+    url_filter = offline_url_filter(URLFilterWhereAny)
 
     def run(pipeline, name, tasks=1, workers_=1):
         LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers_, logging_dir=str(w / "logs" / name)).run()

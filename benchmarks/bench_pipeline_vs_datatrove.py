@@ -194,13 +194,10 @@ def measure(cmd: list[str], log: Path, env: dict, cwd: Path) -> dict:
 
 def _offline_datatrove(lid_model: str) -> None:
     """Points DataTrove at local copies of what it would download (see the module docstring)."""
-    import nltk.tokenize
-    import nltk.tokenize.punkt as punkt
-    from datatrove.utils import lid, word_tokenizers
+    from datatrove.utils import lid
+    from datatrove_offline import untrained_sentence_splitter
 
-    splitter = punkt.PunktSentenceTokenizer()
-    nltk.tokenize.sent_tokenize = lambda text, language="english": splitter.tokenize(text)
-    word_tokenizers.NLTKTokenizer.tokenizer = property(lambda self: splitter)
+    untrained_sentence_splitter()
 
     def local_model(self):  # FastTextLID.model, loading the local file instead of downloading
         if self._model is None:
@@ -229,16 +226,14 @@ def peer_datatrove(corpus: str, work: str, workers: int, lid_model: str) -> None
         GopherQualityFilter,
         GopherRepetitionFilter,
         LanguageFilter,
-        URLFilter,
     )
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
-    from tldextract import TLDExtract
+    from datatrove_offline import offline_url_filter
 
     w = Path(work)
-    url_filter = URLFilter()
-    url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled snapshot, no fetch
+    url_filter = offline_url_filter()
     minhash = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
 
     def executor(name: str, pipeline: list, tasks: int) -> LocalPipelineExecutor:
