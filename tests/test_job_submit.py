@@ -58,8 +58,18 @@ JOB_TIMEOUT_S = 300
 # The upload is the source tree only: .gitignore (.venv/, /out/, ...) and Ray's default excludes
 # (.git, .venv, __pycache__) already apply; the sample data is read from the repo by absolute path,
 # while the word lists and blocklists the stages load (data/lexicons, data/blocklists) travel with the job.
-UPLOAD_EXCLUDES = ["/data/sample/", "/tests/data/", "/out/", ".pytest_cache/", "*.egg-info/", "__pycache__/"]
-MAX_UPLOAD_MIB = 20.0  # about 16 MiB today: 14 MiB of it the shipped classifier models, which jobs need
+# What a job does not need: the sample (the test passes its own input), test and benchmark data, labelled sets.
+UPLOAD_EXCLUDES = [
+    "/data/sample/",
+    "/data/labelled/",
+    "/tests/data/",
+    "/benchmarks/data/",
+    "/out/",
+    ".pytest_cache/",
+    "*.egg-info/",
+    "__pycache__/",
+]
+MAX_UPLOAD_MIB = 20.0  # about 17 MiB today: 14 MiB of it the shipped classifier models, which jobs need
 
 
 @pytest.fixture(scope="module")
