@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -203,3 +204,30 @@ def _trained(out: Path, side: str) -> dict[str, str]:
         t = pq.read_table(f, columns=["id", "text"])
         rows.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
     return rows
+
+
+def test_a_second_call_into_the_same_folder_trains_afresh(ablation, sides, tmp_path):
+    """The same folder on both sides, into a copy of the first call's output: the runs of the first call
+    (other data, another tokenizer) must not be resumed, and equal data with equal seeds trains equal models."""
+    first, _ = ablation
+    out = tmp_path / "abl"
+    shutil.copytree(first, out)
+    config = first.parent / "tiny.yaml"
+    result = CliRunner().invoke(
+        app,
+        [
+            "ablate",
+            "--raw", str(sides["clean"]),
+            "--clean", str(sides["clean"]),
+            "--eval", f"wiki-en={EVALS / 'wikitext2-paragraphs.jsonl.gz'}",
+            "--seeds", "1",
+            "--tokens", "16000",
+            "--config", str(config),
+            "--output", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert sorted(r.name for r in (out / "runs").iterdir()) == ["clean-seed0", "raw-seed0"]
+    (domain,) = json.loads((out / "ablation.json").read_text())["domains"]
+    assert domain["name"] == "wiki-en"
+    assert domain["raw_losses"] == pytest.approx(domain["clean_losses"], abs=1e-4), domain

@@ -11,6 +11,7 @@ the sampler's draws), so the spread over seeds is the noise a difference must be
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def ablate(
         for side in SIDES
         for k in range(settings.seeds)
     }
+    # A run folder left by an earlier call holds a model of other data or another tokenizer: resuming
+    # from its last checkpoint would report that model's losses, so every call trains from scratch.
+    shutil.rmtree(out / "runs", ignore_errors=True)
     results = run_all(configs, settings.cpus_per_run, log)
     evals_of = {side: [results[(side, k)]["eval"] for k in range(settings.seeds)] for side in SIDES}
     rows, mean = domain_rows(evals_of["raw"], evals_of["clean"], list(domains))
