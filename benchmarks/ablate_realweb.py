@@ -381,6 +381,9 @@ def write_report(path: Path, sections: list[str], args, started: float) -> None:
         "",
     ]
     text = "\n".join(header) + "\n" + "\n".join(sections)
+    # No path of this machine in the docs: OUT is --out, SHARED_DATA the shared data, the rest repo-relative.
+    for where, name in ((args.out, "OUT"), (args.data.parent, "SHARED_DATA"), (REPO, ".")):
+        text = text.replace(str(where), name)
     existing = path.read_text() if path.exists() else ""
     path.write_text(existing.rstrip("\n") + "\n\n" + text if existing else text)
 
