@@ -103,6 +103,18 @@ def sides(tmp_path_factory) -> dict:
     }
 
 
+EVAL_FILES = {"wiki-en": EVALS / "wikitext2-paragraphs.jsonl.gz", "wiki-zh": EVALS / "drcd-paragraphs.jsonl.gz"}
+
+
+def _ablate(raw: Path, clean: Path, evals: tuple[str, ...], seeds: int, config: Path, out: Path):
+    """`winnow ablate` through the CLI on the tiny model, 16,000 tokens a run."""
+    args = ["ablate", "--raw", str(raw), "--clean", str(clean)]
+    for name in evals:
+        args += ["--eval", f"{name}={EVAL_FILES[name]}"]
+    args += ["--seeds", str(seeds), "--tokens", "16000", "--config", str(config), "--output", str(out)]
+    return CliRunner().invoke(app, args)
+
+
 @pytest.fixture(scope="module")
 def ablation(sides, tmp_path_factory, ray_local) -> tuple[Path, object]:
     tmp = tmp_path_factory.mktemp("ablation")
@@ -111,20 +123,7 @@ def ablation(sides, tmp_path_factory, ray_local) -> tuple[Path, object]:
     config = tmp / "tiny.yaml"
     config.write_text(yaml.safe_dump(cfg))
     out = tmp / "abl"
-    result = CliRunner().invoke(
-        app,
-        [
-            "ablate",
-            "--raw", str(sides["raw"]),
-            "--clean", str(sides["clean"]),
-            "--eval", f"wiki-en={EVALS / 'wikitext2-paragraphs.jsonl.gz'}",
-            "--eval", f"wiki-zh={EVALS / 'drcd-paragraphs.jsonl.gz'}",
-            "--seeds", "2",
-            "--tokens", "16000",
-            "--config", str(config),
-            "--output", str(out),
-        ],
-    )  # fmt: skip
+    result = _ablate(sides["raw"], sides["clean"], ("wiki-en", "wiki-zh"), 2, config, out)
     assert result.exit_code == 0, result.output + repr(result.exception)
     return out, result
 
@@ -213,19 +212,7 @@ def test_a_second_call_into_the_same_folder_trains_afresh(ablation, sides, tmp_p
     out = tmp_path / "abl"
     shutil.copytree(first, out)
     config = first.parent / "tiny.yaml"
-    result = CliRunner().invoke(
-        app,
-        [
-            "ablate",
-            "--raw", str(sides["clean"]),
-            "--clean", str(sides["clean"]),
-            "--eval", f"wiki-en={EVALS / 'wikitext2-paragraphs.jsonl.gz'}",
-            "--seeds", "1",
-            "--tokens", "16000",
-            "--config", str(config),
-            "--output", str(out),
-        ],
-    )  # fmt: skip
+    result = _ablate(sides["clean"], sides["clean"], ("wiki-en",), 1, config, out)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert sorted(r.name for r in (out / "runs").iterdir()) == ["clean-seed0", "raw-seed0"]
     (domain,) = json.loads((out / "ablation.json").read_text())["domains"]
