@@ -30,10 +30,18 @@ def ray_local():
     ray.shutdown()
 
 
-def default_folders() -> dict[str, str]:
-    """Stage name -> output folder under configs/default.yaml (folders carry the stage's position)."""
+def default_folder_list() -> list[str]:
+    """Every output folder under configs/default.yaml, in order (a stage named twice has two)."""
     stages = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())["stages"]
-    return {"ingest": "00_ingest", **{s["name"]: f"{i + 1:02d}_{s['name']}" for i, s in enumerate(stages)}}
+    return ["00_ingest", *(f"{i + 1:02d}_{s['name']}" for i, s in enumerate(stages))]
+
+
+def default_folders() -> dict[str, str]:
+    """Stage name -> its first output folder under configs/default.yaml (folders carry the position)."""
+    folders: dict[str, str] = {}
+    for folder in default_folder_list():
+        folders.setdefault(folder[3:], folder)
+    return folders
 
 
 def write_config(tmp_path: Path, inputs: list[dict], stages: list[dict] | None = None, **extra) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import BAD, REPO, SAMPLE, default_folders, write_config
+from conftest import BAD, REPO, SAMPLE, default_folder_list, default_folders, write_config
 
 from pipeline.layout import read_manifest, read_sidecars
 from pipeline.runner import Runner
@@ -33,7 +33,7 @@ from winnow.config import load_config
 
 GIANT_BYTES = 50_000_000
 GIANT_ID = "giant-50mb"
-STAGES = list(default_folders().values())
+STAGES = default_folder_list()
 
 # Files that give no document at all, and what their ingest error says after the file's path.
 UNREADABLE = {

@@ -89,6 +89,7 @@ def test_conservation_through_all_filters(default_run):
         "langid",
         "line_clean",
         "heuristics",
+        "line_clean",
     ]
     for stage in funnel:
         assert stage.rows_in == stage.rows_out + stage.rows_rejected
@@ -98,8 +99,9 @@ def test_conservation_through_all_filters(default_run):
 
 def test_stats_show_rule_drops_and_signal_histograms_per_language(default_run):
     """`winnow stats --stage heuristics` has per-rule drop counts and per-language histograms of the signals."""
-    out, last = default_run
-    drops, hists, edges = stage_detail(str(out), last)
+    out, _ = default_run
+    heuristics = next(f.folder for f in collect_funnel(str(out)) if f.folder.endswith("_heuristics"))
+    drops, hists, edges = stage_detail(str(out), heuristics)
     assert any(r.startswith(("zh-", "gopher-")) for rs in drops.values() for r in rs)
     assert {"zh", "en"} <= set(hists["h_words"])
     assert sum(hists["h_words"]["zh"]) > 200 and len(edges) == len(hists["h_words"]["zh"]) + 1

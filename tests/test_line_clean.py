@@ -43,7 +43,7 @@ def _clean(text: str, lang: str | None = None, **config):
         is_chinese(text, lang),
         cfg.enabled(),
         cfg.settings(),
-        cfg.rules.get("repost_chain", True),
+        cfg.chain(),
         cfg.max_analyzed_chars,
     )
 
@@ -266,6 +266,29 @@ def test_config_names_rules_and_rejects_unknown_ones():
     with pytest.raises(ValueError):
         LineCleanConfig(rules={"icp_lines": False})
     assert "line_clean" in STAGES
+
+
+def test_only_runs_the_named_rule_and_keeps_long_unpunctuated_lines():
+    """`only: [lines_without_terminal_punctuation]` (the default's second line_clean) removes short lines
+    without a stop and nothing else; lines over `max_pattern_chars` stay (cut-off paragraphs)."""
+    cfg = {"only": ["lines_without_terminal_punctuation"]}
+    assert [r.name for r in LineCleanConfig(**cfg).enabled()] == ["lines_without_terminal_punctuation"]
+    assert not LineCleanConfig(**cfg).chain()
+    end = re.compile(r"[.!?\"'。！？…」』”’）):：；;]$")
+    removed_any = 0
+    for doc in PAGES + WEIBO:
+        cleaned, removed, _ = _clean(doc["text"], doc.get("lang"), **cfg)
+        assert {rule for _, rule in removed} <= {"lines_without_terminal_punctuation", "blank_lines"}
+        for span, rule in removed:
+            if rule != "blank_lines":
+                assert len(_key(span)) <= 300 and not end.search(_key(span)), span
+        for line in cleaned.split("\n"):
+            assert not _key(line) or end.search(_key(line)) or len(_key(line)) > 300, line
+        removed_any += sum(rule != "blank_lines" for _, rule in removed)
+    assert removed_any > 100
+    paragraph = _key(next(line for doc in PAGES for line in doc["text"].split("\n") if len(_key(line)) > 400))
+    cut = paragraph[:350].rstrip(".!?。！？…")  # a paragraph cut off mid-sentence
+    assert _clean(cut + "\nMenu\n" + paragraph, "en", **cfg)[0] == cut + "\n" + paragraph
 
 
 # --- a real local Ray run -----------------------------------------------------------------------------

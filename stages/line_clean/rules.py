@@ -118,12 +118,16 @@ _END = re.compile(r"[.!?\"'。！？…」』”’）):：；;]$")
 
 def lines_without_terminal_punctuation(page: Page) -> list[int]:
     """C4: lines that do not end in terminal punctuation (and, with `c4_min_words`, lines with fewer
-    words). Off by default: Chinese social text, lists, headings and table rows end without a stop."""
+    words). Only lines up to `max_pattern_chars` long, like the other pattern rules: a longer line
+    without a stop is a paragraph cut off (a truncated article, a dump's fixed-length excerpt), not a
+    menu or a heading. Off in the first `line_clean`: Chinese social text, lists, headings and table
+    rows end without a stop, and the whole-document rules should see them (configs/default.yaml runs
+    it in a second `line_clean` after `heuristics`)."""
     min_words = page.settings.c4_min_words
     return [
         i
-        for i, key in enumerate(page.keys)
-        if key and (not _END.search(key) or (min_words and not page.is_zh and len(key.split()) < min_words))
+        for i, key in page.short()
+        if not _END.search(key) or (min_words and not page.is_zh and len(key.split()) < min_words)
     ]
 
 

@@ -39,6 +39,12 @@ class LineCleanConfig(StrictModel):
         "`lines_without_terminal_punctuation`, which would strip Chinese social text, lists and "
         "headings).",
     )
+    only: list[RuleName] | None = Field(
+        None,
+        description="Exactly these rules and no other (`rules` is then ignored): a second `line_clean` "
+        "later in the stage list runs one edit, e.g. C4's `lines_without_terminal_punctuation` after "
+        "`heuristics` has judged the whole text.",
+    )
     min_chars: int = Field(
         50,
         ge=0,
@@ -95,7 +101,15 @@ class LineCleanConfig(StrictModel):
     )
 
     def enabled(self) -> list:
+        if self.only is not None:
+            return [rule for rule in RULES if rule.name in self.only]
         return [rule for rule in RULES if self.rules.get(rule.name, rule.default)]
+
+    def chain(self) -> bool:
+        """Whether repost-chain boilerplate is cut inside lines."""
+        if self.only is not None:
+            return REPOST_CHAIN in self.only
+        return self.rules.get(REPOST_CHAIN, True)
 
     def settings(self) -> Settings:
         return Settings(
@@ -189,7 +203,7 @@ class LineClean(MapStage):
     def __init__(self, config: LineCleanConfig):
         super().__init__(config)
         self.rules = config.enabled()
-        self.chain = config.rules.get(REPOST_CHAIN, True)
+        self.chain = config.chain()
         self.settings = config.settings()
 
     @classmethod
