@@ -6,7 +6,7 @@ Runs `configs/default.yaml` of a checkout (this one, or `--repo` another, e.g. a
 git worktree, run with that checkout's own command line `--cli`) with the real-web inputs in place of
 the sample and the encoder safety members (MiniLM, e5; tens of documents per second per core on the
 CPU) left out, as the scaling benchmark does. Then reads the final shards (the last stage folder), and
-scores what `line_clean` and `line_dedup` removed from the crawl pages against the pages' main-content
+scores what `line_clean` (both, where the config has two) and `line_dedup` removed from the crawl pages against the pages' main-content
 truth (`*.truth.jsonl.gz`), in the pipeline's own order and corpus (line_dedup counts over every source).
 
     .venv/bin/python benchmarks/realweb_cleaning.py --data ../shared/data/realweb --out /tmp/rw-new
@@ -49,6 +49,7 @@ CN_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 CN_MOBILE_STANDALONE = re.compile(r"(?<![0-9A-Za-z_=/\-])1[3-9]\d{9}(?![0-9A-Za-z_\-])")
 PAGES = {"en-pages": "en-pages-2025-a", "zh-pages": "zh-pages-cwced"}  # source -> truth file
 LINE_STAGES = ("line_clean", "line_dedup")
+C4_EDIT = "c4_lines"  # a second line_clean (the default's C4 terminal-punctuation edit after heuristics)
 _WS = re.compile(r"\s+")
 
 
@@ -134,9 +135,13 @@ def line_precision(out: Path, data: Path) -> dict:
     kept after both stages (lost: removed lines missing from the output, and pages a stage dropped)."""
     storage = Storage(str(out))
     folders = stage_folders(storage)
-    named = {f.split("_", 1)[1]: f for f in folders}
+    named: dict[str, str] = {}
+    for f in folders:  # a stage named twice: the first is `line_clean`, the second (C4's line edit) `c4_lines`
+        stage = f.split("_", 1)[1]
+        named.setdefault(C4_EDIT if stage == "line_clean" and stage in named else stage, f)
     if not all(s in named for s in LINE_STAGES):
         return {}
+    stages = [s for s in (LINE_STAGES[0], C4_EDIT, *LINE_STAGES[1:]) if s in named]
     before = folders[folders.index(named["line_clean"]) - 1]
     ingest = read_docs(storage, "00_ingest", ["id", "url", "source"])
     result = {}
@@ -151,7 +156,7 @@ def line_precision(out: Path, data: Path) -> dict:
         }
         row = {"pages": len(reached), "main_chars": sum(main.values())}
         lost = 0
-        for stage in LINE_STAGES:
+        for stage in stages:
             folder = named[stage]
             output = {i: _key(t) for i, t in _texts(storage, folder, set(reached)).items()}
             removed = [r for r in _stage_table(storage, folder, "removed", ["id", "span"]) if r["id"] in reached]
@@ -219,7 +224,7 @@ def report(runs: dict[str, dict]) -> None:
             print(f"  {count:>5} docs  {text}")
         for source, row in r.get("line_precision", {}).items():
             print(f"  {source}: {row['pages']} pages reached line_clean, main content {row['main_chars']:,} chars")
-            for stage in (*LINE_STAGES, "both"):
+            for stage in (s for s in row if isinstance(row[s], dict)):
                 print(f"    {stage}: {json.dumps(row[stage])}")
 
 
