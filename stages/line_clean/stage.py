@@ -100,16 +100,15 @@ class LineCleanConfig(StrictModel):
         "non-Chinese lines with fewer words (C4: 3).",
     )
 
+    def _on(self, name: str, default: bool) -> bool:
+        return name in self.only if self.only is not None else self.rules.get(name, default)
+
     def enabled(self) -> list:
-        if self.only is not None:
-            return [rule for rule in RULES if rule.name in self.only]
-        return [rule for rule in RULES if self.rules.get(rule.name, rule.default)]
+        return [rule for rule in RULES if self._on(rule.name, rule.default)]
 
     def chain(self) -> bool:
         """Whether repost-chain boilerplate is cut inside lines."""
-        if self.only is not None:
-            return REPOST_CHAIN in self.only
-        return self.rules.get(REPOST_CHAIN, True)
+        return self._on(REPOST_CHAIN, True)
 
     def settings(self) -> Settings:
         return Settings(
