@@ -136,10 +136,15 @@ def _winnow(args: list[str], log_path: Path) -> None:
         raise SystemExit(f"winnow {' '.join(args[:1])} failed ({done.returncode}); see {log_path}")
 
 
-def run_ablation(name: str, raw: Path, clean: Path, labels: tuple[str, str], args, log) -> dict:
-    """`winnow ablate` of one pair; returns ablation.json with the command that made it."""
+def run_ablation(
+    name: str, raw: Path, clean: Path, labels: tuple[str, str], args, log, also: dict[str, Path] | None = None
+) -> dict:
+    """`winnow ablate` of one pair (and of `also`'s sides against the same clean side); returns
+    ablation.json with the command that made it."""
     out = args.out / "ablations" / name
     cmd = ["ablate", "--raw", str(raw), "--clean", str(clean), "--config", str(args.config), "-o", str(out)]
+    for label, path in (also or {}).items():
+        cmd += ["--also", f"{label}={path}"]
     for domain, path in args.evals.items():
         cmd += ["--eval", f"{domain}={path}"]
     cmd += ["--seeds", str(args.seeds), "--raw-label", labels[0], "--clean-label", labels[1]]
@@ -363,6 +368,50 @@ def section(title: str, summary: dict, what: str) -> str:
     )
 
 
+def loo_section(first: dict, folder: Path, rest: list[str]) -> str:
+    """One table for every leave-one-out run against the full default (one `winnow ablate` call, one
+    tokenizer, the default trained once), then each comparison's own table."""
+    pairs = [first] + [json.loads((folder / "also" / n / "ablation.json").read_text()) for n in rest]
+    names = [d["name"] for d in first["domains"]]
+    lines = [
+        "### Leave one out",
+        "",
+        "Each row: the default config without one stage (raw position) against the full default (clean "
+        "position); delta = default - without, in nats per token, so a negative delta means the stage "
+        "earns its place (leaving it out raises the held-out loss); `*` marks a delta beyond the seed spread.",
+        "",
+        f"Command: `{first['command']}`",
+        "",
+        "| left out | docs | tokens | " + " | ".join(names) + " | mean | mean beyond spread |",
+        "|---|---:|---:|" + "---:|" * len(names) + "---:|---|",
+    ]
+    for pair in pairs:
+        side = pair["sides"]["raw"]
+        cells = [f"{d['delta_loss']:+.3f}{'*' if d['beyond_spread'] else ''}" for d in pair["domains"]]
+        m = pair["mean"]
+        lines.append(
+            f"| {pair['labels']['raw'].removeprefix('without-')} | {side['docs']:,} | {side['tokens']:,} | "
+            + " | ".join(cells)
+            + f" | {m['delta_loss']:+.3f}{_t(m['welch_t'])} | "
+            + f"{m['verdict'] if m['beyond_spread'] else 'no'} |"
+        )
+    clean = first["sides"]["clean"]
+    lines += ["", f"The full default trains on {clean['docs']:,} documents / {clean['tokens']:,} tokens.", ""]
+    for pair in pairs:
+        lines += [f"#### Without {pair['labels']['raw'].removeprefix('without-')}", "", markdown_of(pair), ""]
+    return "\n".join(lines)
+
+
+def _t(t: float | None) -> str:
+    return "" if t is None else f" (t {t:+.1f})"
+
+
+def markdown_of(pair: dict) -> str:
+    from stages.pretrain.ablate_stats import markdown
+
+    return markdown(pair)
+
+
 def write_report(path: Path, sections: list[str], args, started: float) -> None:
     import yaml
 
@@ -442,10 +491,18 @@ def main() -> None:
     elif "peer" in only:
         log("no --peer-python: the DataTrove comparison is skipped")
     if "loo" in only:
-        for stage in args.leave_out.split(","):
-            run = run_pipeline(f"without-{stage}", inputs, args.out, stage, args.encoders, log)
-            s = run_ablation(f"without-{stage}", final_folder(run), export, (f"without {stage}", "default"), args, log)
-            sections.append(section(f"Leave out {stage}", s, f"the default config without `{stage}` vs all of it."))
+        stages = args.leave_out.split(",")
+        exports = {
+            f"without-{stage}": final_folder(
+                run_pipeline(f"without-{stage}", inputs, args.out, stage, args.encoders, log)
+            )
+            for stage in stages
+        }
+        first, *rest = exports
+        s = run_ablation(
+            "leave-one-out", exports[first], export, (first, "default"), args, log, {n: exports[n] for n in rest}
+        )
+        sections.append(loo_section(s, args.out / "ablations" / "leave-one-out", rest))
     write_report(report, sections, args, started)
     log(f"tables written to {report}")
 

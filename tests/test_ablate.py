@@ -106,9 +106,9 @@ def sides(tmp_path_factory) -> dict:
 EVAL_FILES = {"wiki-en": EVALS / "wikitext2-paragraphs.jsonl.gz", "wiki-zh": EVALS / "drcd-paragraphs.jsonl.gz"}
 
 
-def _ablate(raw: Path, clean: Path, evals: tuple[str, ...], seeds: int, config: Path, out: Path):
+def _ablate(raw: Path, clean: Path, evals: tuple[str, ...], seeds: int, config: Path, out: Path, *extra: str):
     """`winnow ablate` through the CLI on the tiny model, 16,000 tokens a run."""
-    args = ["ablate", "--raw", str(raw), "--clean", str(clean)]
+    args = ["ablate", "--raw", str(raw), "--clean", str(clean), *extra]
     for name in evals:
         args += ["--eval", f"{name}={EVAL_FILES[name]}"]
     args += ["--seeds", str(seeds), "--tokens", "16000", "--config", str(config), "--output", str(out)]
@@ -218,3 +218,44 @@ def test_a_second_call_into_the_same_folder_trains_afresh(ablation, sides, tmp_p
     (domain,) = json.loads((out / "ablation.json").read_text())["domains"]
     assert domain["name"] == "wiki-en"
     assert domain["raw_losses"] == pytest.approx(domain["clean_losses"], abs=1e-4), domain
+
+
+def test_also_compares_more_sides_against_one_clean_training(ablation, sides, tmp_path):
+    """`--also NAME=DIR` twice: the clean side is trained once for three comparisons, every side is
+    decontaminated and scored the same way, and equal data with equal seeds gives equal rows."""
+    first, _ = ablation
+    out = tmp_path / "abl"
+    extra = ("--also", f"clean-again={sides['clean']}", "--also", f"raw-again={sides['raw']}")
+    result = _ablate(sides["raw"], sides["clean"], ("wiki-en", "wiki-zh"), 1, first.parent / "tiny.yaml", out, *extra)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    runs = sorted(r.name for r in (out / "runs").iterdir())
+    assert runs == ["also-clean-again-seed0", "also-raw-again-seed0", "clean-seed0", "raw-seed0"]
+    main = json.loads((out / "ablation.json").read_text())
+    again = json.loads((out / "also" / "raw-again" / "ablation.json").read_text())
+    same = json.loads((out / "also" / "clean-again" / "ablation.json").read_text())
+    assert again["labels"] == {"raw": "raw-again", "clean": "clean"} and main["tokenizer_sides"] == 4
+    assert (
+        again["sides"]["raw"]["decontaminated"]
+        == main["sides"]["raw"]["decontaminated"]
+        == {"wiki-en": 3, "wiki-zh": 3}
+    )
+    assert same["sides"]["raw"]["decontaminated"] == {"wiki-en": 1, "wiki-zh": 1}
+    for a, m, c in zip(again["domains"], main["domains"], same["domains"]):
+        assert set(FIELDS) <= set(a) and a["name"] == m["name"] == c["name"]
+        assert a["clean_losses"] == m["clean_losses"] == c["clean_losses"]  # the one clean training
+        assert a["raw_losses"] == pytest.approx(m["raw_losses"], abs=1e-4)
+        assert c["raw_losses"] == pytest.approx(c["clean_losses"], abs=1e-4)
+    assert "raw-again: mean" in result.output and (out / "also" / "raw-again" / "ablation.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"), [("no-equals", "NAME=DIR"), ("raw=.", "taken"), ("x=/nowhere", "no such")]
+)
+def test_bad_also_spec_is_refused_before_any_work(tmp_path, spec, message):
+    result = CliRunner().invoke(
+        app,
+        ["ablate", "--raw", str(tmp_path), "--clean", str(tmp_path), "--also", spec]
+        + ["--config", str(REPO / "configs" / "pretrain_tiny.yaml"), "-o", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()

@@ -7,6 +7,7 @@ Commands import what they run when they run (Ray, torch and the models take seco
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -563,6 +564,13 @@ def ablate(
     raw_label: str = typer.Option("raw", "--raw-label", help="What to call the --raw side in the table."),
     clean_label: str = typer.Option("clean", "--clean-label", help="What to call the --clean side in the table."),
     num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, help="CPUs for the embedded local Ray."),
+    also: list[str] = typer.Option(
+        [],
+        "--also",
+        help="NAME=DIR, repeatable: another side compared with --clean like --raw (e.g. a leave-one-out run's "
+        "export). One tokenizer from all sides; --clean is trained once for every comparison; each is written "
+        "to OUTPUT/also/NAME/.",
+    ),
 ):
     """Train the same model K times on each side (same tokens, schedule and tokenizer, learnt from both), after
     decontaminating both against the eval domains; print each domain's loss, mean ± std over seeds, and
@@ -572,12 +580,13 @@ def ablate(
     from pipeline.ray_setup import ensure_ray
     from pipeline.runner import PipelineError
     from stages.pretrain.ablate import ablate as run_ablation
-    from stages.pretrain.ablate_data import parse_evals
+    from stages.pretrain.ablate_data import parse_also, parse_evals
     from stages.pretrain.config import load_pretrain_config
 
     try:
         base = load_pretrain_config(config, data=clean, output=output, train__tokens=tokens, ablate__seeds=seeds)
         domains = parse_evals(evals)
+        more = parse_also(also, taken=(raw_label, clean_label))
         ensure_ray(None, num_cpus=num_cpus)
         summary = run_ablation(
             base,
@@ -586,6 +595,7 @@ def ablate(
             domains,
             output,
             labels={"raw": raw_label, "clean": clean_label},
+            also=more,
             log=lambda m: console.print(m, highlight=False, markup=False),
         )
     except (ConfigError, FileNotFoundError, ValueError, PipelineError) as err:
@@ -610,6 +620,14 @@ def ablate(
         )
     out.print(table)
     out.print(f"written: {output}/ablation.md, {output}/ablation.json")
+    for name in more:
+        m = json.loads((Path(output) / "also" / name / "ablation.json").read_text())["mean"]
+        verdict = m["verdict"] if m["beyond_spread"] else "within spread"
+        out.print(
+            f"{name}: mean {m['raw_loss']:.3f}, {clean_label} {m['clean_loss']:.3f}, delta {m['delta_loss']:+.3f} "
+            f"({verdict}); written: {output}/also/{name}/ablation.md",
+            highlight=False,
+        )
 
 
 def main() -> None:

@@ -43,14 +43,22 @@ def ablate(
     output: str,
     *,
     labels: dict[str, str] | None = None,
+    also: dict[str, list[str]] | None = None,
     log=print,
 ) -> dict:
-    """Runs the whole comparison into `output`; writes and returns ablation.json's content."""
+    """Runs the whole comparison into `output`; writes and returns ablation.json's content.
+
+    `also` (name -> shards): more sides, each compared with `clean` the way `raw` is, in one go: the
+    tokenizer is learnt from an equal mix of every side and `clean` is trained once for all of them,
+    so a leave-one-out table costs K runs per variant instead of 2K and its rows share one tokenizer.
+    Each comparison is written to `output/also/<name>/ablation.{json,md}`."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     labels = labels or {side: side for side in SIDES}
+    also = also or {}
     settings = base.ablate
-    files = {"raw": list_shards(raw), "clean": list_shards(clean)}
+    paths = {"raw": raw, "clean": clean, **{f"also-{name}": p for name, p in also.items()}}
+    files = {side: list_shards(p) for side, p in paths.items()}
     if not evals:
         log(
             "warning: no --eval given; scoring held-out documents of the clean side (one domain per source/lang). "
@@ -61,15 +69,17 @@ def ablate(
     for name, path in evals.items():
         sampled, total = sample_domain(name, path, out / "eval", settings.eval_docs, base.prep.seed)
         domains[name], eval_counts[name] = str(sampled), total
-    log(f"decontaminating both sides against {len(evals)} eval set(s): {', '.join(evals)}")
+    log(f"decontaminating {len(files)} sides against {len(evals)} eval set(s): {', '.join(evals)}")
     dropped, counts = decontaminate(files, evals, settings.decontaminate, out / "decontaminate")
-    for side in SIDES:
+    for side in files:
         log(f"[{side}] decontamination dropped {len(dropped[side]):,} document(s): {counts[side]}")
-    kept = {side: write_side(files[side], dropped[side], out / "data" / side, base.prep.seed) for side in SIDES}
+    kept = {side: write_side(files[side], dropped[side], out / "data" / side, base.prep.seed) for side in files}
     tok_path = out / "tokenizer.json"
     tokenizer = mixed_tokenizer(kept, base.prep, tok_path)
-    log(f"tokenizer: {tokenizer.get_vocab_size():,} tokens, learnt from an equal mix of both sides: {tok_path}")
-    stats = {side: side_stats(kept[side], tokenizer) for side in SIDES}
+    log(
+        f"tokenizer: {tokenizer.get_vocab_size():,} tokens, learnt from an equal mix of the {len(kept)} sides: {tok_path}"
+    )
+    stats = {side: side_stats(kept[side], tokenizer) for side in files}
     train = base.train.model_copy(update={"steps": None}) if base.train.tokens else base.train
     configs = {
         (side, k): base.model_copy(
@@ -83,52 +93,86 @@ def ablate(
                 "prep": base.prep.model_copy(update={"seed": base.prep.seed + k}),
             }
         )
-        for side in SIDES
+        for side in files
         for k in range(settings.seeds)
     }
     # A run folder left by an earlier call holds a model of other data or another tokenizer: resuming
     # from its last checkpoint would report that model's losses, so every call trains from scratch.
     shutil.rmtree(out / "runs", ignore_errors=True)
+    shutil.rmtree(out / "also", ignore_errors=True)
     results = run_all(configs, settings.cpus_per_run, log)
-    evals_of = {side: [results[(side, k)]["eval"] for k in range(settings.seeds)] for side in SIDES}
-    rows, mean = domain_rows(evals_of["raw"], evals_of["clean"], list(domains))
-    first = results[("clean", 0)]
-    summary = {
+    common = {
+        "domains": domains,
+        "results": results,
+        "stats": stats,
+        "dropped": dropped,
+        "counts": counts,
+        "kept": kept,
+        "paths": paths,
+        "evals": evals,
+        "eval_counts": eval_counts,
+        "tok_path": tok_path,
+        "base": base,
+        "configs": configs,
+    }
+    summary = _pair_summary("raw", labels, common)
+    _write(out, summary)
+    for name in also:
+        pair = _pair_summary(f"also-{name}", {"raw": name, "clean": labels["clean"]}, common)
+        _write(out / "also" / name, pair)
+    return summary
+
+
+def _pair_summary(side: str, labels: dict[str, str], c: dict) -> dict:
+    """ablation.json's content for one comparison: `side` in the raw position against `clean`."""
+    seeds = c["base"].ablate.seeds
+    evals_of = {s: [c["results"][(s, k)]["eval"] for k in range(seeds)] for s in (side, "clean")}
+    rows, mean = domain_rows(evals_of[side], evals_of["clean"], list(c["domains"]))
+    first = c["results"][("clean", 0)]
+    pair = {"raw": side, "clean": "clean"}
+    return {
         "labels": labels,
-        "seeds": settings.seeds,
+        "seeds": seeds,
         "train_tokens": first["last"]["tokens"],
         "params": first["params"],
         "model": first["model"],
         "domains": rows,
         "mean": mean,
         "sides": {
-            side: {
-                "paths": raw if side == "raw" else clean,
-                "label": labels[side],
-                "docs_in": stats[side]["docs"] + len(dropped[side]),
-                "decontaminated": counts[side],
-                "train_files": kept[side],
-                **stats[side],
+            role: {
+                "paths": c["paths"][key],
+                "label": labels[role],
+                "docs_in": c["stats"][key]["docs"] + len(c["dropped"][key]),
+                "decontaminated": c["counts"][key],
+                "train_files": c["kept"][key],
+                **c["stats"][key],
             }
-            for side in SIDES
+            for role, key in pair.items()
         },
         "runs": [
             {
-                "side": side,
-                "seed": base.prep.seed + k,
-                "tokens": results[(side, k)]["last"]["tokens"],
-                "wall_s": results[(side, k)].get("wall_s"),
-                "cpu_s": results[(side, k)].get("cpu_s"),
+                "side": role,
+                "seed": c["base"].prep.seed + k,
+                "tokens": c["results"][(key, k)]["last"]["tokens"],
+                "wall_s": c["results"][(key, k)].get("wall_s"),
+                "cpu_s": c["results"][(key, k)].get("cpu_s"),
             }
-            for side, k in configs
+            for role, key in pair.items()
+            for k in range(seeds)
         ],
-        "eval_files": {name: {"path": evals[name], "docs_in_file": eval_counts[name]} for name in evals},
-        "tokenizer": str(tok_path),
-        "config": base.model_dump(mode="json", exclude={"data", "eval_data", "eval_domains", "output", "tokenizer"}),
+        "eval_files": {n: {"path": c["evals"][n], "docs_in_file": c["eval_counts"][n]} for n in c["evals"]},
+        "tokenizer": str(c["tok_path"]),
+        "tokenizer_sides": len(c["kept"]),
+        "config": c["base"].model_dump(
+            mode="json", exclude={"data", "eval_data", "eval_domains", "output", "tokenizer"}
+        ),
     }
-    (out / "ablation.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
-    (out / "ablation.md").write_text(markdown(summary))
-    return summary
+
+
+def _write(folder: Path, summary: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ablation.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    (folder / "ablation.md").write_text(markdown(summary))
 
 
 def run_all(configs: dict[tuple[str, int], PretrainConfig], cpus: int, log) -> dict:

@@ -52,6 +52,22 @@ def parse_evals(specs: list[str]) -> dict[str, str]:
     return evals
 
 
+def parse_also(specs: list[str], taken: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """`NAME=DIR` pairs for more sides compared with --clean: a name (letters, digits, `_.-`; it names the
+    comparison's folder and its side in the table) and an existing folder of Parquet shards."""
+    also: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not NAME.match(name) or not path:
+            raise ValueError(f"--also {spec!r}: expected NAME=DIR, NAME of letters, digits and _.-")
+        if name in also or name in taken:
+            raise ValueError(f"--also {name}: the name is taken (given twice, or a label of --raw/--clean)")
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"--also {name}: {path}: no such folder")
+        also[name] = [str(Path(path).resolve())]
+    return also
+
+
 def sample_domain(name: str, path: str, out: Path, limit: int, seed: int) -> tuple[Path, int]:
     """Up to `limit` non-empty documents of one eval file (smallest seeded hash of the text, so the choice
     is stable and independent of file order), written to `out/<name>.parquet`; also the file's count."""
@@ -187,9 +203,9 @@ def side_stats(files: list[str], tokenizer) -> dict:
 
 
 def mixed_tokenizer(sides: dict[str, list[str]], prep: DataConfig, path: Path):
-    """One BPE for both sides, learnt from an equal share of each: up to tokenizer_docs / 2 seeded
-    documents per side, the larger sample cut to the smaller one's characters, so neither side's text
-    gets the cheaper tokens."""
+    """One BPE for every side, learnt from an equal share of each: up to tokenizer_docs / (number of sides)
+    seeded documents per side, every sample cut to the smallest one's characters, so no side's text gets
+    the cheaper tokens."""
     samples = [_sample(files, math.ceil(prep.tokenizer_docs / len(sides)), prep.seed) for files in sides.values()]
     budget = min(sum(map(len, s)) for s in samples)
     mixed = [t for s in samples for t in _cut(s, budget)]
