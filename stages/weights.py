@@ -2,7 +2,8 @@
 
     weight = w_quality * w_cluster * w_safety * w_boost * w_mix
 
-  - `w_quality`: a smooth function of the `quality` score (floor + (1 - floor) * q ** power) or buckets;
+  - `w_quality`: a smooth function of the `quality` score (floor + (1 - floor) * q ** power) or buckets,
+    divided by its token-weighted mean within each language (or source) when `normalize_by` says so;
   - `w_cluster`: 1 / k ** cluster_power, k the kept copies of the document's `dup_cluster` across the
     whole corpus (dedup in keep mode), so a cluster of k near-copies is sampled about as one document;
     with semantic dedup too (`sem_cluster`), k counts the documents of the union of both kinds of
@@ -43,6 +44,7 @@ CLUSTERS_SCHEMA = pa.schema(
         ("dup_cluster", pa.string()),
         ("sem_cluster", pa.string()),
         ("group", pa.string()),
+        ("quality_group", pa.string()),
         ("copies", pa.int64()),
         ("base_tokens", pa.float64()),
     ]
@@ -71,6 +73,14 @@ class QualityTerm(StrictModel):
     )
     missing_score: float = Field(
         0.5, ge=0, le=1, description="Score assumed where the column is null (no model for the language)."
+    )
+    normalize_by: Literal["lang", "source"] | None = Field(
+        None,
+        description=(
+            "Divide w_quality by its token-weighted mean within each group of this column, so the quality "
+            "term moves weight between documents of one group, not between groups (each language has its "
+            "own model, and their scores are not on one scale). None: one scale for the whole corpus."
+        ),
     )
 
     @field_validator("buckets")
@@ -250,33 +260,66 @@ def merge_clusters(dup: list, sem: list) -> dict[str, str]:
     return {x: find(x) for x in list(parent)}
 
 
-def base_terms(table: pa.Table, cfg: WeightsConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens_est, w_quality * w_safety * w_boost): the terms that need nothing corpus-wide."""
-    return estimate_tokens(table, cfg.tokens), quality_term(table, cfg.quality) * safety_term(
-        table, cfg.safety
-    ) * boost_term(table, cfg.boosts)
+ONE_SCALE = "*"  # the quality group of every row when `normalize_by` is None
+
+
+def quality_groups(table: pa.Table, cfg: QualityTerm) -> np.ndarray:
+    """The group each row's w_quality is normalised in (one group for all without `normalize_by`)."""
+    if cfg.normalize_by is None:
+        return np.full(table.num_rows, ONE_SCALE, dtype=object)
+    return groups_of(table, cfg.normalize_by).astype(str).astype(object)
+
+
+def quality_scales(stats: dict[str, dict[str, float]], cfg: QualityTerm) -> dict[str, float]:
+    """Per quality group, 1 / (token-weighted mean of w_quality): after it, each group's quality-weighted
+    tokens equal its tokens. 1 for everything without `normalize_by` (or for a group with no tokens)."""
+    if cfg.normalize_by is None:
+        return dict.fromkeys(stats, 1.0)
+    return {g: (s["tokens"] / s["quality_tokens"] if s["quality_tokens"] > 0 else 1.0) for g, s in stats.items()}
+
+
+def base_terms(table: pa.Table, cfg: WeightsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tokens_est, w_quality before normalisation, w_safety * w_boost): the terms that need nothing
+    corpus-wide."""
+    return (
+        estimate_tokens(table, cfg.tokens),
+        quality_term(table, cfg.quality),
+        safety_term(table, cfg.safety) * boost_term(table, cfg.boosts),
+    )
 
 
 # --- summary pass and combine (corpus-wide) -------------------------------------------------------
 
 
 def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, batch_rows: int) -> dict:
-    """Per shard: docs, tokens and base-weighted tokens per group for documents outside clusters, and
-    one row per (cluster, group) for documents inside one (written to `out`)."""
+    """Per shard: docs and tokens per group; base-weighted tokens of documents outside clusters per
+    (group, quality group); tokens and quality-weighted tokens per quality group; and one row per
+    (cluster, group, quality group) for documents inside one (written to `out`)."""
     cfg = WeightsConfig.model_validate(settings)
     groups: dict[str, dict[str, float]] = {}
+    singles: dict[str, dict[str, float]] = {}
+    quality: dict[str, dict[str, float]] = {}
     partials = []
     for batch in storage.parquet_file(path).iter_batches(batch_size=batch_rows):
         table = pa.Table.from_batches([batch])
-        tokens, base = base_terms(table, cfg)
+        tokens, w_quality, rest = base_terms(table, cfg)
+        base = w_quality * rest
         group = groups_of(table, cfg.mix.by)
+        qgroup = quality_groups(table, cfg.quality)
         inside = clustered_rows(table)
         for g in np.unique(group):
-            acc = groups.setdefault(str(g), {"docs": 0, "tokens": 0, "singles_base_tokens": 0.0})
+            acc = groups.setdefault(str(g), {"docs": 0, "tokens": 0})
             rows = group == g
             acc["docs"] += int(rows.sum())
             acc["tokens"] += int(tokens[rows].sum())
-            acc["singles_base_tokens"] += float((base * tokens)[rows & ~inside].sum())
+            for q in np.unique(qgroup[rows]):
+                part = singles.setdefault(str(g), {})
+                part[str(q)] = part.get(str(q), 0.0) + float((base * tokens)[rows & ~inside & (qgroup == q)].sum())
+        for q in np.unique(qgroup):
+            rows = qgroup == q
+            acc = quality.setdefault(str(q), {"tokens": 0.0, "quality_tokens": 0.0})
+            acc["tokens"] += float(tokens[rows].sum())
+            acc["quality_tokens"] += float((w_quality * tokens)[rows].sum())
         if inside.any():
             rows = np.flatnonzero(inside)
             dup, sem = cluster_labels(table)
@@ -286,6 +329,7 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
                         "dup_cluster": pa.array(dup[rows], pa.string()),
                         "sem_cluster": pa.array(sem[rows], pa.string()),
                         "group": pa.array(group[rows].astype(str), pa.string()),
+                        "quality_group": pa.array(qgroup[rows].astype(str), pa.string()),
                         "copies": pa.array(np.ones(len(rows), np.int64)),
                         "base_tokens": pa.array((base * tokens)[rows]),
                     }
@@ -294,7 +338,7 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
     if partials:
         t = (
             pa.concat_tables(partials)
-            .group_by(["dup_cluster", "sem_cluster", "group"], use_threads=False)
+            .group_by(["dup_cluster", "sem_cluster", "group", "quality_group"], use_threads=False)
             .aggregate([("copies", "sum"), ("base_tokens", "sum")])
         )
         t = (
@@ -305,7 +349,12 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
         writer = AtomicParquetWriter(storage, storage.path(out), CLUSTERS_SCHEMA)
         writer.write(t)
         writer.commit()
-    return {"groups": groups, "clusters_file": out if partials else None}
+    return {
+        "groups": groups,
+        "singles_base_tokens": singles,
+        "quality_groups": quality,
+        "clusters_file": out if partials else None,
+    }
 
 
 class MixError(ValueError):
@@ -345,13 +394,28 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
     """Merges the shard summaries: kept copies per cluster (written for the map) and the mix factors."""
     cfg = WeightsConfig.model_validate(settings)
     groups: dict[str, dict[str, float]] = {}
+    singles: dict[str, dict[str, float]] = {}
+    quality: dict[str, dict[str, float]] = {}
     results = [results[k] for k in sorted(results)]  # float sums in a fixed order: same weights, same bytes
     for r in results:
         for g, acc in r["groups"].items():
-            total = groups.setdefault(g, {"docs": 0, "tokens": 0, "singles_base_tokens": 0.0})
+            total = groups.setdefault(g, {"docs": 0, "tokens": 0})
             for k, v in acc.items():
                 total[k] += v
-    weighted = {g: acc["singles_base_tokens"] for g, acc in groups.items()}
+        for g, parts in r["singles_base_tokens"].items():
+            for q, v in parts.items():
+                singles.setdefault(g, {})[q] = singles.get(g, {}).get(q, 0.0) + v
+        for q, acc in r["quality_groups"].items():
+            total = quality.setdefault(q, {"tokens": 0.0, "quality_tokens": 0.0})
+            for k, v in acc.items():
+                total[k] += v
+    scales = quality_scales(quality, cfg.quality)
+    weighted = dict.fromkeys(groups, 0.0)
+    for g, parts in singles.items():
+        for q in sorted(parts):
+            weighted[g] += parts[q] * scales[q]
+    for g in groups:
+        groups[g]["singles_base_tokens"] = weighted[g]
     files = sorted(r["clusters_file"] for r in results if r["clusters_file"])
     clusters_path = None
     if files:
@@ -372,10 +436,17 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
         )
         per_cluster = per_cluster.select(["dup_cluster", "kept"])
         joined = parts.join(per_root, "root", use_threads=False).sort_by(
-            [("root", "ascending"), ("dup_cluster", "ascending"), ("sem_cluster", "ascending"), ("group", "ascending")]
+            [
+                ("root", "ascending"),
+                ("dup_cluster", "ascending"),
+                ("sem_cluster", "ascending"),
+                ("group", "ascending"),
+                ("quality_group", "ascending"),
+            ]
         )
         kept = joined.column("kept").to_numpy().astype(np.float64)
-        share = joined.column("base_tokens").to_numpy() / kept**cfg.cluster_power
+        scale = np.array([scales[q] for q in joined.column("quality_group").to_pylist()], dtype=np.float64)
+        share = joined.column("base_tokens").to_numpy() * scale / kept**cfg.cluster_power
         group = joined.column("group").to_numpy(zero_copy_only=False)
         for g in np.unique(group):
             weighted[str(g)] += float(share[group == g].sum())
@@ -393,6 +464,9 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
         "groups": groups,
         "weighted_tokens": weighted,
         "total_tokens": total_tokens,
+        "quality_by": cfg.quality.normalize_by,
+        "quality_groups": quality,
+        "quality_scales": scales,
         "clusters": clusters_path,
     }
 
@@ -450,6 +524,7 @@ class Weights(MapStage):
                 "the weights stage needs its corpus summary; run it through the pipeline (`winnow run` / `winnow stage weights`)"
             )
         self.factors = context["factors"]
+        self.quality_scales = context.get("quality_scales", {})
         self.clusters = None
         if context.get("clusters"):
             storage = Storage(storage_uri)
@@ -468,12 +543,20 @@ class Weights(MapStage):
         copies[rows] = kept[found[rows]]
         return copies
 
+    def scale_of(self, table: pa.Table) -> np.ndarray:
+        """Each row's quality normalisation (1 without `normalize_by`)."""
+        qgroup = quality_groups(table, self.config.quality)
+        missing = sorted({str(q) for q in qgroup} - set(self.quality_scales))
+        if missing and self.config.quality.normalize_by is not None:
+            raise ValueError(f"quality groups {missing} were not in the corpus summary; rerun the weights stage")
+        return np.array([self.quality_scales.get(str(q), 1.0) for q in qgroup], dtype=np.float64)
+
     def __call__(self, table: pa.Table) -> StageOutput:
         cfg = self.config
         n = table.num_rows
         tokens = estimate_tokens(table, cfg.tokens)
         terms = {
-            "w_quality": quality_term(table, cfg.quality),
+            "w_quality": quality_term(table, cfg.quality) * self.scale_of(table),
             "w_safety": safety_term(table, cfg.safety),
             "w_boost": boost_term(table, cfg.boosts),
         }

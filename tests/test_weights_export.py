@@ -158,6 +158,55 @@ def test_mix_targets_hold_with_clusters(cluster_run):
         assert shares[source] == pytest.approx(target, rel=0.01)
 
 
+def test_quality_normalised_per_language_moves_weight_within_a_language_only(tmp_path, ray_local):
+    """Real quality scores (the shipped fastText models) on the sample (tweets and CCNet in English,
+    Wikipedia in Chinese) and the labelled near-duplicate sets, near-copies kept: with `normalize_by:
+    lang`, each language's quality-weighted tokens equal its tokens, the order within a language is the
+    scores' order, and the languages' shares of sampled tokens are what the other terms alone give them,
+    where without it the per-language models' different scales move them."""
+    inputs = [{**i, "lang": i.get("lang", "en")} for i in sample_inputs()] + [
+        {"path": str(DEDUP / "en.parquet"), "source": "dedup-en", "lang_field": "lang"},
+        {"path": str(DEDUP / "zh.parquet"), "source": "dedup-zh", "lang_field": "lang"},
+    ]
+    stages = [
+        {"name": "minhash_dedup", "mode": "keep", "threshold": 0.7},
+        {"name": "quality", "models": [{"name": "fasttext", "models": {"zh": "quality-zh", "en": "quality-en"}}]},
+        {"name": "weights", "quality": {"normalize_by": "lang"}},
+        {"name": "export", "shard_docs": 150},
+    ]
+    cfg = load_config(write_config(tmp_path, inputs, stages, ingest={"rows_per_shard": 100}))
+    Runner(cfg, progress=False).run_all()
+    out = Path(cfg.pipeline.output)
+    table, _ = read_export(out, "04_export")
+    lang = np.asarray(table.column("lang").to_pylist())
+    tokens = table.column("tokens_est").to_numpy().astype(float)
+    q = table.column("quality").to_numpy(zero_copy_only=False).astype(float)
+    w_quality = table.column("w_quality").to_numpy()
+    others = np.ones(len(tokens))
+    for term in ("w_cluster", "w_safety", "w_boost"):
+        others *= table.column(term).to_numpy()
+    raw_quality = 0.2 + 0.8 * q
+    for language in ("en", "zh"):
+        rows = lang == language
+        assert (tokens[rows] * w_quality[rows]).sum() == pytest.approx(tokens[rows].sum(), rel=1e-9)
+        ratio = w_quality[rows] / raw_quality[rows]
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-6)  # one scale per language: order kept
+    means = {g: np.average(raw_quality[lang == g], weights=tokens[lang == g]) for g in ("en", "zh")}
+    assert abs(means["en"] - means["zh"]) > 0.05  # the two models really score on different levels
+
+    def shares(w: np.ndarray) -> dict[str, float]:
+        return {g: float((w * tokens)[lang == g].sum() / (w * tokens).sum()) for g in ("en", "zh")}
+
+    actual, alone, unnormalised = expected_shares(table, by="lang"), shares(others), shares(others * raw_quality)
+    # without the normalisation quality would move the mix by more than 5 points; with it, what is left
+    # is the quality term's correlation with the cluster and safety terms inside a language
+    assert abs(unnormalised["en"] - alone["en"]) > 0.05
+    assert abs(actual["en"] - alone["en"]) < 0.25 * abs(unnormalised["en"] - alone["en"])
+    summary = json.loads((out / "03_weights" / "_summary.json").read_text())
+    assert summary["quality_by"] == "lang" and set(summary["quality_scales"]) == {"en", "zh"}
+    assert (table.column("dup_copies").to_numpy() > 1).sum() >= 40  # the clusters' shares are scaled too
+
+
 # --- the export -------------------------------------------------------------------------------------
 
 
