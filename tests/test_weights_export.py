@@ -115,7 +115,11 @@ def test_weights_are_finite_positive_and_the_product_of_their_terms(weighted_run
     np.testing.assert_allclose(w, product, rtol=1e-12)
     # the terms follow the configured formula from the score columns
     q = np.nan_to_num(table.column("quality").to_numpy(zero_copy_only=False).astype(float), nan=0.5)
-    np.testing.assert_allclose(table.column("w_quality").to_numpy(), 0.2 + 0.8 * q, rtol=1e-6)
+    lang = np.asarray(table.column("lang").to_pylist())
+    for language in np.unique(lang):  # normalize_by: lang: one scale per language
+        rows = lang == language
+        ratio = table.column("w_quality").to_numpy()[rows] / (0.2 + 0.8 * q[rows])
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-6)
     s = table.column("safety").to_numpy(zero_copy_only=False).astype(float)
     np.testing.assert_allclose(table.column("w_safety").to_numpy(), 1 - 0.5 * s, rtol=1e-6)
     boosted = table.column("quality_fasttext").to_numpy(zero_copy_only=False) >= 0.9
