@@ -267,7 +267,22 @@ def quality_groups(table: pa.Table, cfg: QualityTerm) -> np.ndarray:
     """The group each row's w_quality is normalised in (one group for all without `normalize_by`)."""
     if cfg.normalize_by is None:
         return np.full(table.num_rows, ONE_SCALE, dtype=object)
-    return groups_of(table, cfg.normalize_by).astype(str).astype(object)
+    return groups_of(table, cfg.normalize_by)
+
+
+def add_into(totals: dict, key: str, values: dict) -> None:
+    """totals[key] += values, key by key (a summary's sums, merged)."""
+    total = totals.setdefault(key, {})
+    for k, v in values.items():
+        total[k] = total.get(k, 0) + v
+
+
+def per_row(lookup: dict[str, float], keys: np.ndarray, what: str) -> np.ndarray:
+    """lookup[key] for each row; a key the corpus summary did not see means a stale summary."""
+    missing = sorted({str(k) for k in keys} - set(lookup))
+    if missing:
+        raise ValueError(f"{what} {missing} were not in the corpus summary; rerun the weights stage")
+    return np.array([lookup[str(k)] for k in keys], dtype=np.float64)
 
 
 def quality_scales(stats: dict[str, dict[str, float]], cfg: QualityTerm) -> dict[str, float]:
@@ -308,18 +323,16 @@ def summarize_task(storage: Storage, *, path: str, settings: dict, out: str, bat
         qgroup = quality_groups(table, cfg.quality)
         inside = clustered_rows(table)
         for g in np.unique(group):
-            acc = groups.setdefault(str(g), {"docs": 0, "tokens": 0})
             rows = group == g
-            acc["docs"] += int(rows.sum())
-            acc["tokens"] += int(tokens[rows].sum())
-            for q in np.unique(qgroup[rows]):
-                part = singles.setdefault(str(g), {})
-                part[str(q)] = part.get(str(q), 0.0) + float((base * tokens)[rows & ~inside & (qgroup == q)].sum())
+            add_into(groups, str(g), {"docs": int(rows.sum()), "tokens": int(tokens[rows].sum())})
+            single = {
+                str(q): float((base * tokens)[rows & ~inside & (qgroup == q)].sum()) for q in np.unique(qgroup[rows])
+            }
+            add_into(singles, str(g), single)
         for q in np.unique(qgroup):
             rows = qgroup == q
-            acc = quality.setdefault(str(q), {"tokens": 0.0, "quality_tokens": 0.0})
-            acc["tokens"] += float(tokens[rows].sum())
-            acc["quality_tokens"] += float((w_quality * tokens)[rows].sum())
+            stats = {"tokens": float(tokens[rows].sum()), "quality_tokens": float((w_quality * tokens)[rows].sum())}
+            add_into(quality, str(q), stats)
         if inside.any():
             rows = np.flatnonzero(inside)
             dup, sem = cluster_labels(table)
@@ -398,17 +411,9 @@ def combine(storage: Storage, *, work: str, results: dict[str, dict], settings: 
     quality: dict[str, dict[str, float]] = {}
     results = [results[k] for k in sorted(results)]  # float sums in a fixed order: same weights, same bytes
     for r in results:
-        for g, acc in r["groups"].items():
-            total = groups.setdefault(g, {"docs": 0, "tokens": 0})
-            for k, v in acc.items():
-                total[k] += v
-        for g, parts in r["singles_base_tokens"].items():
-            for q, v in parts.items():
-                singles.setdefault(g, {})[q] = singles.get(g, {}).get(q, 0.0) + v
-        for q, acc in r["quality_groups"].items():
-            total = quality.setdefault(q, {"tokens": 0.0, "quality_tokens": 0.0})
-            for k, v in acc.items():
-                total[k] += v
+        for totals, key in ((groups, "groups"), (singles, "singles_base_tokens"), (quality, "quality_groups")):
+            for g, values in r[key].items():
+                add_into(totals, g, values)
     scales = quality_scales(quality, cfg.quality)
     weighted = dict.fromkeys(groups, 0.0)
     for g, parts in singles.items():
@@ -524,7 +529,7 @@ class Weights(MapStage):
                 "the weights stage needs its corpus summary; run it through the pipeline (`winnow run` / `winnow stage weights`)"
             )
         self.factors = context["factors"]
-        self.quality_scales = context.get("quality_scales", {})
+        self.quality_scales = context["quality_scales"]
         self.clusters = None
         if context.get("clusters"):
             storage = Storage(storage_uri)
@@ -543,30 +548,19 @@ class Weights(MapStage):
         copies[rows] = kept[found[rows]]
         return copies
 
-    def scale_of(self, table: pa.Table) -> np.ndarray:
-        """Each row's quality normalisation (1 without `normalize_by`)."""
-        qgroup = quality_groups(table, self.config.quality)
-        missing = sorted({str(q) for q in qgroup} - set(self.quality_scales))
-        if missing and self.config.quality.normalize_by is not None:
-            raise ValueError(f"quality groups {missing} were not in the corpus summary; rerun the weights stage")
-        return np.array([self.quality_scales.get(str(q), 1.0) for q in qgroup], dtype=np.float64)
-
     def __call__(self, table: pa.Table) -> StageOutput:
         cfg = self.config
         n = table.num_rows
         tokens = estimate_tokens(table, cfg.tokens)
         terms = {
-            "w_quality": quality_term(table, cfg.quality) * self.scale_of(table),
+            "w_quality": quality_term(table, cfg.quality)
+            * per_row(self.quality_scales, quality_groups(table, cfg.quality), "quality groups"),
             "w_safety": safety_term(table, cfg.safety),
             "w_boost": boost_term(table, cfg.boosts),
         }
         copies = self.kept_copies(table)
         terms["w_cluster"] = 1.0 / copies.astype(np.float64) ** cfg.cluster_power
-        group = groups_of(table, cfg.mix.by)
-        missing = sorted({str(g) for g in group} - set(self.factors))
-        if missing:
-            raise ValueError(f"groups {missing} were not in the corpus summary; rerun the weights stage")
-        terms["w_mix"] = np.array([self.factors[str(g)] for g in group], dtype=np.float64) if n else np.zeros(0)
+        terms["w_mix"] = per_row(self.factors, groups_of(table, cfg.mix.by), "groups")
         weight = np.ones(n)
         for name in TERMS:
             weight = weight * terms[name]
