@@ -146,6 +146,9 @@ class Thresholds(StrictModel):
     zh_max_spam_hits: int | None = Field(
         None, description="Chinese: more gambling/lottery phrase hits than this is `zh-spam-gambling`."
     )
+    zh_max_invoice_hits: int | None = Field(
+        None, description="Chinese: more invoice-selling phrase hits than this is `zh-spam-invoice`."
+    )
     zh_max_contact_hits: int | None = Field(
         None, description="Chinese: more phone/QQ/WeChat solicitations than this is `zh-spam-contact`."
     )
@@ -222,6 +225,11 @@ class ZhThresholds(Thresholds):
         1,
         description="`h_spam_hits` above this is `zh-spam-gambling`: one brand phrase (2) or two gambling words (1 each).",
     )
+    zh_max_invoice_hits: int | None = Field(
+        0,
+        description="`h_invoice_hits` above this is `zh-spam-invoice`: one invoice-selling phrase (none in 3,520 "
+        "ham e-mails, Weibo, Zhihu, Wikipedia or the labelled safety sets; docs/heuristics.md).",
+    )
     zh_max_contact_hits: int | None = Field(
         3, description="More phone/QQ/WeChat solicitations than this is `zh-spam-contact`."
     )
@@ -270,7 +278,7 @@ class View:
         config: HeuristicsConfig,
         segmenter,
         t2s,
-        spam_patterns: tuple[str, str],
+        spam_patterns: tuple[str, str, str],
     ):
         self.n = n = len(text)
         self.config = config
@@ -384,7 +392,7 @@ def _ids(values: pa.Array) -> np.ndarray:
 
 class Heuristics(MapStage):
     name = "heuristics"
-    version = "heuristics_v1"
+    version = "heuristics_v2"
     Config = HeuristicsConfig
     stateful = True  # jieba's dictionary and the lexicons load once per worker
 

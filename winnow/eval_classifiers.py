@@ -90,7 +90,7 @@ def eval_safety(
     members = [m["name"] for m in settings["members"]]
     got, _, runner = run_stage_on_file(
         staged,
-        {"name": "safety", **settings, "mode": "keep"},
+        {"name": "safety", **settings, "mode": "keep", "remove_lines": False},  # judge each text whole
         work,
         lang_field="lang",
         columns=["id", "safety", "unsafe"] + [f"safety_{m}" for m in members],

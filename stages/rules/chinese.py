@@ -8,6 +8,8 @@
 - Gambling / lottery spam: `h_spam_hits` = 2 x hits of `data/lexicons/zh-gambling-brands.txt`
   (casino brands, bonus offers, private lotteries: never in ordinary text) + hits of
   `zh-gambling-terms.txt` (lottery, betting words that news and comments also use).
+- Invoice-selling spam (代开发票): `h_invoice_hits` = hits of `data/lexicons/zh-invoice-spam.txt`
+  (an offer to issue VAT or ordinary invoices for a fee), the commonest Chinese e-mail spam.
 - Contact solicitations: mobile and hotline numbers, QQ numbers, WeChat / "add V" requests.
 - Keyword stuffing: the share of a document's words taken by its most frequent content word
   (two characters or more, not a function word): SEO pages repeat the keyword they target.
@@ -53,6 +55,7 @@ SENTENCE_END = r"[。！？!?]+[”’」』）)]*|\.[\"'”’)]*(\s|$|\p{Han}|
 RULES = [
     Rule("zh-char-ratio", "h_zh_char_ratio", "min", "zh_min_char_ratio"),
     Rule("zh-spam-gambling", "h_spam_hits", "max", "zh_max_spam_hits"),
+    Rule("zh-spam-invoice", "h_invoice_hits", "max", "zh_max_invoice_hits"),
     Rule("zh-spam-contact", "h_contact_hits", "max", "zh_max_contact_hits"),
 ]
 # Tried last: a word share is noisy on short documents, which the Gopher word count names first.
@@ -61,9 +64,12 @@ LATE_RULES = [
 ]
 
 
-def spam_patterns() -> tuple[str, str]:
-    """The brand and term lexicons, each as one RE2 alternation."""
-    return tuple("|".join(read_lexicon(name)) for name in ("zh-gambling-brands.txt", "zh-gambling-terms.txt"))
+SPAM_LEXICONS = ("zh-gambling-brands.txt", "zh-gambling-terms.txt", "zh-invoice-spam.txt")
+
+
+def spam_patterns() -> tuple[str, str, str]:
+    """The gambling brand and term lexicons and the invoice one, each as one RE2 alternation."""
+    return tuple("|".join(read_lexicon(name)) for name in SPAM_LEXICONS)
 
 
 def read_lexicon(name: str) -> list[str]:
@@ -115,12 +121,15 @@ def signals(view) -> dict[str, np.ndarray]:
     han = view.han
     ratio = np.zeros(view.n)
     np.divide(han, view.nonspace, out=ratio, where=view.nonspace > 0)
-    brands, terms = (pc.count_substring_regex(view.text, p).to_numpy(zero_copy_only=False) for p in view.spam_patterns)
+    brands, terms, invoice = (
+        pc.count_substring_regex(view.text, p).to_numpy(zero_copy_only=False) for p in view.spam_patterns
+    )
     spam = 2 * brands + terms
     contact = pc.count_substring_regex(view.text, CONTACT).to_numpy(zero_copy_only=False)
     return {
         "h_zh_char_ratio": ratio,
         "h_spam_hits": spam.astype(np.int32),
+        "h_invoice_hits": invoice.astype(np.int32),
         "h_contact_hits": contact.astype(np.int32),
         "h_top_word_share": _top_word_share(view),
     }
