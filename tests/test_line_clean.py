@@ -3,6 +3,7 @@ boilerplate and keeps the article, the counts add up on a real local Ray run, an
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import write_config
+from conftest import SAMPLE, write_config
 
 from pipeline.config import load_config
 from pipeline.layout import read_docs, read_removed, read_sidecars
@@ -290,6 +291,47 @@ def test_only_runs_the_named_rule_and_keeps_long_unpunctuated_lines():
     paragraph = _key(next(line for doc in PAGES for line in doc["text"].split("\n") if len(_key(line)) > 400))
     cut = paragraph[:350].rstrip(".!?。！？…")  # a paragraph cut off mid-sentence
     assert _clean(cut + "\nMenu\n" + paragraph, "en", **cfg)[0] == cut + "\n" + paragraph
+
+
+def test_chinese_lines_with_a_stop_inside_stay_with_c4_keep_inner_stop():
+    """Real one-line Zhihu answers (the bundled sample) whose last sentence has no stop lose their only
+    line to C4's edit; with `c4_keep_inner_stop` a Chinese line of 40+ characters holding 。！？ before its
+    end stays. Lines with no stop anywhere (menus, headings of real Chinese pages) and short Weibo
+    reactions still go, and English is unaffected."""
+    cfg = {"only": ["lines_without_terminal_punctuation"]}
+    with gzip.open(SAMPLE / "zh" / "zhihu-and-cc.jsonl.gz", "rt", encoding="utf-8") as f:
+        docs = [json.loads(line)["text"] for line in f]
+    inner = re.compile(r"[。！？]")
+    answers = [
+        t
+        for t in docs
+        if "\n" not in t.strip()
+        and 40 <= len(_key(t)) <= 300  # longer lines are paragraphs, which the rule never judges
+        and not TERMINAL_END.search(_key(t))
+        and inner.search(_key(t)[:-1])
+    ]
+    assert len(answers) >= 10
+    for text in answers:
+        assert _key(_clean(text, "zh", **cfg)[0]) == ""
+        assert _clean(text, "zh", **cfg, c4_keep_inner_stop=True)[0] == text
+    removed_zh = 0
+    for doc in PAGES + WEIBO:
+        lang = doc.get("lang")
+        before = _clean(doc["text"], lang, **cfg)
+        after = _clean(doc["text"], lang, **cfg, c4_keep_inner_stop=True)
+        if not is_chinese(doc["text"], lang):
+            assert after == before
+            continue
+        for span, rule in after[1]:
+            if rule != "blank_lines":
+                assert len(_key(span)) < 40 or not inner.search(_key(span)[:-1]), span
+                removed_zh += 1
+    assert removed_zh > 20
+    reactions = [line for doc in WEIBO for line in doc["text"].split("\n") if 2 < len(_key(line)) < 40]
+    reactions = [r for r in reactions if inner.search(_key(r)[:-1]) and not TERMINAL_END.search(_key(r))]
+    assert reactions  # real one-line reactions with a stop inside ("真的假的？我不信") still go
+    for line in reactions:
+        assert _key(_clean(line, "zh", **cfg, c4_keep_inner_stop=True)[0]) == ""
 
 
 # --- a real local Ray run -----------------------------------------------------------------------------

@@ -33,6 +33,8 @@ class Settings:
     thread_min_chars: int = 2  # in a social thread, copies of lines this long go too ("哈哈", "晚安"), at any share
     thread_min_markers: int = 3  # a thread: at least this many repost, sticker, mention or `//@` lines
     c4_min_words: int = 0  # with the terminal-punctuation rule: also lines of fewer words (C4: 3)
+    c4_keep_inner_stop: bool = False  # ... but a Chinese line with a sentence end inside stays
+    c4_inner_stop_min_chars: int = 40  # ... when it is at least this long (not a one-sentence reaction)
 
 
 @dataclass
@@ -114,6 +116,7 @@ lorem_ipsum = _pattern_rule(r"lorem ipsum", hint="lorem")
 """Placeholder text (C4 drops the page; here the line goes and the rest is judged)."""
 
 _END = re.compile(r"[.!?\"'。！？…」』”’）):：；;]$")
+_INNER_STOP_ZH = re.compile(r"[。！？]")
 
 
 def lines_without_terminal_punctuation(page: Page) -> list[int]:
@@ -122,12 +125,22 @@ def lines_without_terminal_punctuation(page: Page) -> list[int]:
     without a stop is a paragraph cut off (a truncated article, a dump's fixed-length excerpt), not a
     menu or a heading. Off in the first `line_clean`: Chinese social text, lists, headings and table
     rows end without a stop, and the whole-document rules should see them (configs/default.yaml runs
-    it in a second `line_clean` after `heuristics`)."""
-    min_words = page.settings.c4_min_words
+    it in a second `line_clean` after `heuristics`). With `c4_keep_inner_stop`, a Chinese line of at
+    least `c4_inner_stop_min_chars` holding a full-width sentence end (。！？) before its last character
+    stays: it is prose whose last sentence lost its stop (a one-line Zhihu answer trailing off), not a
+    menu or a heading; shorter ones are mostly one-line reactions under a Weibo post."""
+    settings = page.settings
+    min_words = settings.c4_min_words
+    inner = settings.c4_keep_inner_stop and page.is_zh
+
+    def prose(key: str) -> bool:
+        return len(key) >= settings.c4_inner_stop_min_chars and bool(_INNER_STOP_ZH.search(key, 0, len(key) - 1))
+
     return [
         i
         for i, key in page.short()
-        if not _END.search(key) or (min_words and not page.is_zh and len(key.split()) < min_words)
+        if (not _END.search(key) and not (inner and prose(key)))
+        or (min_words and not page.is_zh and len(key.split()) < min_words)
     ]
 
 

@@ -99,6 +99,17 @@ class LineCleanConfig(StrictModel):
         description="With `lines_without_terminal_punctuation` on: also remove "
         "non-Chinese lines with fewer words (C4: 3).",
     )
+    c4_keep_inner_stop: bool = Field(
+        False,
+        description="With `lines_without_terminal_punctuation` on: a Chinese line with a sentence end "
+        "(。！？) inside stays even though its last sentence has no stop (see `c4_inner_stop_min_chars`).",
+    )
+    c4_inner_stop_min_chars: int = Field(
+        40,
+        ge=0,
+        description="With `c4_keep_inner_stop`: only lines at least this long stay (shorter ones are mostly "
+        "one-line reactions under a post).",
+    )
 
     def _on(self, name: str, default: bool) -> bool:
         return name in self.only if self.only is not None else self.rules.get(name, default)
@@ -121,6 +132,8 @@ class LineCleanConfig(StrictModel):
             thread_min_chars=self.thread_min_chars,
             thread_min_markers=self.thread_min_markers,
             c4_min_words=self.c4_min_words,
+            c4_keep_inner_stop=self.c4_keep_inner_stop,
+            c4_inner_stop_min_chars=self.c4_inner_stop_min_chars,
         )
 
 
