@@ -69,45 +69,33 @@ class Safety(ModelStage):
     Config = SafetyConfig
     members_field = "members"
 
-    def ensemble(self, texts: pa.Array, langs: pa.Array) -> tuple[list[np.ndarray], Verdict]:
-        """Every member's scores and the combined verdict for `texts`."""
-        columns, cuts = [], []
-        for member in self.members:
-            columns.append(member.score(texts, langs))
-            cuts.append(member.thresholds_for(langs))
+    def ensemble(self, texts: pa.Array, langs: pa.Array) -> tuple[list[np.ndarray], list[np.ndarray], Verdict]:
+        """Every member's scores and thresholds, and the combined verdict, for `texts`."""
+        columns = [member.score(texts, langs) for member in self.members]
+        cuts = [member.thresholds_for(langs) for member in self.members]
         weights = [m.config.weight for m in self.members]
-        return columns, Verdict(*decide(columns, cuts, weights, self.config.combine, self.config.threshold))
+        return columns, cuts, Verdict(*decide(columns, cuts, weights, self.config.combine, self.config.threshold))
 
     def score(self, table: pa.Table) -> tuple[pa.Table, Verdict, pa.Table | None]:
         """Adds the member and combined columns; returns the table, the verdict and the removed lines."""
         texts, langs = texts_and_langs(table)
-        columns, verdict = self.ensemble(texts, langs)
+        columns, cuts, verdict = self.ensemble(texts, langs)
         removed, lines_removed = None, np.zeros(table.num_rows, np.int32)
         if self.config.remove_lines and verdict.unsafe.any():
-            candidates = self.cut_lines(texts, langs, verdict)
-            if candidates:
-                rows = np.asarray([c.row for c in candidates])
-                rests = pa.array([c.rest for c in candidates], texts.type)
-                sub_columns, sub_verdict = self.ensemble(rests, langs.take(rows))
-                safe = ~sub_verdict.unsafe  # a rest still unsafe: the document is judged whole, unchanged
-                if safe.any():
-                    rows = rows[safe]
-                    texts = _replace(texts, rows, [c.rest for c, ok in zip(candidates, safe) if ok])
-                    table = set_column(table, "text", texts)
-                    for column, sub in zip(columns, sub_columns):
-                        column[rows] = sub[safe]
-                    verdict.update(rows, sub_verdict.take(safe))
-                    kept = [c for c, ok in zip(candidates, safe) if ok]
-                    removed = removed_spans(
-                        [c.row for c in kept for _ in c.spans],
-                        [span for c in kept for span in c.spans],
-                        [reason for c in kept for reason in c.reasons],
-                    )
-                    lines_removed[rows] = [len(c.spans) for c in kept]
-        for member, scores in zip(self.members, columns):
+            kept = self.safe_rests(self.cut_lines(texts, langs, verdict), langs, columns, verdict)
+            if kept:
+                rows = np.asarray([c.row for c in kept])
+                texts = _replace(texts, rows, [c.rest for c in kept])
+                table = set_column(table, "text", texts)
+                removed = removed_spans(
+                    [c.row for c in kept for _ in c.spans],
+                    [span for c in kept for span in c.spans],
+                    [reason for c in kept for reason in c.reasons],
+                )
+                lines_removed[rows] = [len(c.spans) for c in kept]
+        for member, scores, cut in zip(self.members, columns, cuts):
             table = set_column(table, f"safety_{member.config.name}", float_column(scores))
             if any(m.kind == "lexicon" for m in member.models.values()):
-                cut = member.thresholds_for(langs)
                 hit = ~np.isnan(scores) & (np.nan_to_num(scores, nan=-1.0) >= cut)
                 table = set_column(
                     table, f"safety_{member.config.name}_terms", _lexicon_terms(member, texts, langs, hit)
@@ -116,6 +104,24 @@ class Safety(ModelStage):
         table = set_column(table, "unsafe", pa.array(verdict.unsafe, pa.bool_()))
         table = set_column(table, "safety_lines_removed", pa.array(lines_removed, pa.int32()))
         return table, verdict, removed
+
+    def safe_rests(
+        self, candidates: list[LineCut], langs: pa.Array, columns: list[np.ndarray], verdict: Verdict
+    ) -> list[LineCut]:
+        """Scores each candidate's rest as a document; where it is safe, its scores and verdict replace
+        the document's (in `columns` and `verdict`) and the candidate is returned. A rest still unsafe
+        leaves its document to be judged whole, unchanged."""
+        if not candidates:
+            return []
+        rows = np.asarray([c.row for c in candidates])
+        sub_columns, _, sub_verdict = self.ensemble(
+            pa.array([c.rest for c in candidates], pa.large_string()), langs.take(rows)
+        )
+        safe = ~sub_verdict.unsafe
+        for column, sub in zip(columns, sub_columns):
+            column[rows[safe]] = sub[safe]
+        verdict.update(rows[safe], sub_verdict.take(safe))
+        return [c for c, ok in zip(candidates, safe) if ok]
 
     def cut_lines(self, texts: pa.Array, langs: pa.Array, verdict: Verdict) -> list[LineCut]:
         """Scores the lines of each unsafe document of several lines; returns, for each document that
@@ -131,7 +137,7 @@ class Safety(ModelStage):
             piece_langs += [langs[i].as_py()] * len(lines)
         if not rows:
             return []
-        _, lines_verdict = self.ensemble(pa.array(pieces, pa.large_string()), pa.array(piece_langs, pa.string()))
+        _, _, lines_verdict = self.ensemble(pa.array(pieces, pa.large_string()), pa.array(piece_langs, pa.string()))
         names = [m.config.name for m in self.members]
         by_row: dict[int, list[int]] = {}
         for k, o in enumerate(owner):
@@ -143,10 +149,7 @@ class Safety(ModelStage):
             rest = "".join(pieces[k] for k in ks if k not in cut)
             if not cut or len(rest) < self.config.min_kept_frac * total or not rest.strip():
                 continue
-            reasons = []
-            for k in sorted(cut):
-                who = [name for name, hit in zip(names, lines_verdict.fired) if hit[k]]
-                reasons.append("unsafe-line:" + ("+".join(who) if who else "weighted-mean"))
+            reasons = ["unsafe-line:" + _fired_by(names, lines_verdict.fired, k) for k in sorted(cut)]
             out.append(LineCut(rows[o], rest, [pieces[k] for k in sorted(cut)], reasons))
         return out
 
@@ -165,8 +168,7 @@ class Safety(ModelStage):
         reasons = np.full(table.num_rows, None, dtype=object)
         if self.config.mode == "drop":
             for i in np.flatnonzero(verdict.unsafe):
-                who = [name for name, hit in zip(names, verdict.fired) if hit[i]]
-                reasons[i] = "unsafe:" + ("+".join(who) if who else "weighted-mean")
+                reasons[i] = "unsafe:" + _fired_by(names, verdict.fired, i)
         drop = verdict.unsafe if self.config.mode == "drop" else np.zeros(table.num_rows, bool)
         signals = {"safety": verdict.safety[~np.isnan(verdict.safety)]}
         return StageOutput(table, ~drop, pa.array(reasons, pa.string()), signals, removed=removed)
@@ -199,6 +201,12 @@ class LineCut:
     rest: str
     spans: list[str]
     reasons: list[str]
+
+
+def _fired_by(names: list[str], fired: list[np.ndarray], i: int) -> str:
+    """The members that fired on row `i`, joined by `+` (`weighted-mean` when none did alone)."""
+    who = [name for name, hit in zip(names, fired) if hit[i]]
+    return "+".join(who) if who else "weighted-mean"
 
 
 def _replace(texts: pa.Array, rows: np.ndarray, new: list[str]) -> pa.Array:

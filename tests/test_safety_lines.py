@@ -85,7 +85,7 @@ def test_unsafe_lines_go_and_the_safe_rest_stays(ray_local, tmp_path):
     # Each cut line is unsafe on its own, by the same ensemble.
     stage = Safety(SafetyConfig(**{k: v for k, v in default_safety().items() if k != "name"}))
     langs = [originals[i]["lang"] for i in removed["id"]]
-    _, verdict = stage.ensemble(pa.array(list(removed["span"]), pa.large_string()), pa.array(langs, pa.string()))
+    _, _, verdict = stage.ensemble(pa.array(list(removed["span"]), pa.large_string()), pa.array(langs, pa.string()))
     assert verdict.unsafe.all()
 
 
